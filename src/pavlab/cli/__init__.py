@@ -1,0 +1,32 @@
+"""The `pavlab` command line. Each pipeline stage registers its commands from its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from pavlab.errors import PavlabError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  help="pavlab: process advantage verifiers — label, train, search and RL with progress rewards.")
+
+stderr = Console(stderr=True)
+
+
+def _register_commands() -> None:
+    from pavlab.cli import basics  # noqa: F401  (registers commands on `app`)
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit 2, never a traceback."""
+    _register_commands()
+    try:
+        app()
+    except PavlabError as exc:
+        stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        stderr.print("interrupted; finished shards are kept, rerun the same command to resume")
+        sys.exit(130)

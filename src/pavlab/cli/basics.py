@@ -1,0 +1,67 @@
+"""Foundation commands: tasks, testbed policies, sampling and sample evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pavlab.cli import app
+from pavlab.cli.common import OVERRIDE_SETTINGS, config_command
+from pavlab.config import load_config
+from pavlab.io import read_jsonl
+from pavlab.metrics import summarize_samples
+from pavlab.sampling import SampleConfig, run_sampling
+
+console = Console()
+tasks_app = typer.Typer(no_args_is_help=True, help="Built-in and user tasks.")
+policy_app = typer.Typer(no_args_is_help=True, help="Policies: self-trained testbeds and checkpoints.")
+app.add_typer(tasks_app, name="tasks")
+app.add_typer(policy_app, name="policy")
+
+
+@tasks_app.command("list")
+def tasks_list() -> None:
+    """List the tasks pavlab knows."""
+    from pavlab.tasks.registry import TASK_DESCRIPTIONS
+
+    table = Table("task", "what it is")
+    for name, text in TASK_DESCRIPTIONS.items():
+        table.add_row(name, text)
+    console.print(table)
+
+
+@policy_app.command("train-testbed", context_settings=OVERRIDE_SETTINGS)
+def train_testbed_command(ctx: typer.Context, task: str = typer.Option("countdown", help="countdown or planted"),
+                          out: Path = typer.Option(..., help="output checkpoint folder"),
+                          config: Path | None = typer.Option(None, "--config", help="YAML recipe")) -> None:
+    """Train a ~1-3M parameter testbed policy from scratch by SFT on mixed-quality traces."""
+    from pavlab.policies.testbed import TestbedConfig, train_testbed
+
+    path = train_testbed(task, out, load_config(TestbedConfig, config, ctx.args, section="testbed"))
+    console.print(f"saved testbed policy to {path}")
+
+
+@config_command(app, "sample", SampleConfig)
+def sample_command(config: SampleConfig) -> None:
+    """Sample n responses per problem from a policy; JSONL with correctness and token counts."""
+    path = run_sampling(config)
+    console.print(f"wrote {path}")
+
+
+@app.command("eval")
+def eval_command(file: Path = typer.Argument(..., help="JSONL written by `pavlab sample`"),
+                 as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")) -> None:
+    """pass@k (unbiased) and maj@k for k = 1, 2, 4 .. n from a sample file."""
+    rows = read_jsonl(file, required=("problem_id", "correct"))
+    summary = summarize_samples(rows)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    table = Table("metric", "value", title=f"{file} ({summary['problems']} problems)")
+    for key, value in summary.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)

@@ -1,0 +1,128 @@
+"""Typed configs: pydantic models loaded from a YAML recipe, then overridden from the command line.
+
+Every command takes `--config recipe.yaml` plus `--field value` (or `--section.field=value`)
+for any field of its config, so a recipe is a starting point and nothing is hidden from the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pavlab.errors import PavlabError
+
+C = TypeVar("C", bound="Config")
+
+
+class Config(BaseModel):
+    """Base for every config: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """Turn ['--a.b', '3', '--flag', '--c=x'] into {'a': {'b': '3'}, 'flag': 'true', 'c': 'x'}."""
+    result: dict[str, Any] = {}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise PavlabError(f"unexpected argument '{arg}' (overrides look like --field value)")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            nxt = args[index + 1] if index + 1 < len(args) else None
+            if nxt is None or nxt.startswith("--"):
+                value = "true"
+            else:
+                value = nxt
+                index += 1
+        index += 1
+        node = result
+        parts = key.replace("-", "_").split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise PavlabError(f"override '{key}' conflicts with another override")
+        node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
+    return result
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise PavlabError("config file not found", path=path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise PavlabError(f"invalid YAML ({getattr(exc, 'problem', exc)})", path=path,
+                          line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise PavlabError("a recipe must be a mapping of field: value", path=path)
+    return data
+
+
+def recipe_section(recipe: dict[str, Any], cls: type[Config], section: str | None) -> dict[str, Any]:
+    """A whole-chain recipe has one mapping per stage (`label:`, `search:` ...) plus shared top-level
+    fields (`task:`, `policy:`, `seed:`) that every stage whose config has that field inherits."""
+    if section is None or section not in recipe:
+        return recipe if section is None or not _looks_sectioned(recipe, cls) else _shared(recipe, cls)
+    stage = recipe[section] or {}
+    if not isinstance(stage, dict):
+        raise PavlabError(f"recipe section '{section}' must be a mapping")
+    return _deep_merge(_shared(recipe, cls), stage)
+
+
+def _shared(recipe: dict[str, Any], cls: type[Config]) -> dict[str, Any]:
+    return {key: value for key, value in recipe.items() if key in cls.model_fields}
+
+
+def _looks_sectioned(recipe: dict[str, Any], cls: type[Config]) -> bool:
+    return any(isinstance(v, dict) and k not in cls.model_fields for k, v in recipe.items())
+
+
+def load_config(cls: type[C], path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None,
+                section: str | None = None) -> C:
+    """Build `cls` from an optional YAML recipe (or one `section` of it) and CLI overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = recipe_section(read_recipe(path), cls, section)
+    extra = parse_overrides(overrides) if isinstance(overrides, list) else (overrides or {})
+    data = _deep_merge(data, extra)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        origin = path if path is not None else "command line"
+        msg = err["msg"] if err["type"] != "extra_forbidden" else "unknown field"
+        raise PavlabError(f"{msg} (got {err.get('input')!r})"[:300], path=origin, field=field) from None
+
+
+def describe_fields(cls: type[Config], prefix: str = "") -> list[str]:
+    """One line per (nested) field with its type and default, for `--help` epilogs."""
+    lines = []
+    for name, info in cls.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Config):
+            lines.extend(describe_fields(annotation, prefix=f"{prefix}{name}."))
+            continue
+        default = "required" if info.is_required() else repr(info.default)
+        text = f"--{prefix}{name} ({getattr(annotation, '__name__', str(annotation))}, {default})"
+        if info.description:
+            text += f": {info.description}"
+        lines.append(text)
+    return lines

