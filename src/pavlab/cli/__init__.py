@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -15,8 +16,13 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 stderr = Console(stderr=True)
 
 
+COMMAND_MODULES = ("basics", "labeling")
+
+
 def _register_commands() -> None:
-    from pavlab.cli import basics  # noqa: F401  (registers commands on `app`)
+    """Import each stage's CLI module; importing registers its commands on `app`."""
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"pavlab.cli.{name}")
 
 
 def main() -> None:

@@ -1,0 +1,89 @@
+"""`pavlab label`: seed rollouts + Monte Carlo value labels, written as resumable shards.
+
+Output: `OUT/labels/shard-NNNNN.jsonl` (one row per seed response, see `label_row`) and
+`OUT/label_config.json`. Chunk i always covers the same problems with the same seed, so a
+killed run resumes with no duplicated and no missing rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from pavlab.config import Config
+from pavlab.labeling.seeding import Seed, first_pit_seeds, label_all_prefixes, sample_seeds
+from pavlab.policies.base import SamplingParams
+from pavlab.policies.registry import build_policy
+from pavlab.progress import progress_bar
+from pavlab.runs import prepare_run
+from pavlab.sampling import GenerationConfig
+from pavlab.shards import ShardedJsonl, chunk_seed
+from pavlab.tasks.registry import TaskConfig, get_task
+
+
+class LabelConfig(Config):
+    task: TaskConfig = TaskConfig()
+    policy: str = Field(..., description="base policy pi that writes the seed responses")
+    rollout_policy: str | None = Field(None, description="policy for the MC continuations (a prover); default pi")
+    split: str = "train"
+    problems: int | None = Field(256, gt=0)
+    n_cov: int = Field(4, gt=0, description="seed responses per problem")
+    n_mc: int = Field(16, gt=0, description="continuations per prefix")
+    seeding: Literal["random", "first_pit"] = "random"
+    pit_seeds: int = Field(2, ge=0, description="first-pit seeds per problem")
+    pit_min_value: float = Field(0.5, ge=0.0, le=1.0, description="a state this good can start a pit seed")
+    generation: GenerationConfig = GenerationConfig()
+    seed: int = 0
+    chunk_problems: int = Field(32, gt=0, description="problems per resumable shard")
+    device: str = "cpu"
+    out: Path = Field(..., description="run folder")
+
+
+def label_row(seed: Seed, prompt: str, config: LabelConfig, index: int) -> dict[str, Any]:
+    labels = seed.labels
+    return {"problem_id": seed.problem.id, "prompt": prompt, "steps": seed.steps, "correct": seed.correct,
+            "q_hat": [None if q is None else q.q_hat for q in labels],
+            "n_success": [None if q is None else q.successes for q in labels],
+            "n_rollouts": [None if q is None else q.rollouts for q in labels],
+            "policy": config.rollout_policy or config.policy, "seed_policy": config.policy,
+            "origin": seed.origin, "seed": config.seed, "seed_index": index}
+
+
+def label_shards(run_dir: Path) -> ShardedJsonl:
+    return ShardedJsonl(Path(run_dir) / "labels")
+
+
+def run_labeling(config: LabelConfig) -> Path:
+    task = get_task(config.task)
+    run_dir = prepare_run(config.out, config, kind="label")
+    policy = build_policy(config.policy, task, device=config.device)
+    rollout = build_policy(config.rollout_policy, task, config.device) if config.rollout_policy else policy
+    problems = task.problems(config.split, config.problems, seed=config.seed)
+    chunks = [problems[i:i + config.chunk_problems] for i in range(0, len(problems), config.chunk_problems)]
+    shards = label_shards(run_dir)
+    done = shards.finished()
+    gen = config.generation
+    with progress_bar(f"labeling {len(problems)} problems (n_cov={config.n_cov}, n_mc={config.n_mc})",
+                      total=len(chunks)) as advance:
+        advance(len(done & set(range(len(chunks)))))
+        for index, chunk in enumerate(chunks):
+            if index in done:
+                continue
+            params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, "response",
+                                    seed=chunk_seed(config.seed, index))
+            seeds = sample_seeds(task, policy, chunk, config.n_cov, params)
+            label_all_prefixes(task, rollout, seeds, config.n_mc, params)
+            if config.seeding == "first_pit" and config.pit_seeds:
+                seeds += first_pit_seeds(task, policy, rollout, seeds, config.pit_seeds, config.pit_min_value,
+                                         config.n_mc, params)
+            prompts = {p.id: task.prompt(p) for p in chunk}
+            per_problem: dict[str, int] = {}
+            rows = []
+            for seed in seeds:
+                per_problem[seed.problem.id] = per_problem.get(seed.problem.id, -1) + 1
+                rows.append(label_row(seed, prompts[seed.problem.id], config, per_problem[seed.problem.id]))
+            shards.write(index, rows)
+            advance(1)
+    return run_dir

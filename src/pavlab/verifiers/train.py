@@ -1,0 +1,201 @@
+"""Training a value model (ORM, PRM or PAV) on Monte Carlo labels, resumable.
+
+Loss is binary cross-entropy against the soft target q_hat at every labeled state (prm/pav),
+or against the outcome Rex at the final state (orm), as in the paper (not MSE: BCE keeps
+gradients alive near 0 and 1, where most labels sit). The optimizer is AdamW with linear
+warm-up and cosine decay. Every `checkpoint_every` steps the full training state (weights,
+optimizer, scheduler, sampler RNG, step, loss log) goes to `out_dir/checkpoint.pt`; rerunning
+the same command resumes from it and reproduces the uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from tqdm import tqdm
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from pavlab.config import Config
+from pavlab.errors import PavlabError
+from pavlab.io import atomic_open, write_json, write_jsonl
+from pavlab.verifiers.data import TrainingExample, build_examples, load_labels
+from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
+from pavlab.verifiers.sampler import PositionSampler
+from pavlab.verifiers.scoring import pad_id_of, right_pad
+from pavlab.verifiers.step_scores import PROVER_SYNTAX, Prover
+
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "train_log.jsonl"
+# Fields that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "device"}
+
+
+class ScratchModelConfig(Config):
+    """Shape of a randomly initialised Llama backbone (defaults: the ~1M-parameter testbed model)."""
+
+    hidden_size: int = Field(128, ge=8)
+    num_layers: int = Field(4, ge=1)
+    num_heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(256, ge=8)
+
+
+class VerifierTrainConfig(Config):
+    kind: VerifierKind = Field("pav", description="orm: Rex at the end; prm/pav: q_hat per step")
+    init: str = Field("scratch", description="policy checkpoint directory, or 'scratch'")
+    tokenizer: str | None = Field(None, description="tokenizer directory (default: the init checkpoint)")
+    scratch: ScratchModelConfig = ScratchModelConfig()
+    prover: str | None = Field(None, description="prover whose Q the labels estimate (recorded in verifier.json)")
+    step_separator: str = Field("\n", min_length=1)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    steps: int = Field(1000, ge=1)
+    batch_size: int = Field(32, ge=1, description="labeled positions per optimizer step")
+    warmup: int = Field(100, ge=0, description="linear warm-up steps, then cosine decay")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final lr as a fraction of lr")
+    grad_clip: float = Field(1.0, gt=0)
+    balanced: bool = Field(True, description="draw q_hat < 0.5 and >= 0.5 positions equally")
+    seed: int = 0
+    max_length: int = Field(1024, ge=2)
+    checkpoint_every: int = Field(200, ge=1)
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda', ...")
+
+    @field_validator("prover")
+    @classmethod
+    def _valid_prover(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Prover.parse(value)
+            except PavlabError:
+                raise ValueError(f"bad prover spec {value!r}: {PROVER_SYNTAX}") from None
+        return value
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Multiplier of the base lr at optimizer step `step` (0-based): linear warm-up, then cosine."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _build_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
+    if config.init != "scratch":
+        return ValueModel.from_backbone(config.init, config.kind, config.prover, config.step_separator)
+    shape = config.scratch
+    backbone = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_layers, num_attention_heads=shape.num_heads,
+        num_key_value_heads=shape.num_heads, max_position_embeddings=config.max_length,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=pad_id_of(tokenizer), tie_word_embeddings=True))
+    model = ValueModel.from_backbone(backbone, config.kind, config.prover, config.step_separator)
+    model.info.base_checkpoint = "scratch"
+    return model
+
+
+def batch_loss(model: ValueModel, examples: Sequence[TrainingExample], pairs: Sequence[tuple[int, int]],
+               pad_id: int, device: torch.device) -> torch.Tensor:
+    """Mean BCE over the drawn positions; each drawn response is run once, however many positions it gives."""
+    unique = sorted({e for e, _ in pairs})
+    row_of = {e: row for row, e in enumerate(unique)}
+    ids, mask = right_pad([examples[e].input_ids for e in unique], pad_id, device)
+    logits = model(ids, mask)
+    rows = torch.tensor([row_of[e] for e, _ in pairs], device=device)
+    cols = torch.tensor([examples[e].positions[p] for e, p in pairs], device=device)
+    targets = torch.tensor([examples[e].targets[p] for e, p in pairs], device=device, dtype=logits.dtype)
+    return F.binary_cross_entropy_with_logits(logits[rows, cols], targets)
+
+
+def _comparable(config_dump: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in config_dump.items() if key not in RESUMABLE_CHANGES}
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_open(path, "wb") as handle:
+        torch.save(state, handle)
+
+
+def _load_checkpoint(path: Path, config: VerifierTrainConfig) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: say which file, not a pickle traceback
+        raise PavlabError(f"unreadable training checkpoint ({type(exc).__name__}); delete it to start over",
+                          path=path) from None
+    if _comparable(state["config"]) != _comparable(config.model_dump()):
+        changed = sorted(k for k in _comparable(state["config"])
+                         if state["config"][k] != config.model_dump().get(k))
+        raise PavlabError(f"checkpoint was made with a different config ({', '.join(changed)}); "
+                          "use another out_dir or delete the checkpoint", path=path)
+    return state
+
+
+def train_verifier(config: VerifierTrainConfig, label_paths: Sequence[str | Path], out_dir: str | Path) -> Path:
+    """Train on the label files/folders, checkpointing and resuming in `out_dir`; returns the verifier dir."""
+    out_dir = Path(out_dir)
+    if config.init == "scratch" and config.tokenizer is None:
+        raise PavlabError("required when init is 'scratch'", field="tokenizer")
+    tokenizer = load_tokenizer(config.tokenizer or config.init)
+    examples = build_examples(load_labels(label_paths), tokenizer, config.kind, config.step_separator,
+                              config.max_length)
+    if not examples:
+        raise PavlabError("the label files hold no labeled positions", field="q_hat")
+    device = _resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model = _build_model(config, tokenizer).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, config.warmup, config.steps, config.min_lr_ratio))
+    generator = torch.Generator().manual_seed(config.seed)
+    sampler = PositionSampler(examples, config.batch_size, config.balanced, generator)
+    log: list[dict[str, float]] = []
+    start = 0
+    checkpoint_path = out_dir / CHECKPOINT_FILE
+    if checkpoint_path.is_file():
+        state = _load_checkpoint(checkpoint_path, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start, log = state["step"], state["log"]
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(checkpoint_path, {
+            "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(), "log": log, "config": config.model_dump()})
+
+    pad_id = pad_id_of(tokenizer)
+    model.train()
+    with tqdm(total=config.steps, initial=start, desc=f"train {config.kind}", disable=None) as bar:
+        for step in range(start, config.steps):
+            loss = batch_loss(model, examples, sampler.draw(), pad_id, device)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            log.append({"step": step + 1, "loss": float(loss), "lr": scheduler.get_last_lr()[0]})
+            optimizer.step()
+            scheduler.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+                checkpoint(step + 1)
+    model.save_pretrained(out_dir, tokenizer=tokenizer)
+    write_jsonl(out_dir / LOG_FILE, log)
+    write_json(out_dir / "train_config.json", {"config": config.model_dump(),
+                                                "label_paths": [str(p) for p in label_paths],
+                                                "responses_used": len(examples),
+                                                "labeled_positions": len(sampler.pairs)})
+    return out_dir

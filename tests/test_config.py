@@ -1,0 +1,50 @@
+import pytest
+from pydantic import Field
+
+from pavlab.config import Config, load_config, parse_overrides
+from pavlab.errors import PavlabError
+
+
+class Inner(Config):
+    lr: float = 1e-3
+    steps: int = 10
+
+
+class Outer(Config):
+    name: str = "x"
+    n: int = Field(4, gt=0)
+    inner: Inner = Inner()
+
+
+def test_parse_overrides_forms():
+    assert parse_overrides(["--n", "3", "--inner.lr=0.5", "--flag"]) == {"n": 3, "inner": {"lr": 0.5}, "flag": True}
+
+
+def test_yaml_then_cli_override(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: a\ninner:\n  steps: 7\n")
+    cfg = load_config(Outer, recipe, ["--inner.lr", "0.1"])
+    assert (cfg.name, cfg.inner.steps, cfg.inner.lr) == ("a", 7, 0.1)
+
+
+def test_sectioned_recipe_shares_top_level_fields(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: shared\nother_stage:\n  foo: 1\nmine:\n  n: 9\n")
+    cfg = load_config(Outer, recipe, [], section="mine")
+    assert (cfg.name, cfg.n) == ("shared", 9)
+
+
+def test_unknown_field_names_the_field(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("inner:\n  lrr: 1\n")
+    with pytest.raises(PavlabError, match=r"r.yaml.*inner.lrr.*unknown field"):
+        load_config(Outer, recipe)
+
+
+def test_wrong_type_and_bad_yaml(tmp_path):
+    with pytest.raises(PavlabError, match="field 'n'"):
+        load_config(Outer, None, ["--n", "-1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(PavlabError, match="bad.yaml"):
+        load_config(Outer, bad)
