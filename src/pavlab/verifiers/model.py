@@ -81,7 +81,7 @@ class ValueModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Value logits, shape [batch, tokens]; sigmoid of the logit at a scoring position is the value."""
         hidden = self.backbone.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.value_head(hidden).squeeze(-1)
+        return self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
 
     def save_pretrained(self, out_dir: str | Path, tokenizer: Any = None) -> Path:
         """Write the directory format described in the module docstring."""

@@ -11,6 +11,7 @@ the same command resumes from it and reproduces the uninterrupted run exactly.
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from pavlab.verifiers.step_scores import PROVER_SYNTAX, Prover
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
-# Fields that may change between an interrupted run and its resumption.
+# Fields that may change between an interrupted run and its resumption (a larger `steps` extends a run;
+# the cosine schedule then stretches from the resumed step).
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "device"}
 
 
@@ -49,7 +51,7 @@ class VerifierTrainConfig(Config):
     kind: VerifierKind = Field("pav", description="orm: Rex at the end; prm/pav: q_hat per step")
     init: str = Field("scratch", description="policy checkpoint directory, or 'scratch'")
     tokenizer: str | None = Field(None, description="tokenizer directory (default: the init checkpoint)")
-    scratch: ScratchModelConfig = ScratchModelConfig()
+    scratch: ScratchModelConfig = Field(default_factory=ScratchModelConfig)
     prover: str | None = Field(None, description="prover whose Q the labels estimate (recorded in verifier.json)")
     step_separator: str = Field("\n", min_length=1)
     lr: float = Field(1e-4, gt=0)
@@ -130,7 +132,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def _load_checkpoint(path: Path, config: VerifierTrainConfig) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which file, not a pickle traceback
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:  # truncated or foreign file
         raise PavlabError(f"unreadable training checkpoint ({type(exc).__name__}); delete it to start over",
                           path=path) from None
     if _comparable(state["config"]) != _comparable(config.model_dump()):
@@ -185,11 +187,11 @@ def train_verifier(config: VerifierTrainConfig, label_paths: Sequence[str | Path
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            log.append({"step": step + 1, "loss": float(loss), "lr": scheduler.get_last_lr()[0]})
+            log.append({"step": step + 1, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]})
             optimizer.step()
             scheduler.step()
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{log[-1]['loss']:.4f}")
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
                 checkpoint(step + 1)
     model.save_pretrained(out_dir, tokenizer=tokenizer)

@@ -1,0 +1,220 @@
+"""Hugging Face transformers backend with its own KV-cached decode loop.
+
+Why not `model.generate`: Monte Carlo labeling asks for n continuations of many shared prefixes,
+one step at a time. Here every unique context is prefilled once and its cache copied n times,
+rows stop independently (at EOS or at the end of a step) and leave the batch and the cache as
+they finish, so compute follows the tokens actually generated, and the meter counts exactly that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from transformers import DynamicCache, PreTrainedModel
+
+from pavlab.errors import PavlabError
+from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
+from pavlab.policies.tokenization import encode_prompt, encode_response
+
+Context = tuple[int, ...]
+
+
+def token_ids_containing(tokenizer: Any, text: str) -> list[int]:
+    """Ids whose decoded text contains `text` (e.g. every token that ends or spans a step separator)."""
+    vocab_size = len(tokenizer)
+    pieces = tokenizer.batch_decode([[index] for index in range(vocab_size)], skip_special_tokens=False,
+                                    clean_up_tokenization_spaces=False)
+    return [index for index, piece in enumerate(pieces) if text in piece]
+
+
+def eos_token_ids(model: PreTrainedModel, tokenizer: Any) -> list[int]:
+    """End-of-response ids: the tokenizer's EOS plus any the model's generation config adds (chat models)."""
+    ids = {tokenizer.eos_token_id}
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    ids.discard(None)
+    if not ids:
+        raise PavlabError("the tokenizer and the model define no end-of-sequence token", field="eos_token_id")
+    return sorted(ids)
+
+
+def pack_jobs(jobs: list[tuple[int, int]], max_rows: int) -> Iterator[list[tuple[int, int]]]:
+    """Group (context, copies) jobs, in order, into chunks whose copies sum to at most `max_rows`."""
+    chunk: list[tuple[int, int]] = []
+    rows = 0
+    for context, copies in jobs:
+        if chunk and rows + copies > max_rows:
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append((context, copies))
+        rows += copies
+    if chunk:
+        yield chunk
+
+
+def choose_tokens(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> torch.Tensor:
+    """Next token per row: greedy at temperature 0, else temperature + nucleus (top-p) sampling."""
+    if params.temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits / params.temperature, dim=-1)
+    if params.top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
+        sorted_probs = sorted_probs.masked_fill(mass_before >= params.top_p, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def check_params(params: SamplingParams) -> None:
+    if params.temperature < 0:
+        raise PavlabError(f"temperature must be >= 0, got {params.temperature}", field="temperature")
+    if not 0 < params.top_p <= 1:
+        raise PavlabError(f"top_p must be in (0, 1], got {params.top_p}", field="top_p")
+    if params.max_new_tokens < 1:
+        raise PavlabError(f"max_new_tokens must be >= 1, got {params.max_new_tokens}", field="max_new_tokens")
+    if params.stop not in ("step", "response"):
+        raise PavlabError(f"stop must be 'step' or 'response', got {params.stop!r}", field="stop")
+
+
+class HFPolicy(PolicyBackend):
+    """A causal LM sampled step by step or response by response, with one prefill per unique context.
+
+    Completions carry the EOS token in `token_ids` / `logprobs` (RL needs its log-probability) but
+    not in `text`. Rows in flight never exceed `max_batch_rows`.
+    """
+
+    def __init__(self, model: PreTrainedModel, tokenizer: Any, step_separator: str = "\n", device: str = "cpu",
+                 max_batch_rows: int = 512) -> None:
+        super().__init__(step_separator)
+        if max_batch_rows < 1:
+            raise PavlabError(f"max_batch_rows must be >= 1, got {max_batch_rows}", field="max_batch_rows")
+        if not step_separator:
+            raise PavlabError("the step separator must not be empty", field="step_separator")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.max_batch_rows = max_batch_rows
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.eos_ids = torch.tensor(eos_token_ids(model, tokenizer), device=self.device)
+        self.separator_ids = torch.tensor(token_ids_containing(tokenizer, step_separator), dtype=torch.long,
+                                          device=self.device)
+        # A multi-character separator ("\n\n") can also be split over tokens: rows whose new token holds
+        # its last character are checked on their decoded text.
+        self.separator_tail_ids = torch.tensor(
+            token_ids_containing(tokenizer, step_separator[-1]) if len(step_separator) > 1 else [],
+            dtype=torch.long, device=self.device)
+
+    def context_ids(self, prompt: str, prefix: str) -> list[int]:
+        return encode_prompt(self.tokenizer, prompt) + encode_response(self.tokenizer, prefix)[0]
+
+    def sample(self, prompts: list[str], prefixes: list[str], n: int,
+               params: SamplingParams) -> list[list[Completion]]:
+        if len(prompts) != len(prefixes):
+            raise PavlabError(f"{len(prompts)} prompts but {len(prefixes)} prefixes")
+        if n < 1:
+            raise PavlabError(f"n must be >= 1, got {n}", field="n")
+        check_params(params)
+        contexts = [tuple(self.context_ids(prompt, prefix)) for prompt, prefix in zip(prompts, prefixes, strict=True)]
+        if any(not context for context in contexts):
+            raise PavlabError("a prompt encodes to no tokens and the tokenizer has no BOS token", field="prompt")
+        demand: dict[Context, int] = {}
+        for context in contexts:
+            demand[context] = demand.get(context, 0) + n
+        unique = sorted(demand, key=len)  # similar lengths share a chunk: less padding
+        jobs = [(index, min(self.max_batch_rows, demand[context] - start))
+                for index, context in enumerate(unique)
+                for start in range(0, demand[context], self.max_batch_rows)]
+        generator = None
+        if params.seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(params.seed)
+        produced: list[list[Completion]] = [[] for _ in unique]
+        with torch.inference_mode():
+            for chunk in pack_jobs(jobs, self.max_batch_rows):
+                groups = self._generate_chunk([unique[index] for index, _ in chunk], [copies for _, copies in chunk],
+                                              params, generator)
+                for (index, _), group in zip(chunk, groups, strict=True):
+                    produced[index].extend(group)
+        handed = {context: 0 for context in unique}
+        position = {context: index for index, context in enumerate(unique)}
+        result = []
+        for context in contexts:
+            start = handed[context]
+            result.append(produced[position[context]][start:start + n])
+            handed[context] = start + n
+        self.meter.samples += n * len(contexts)
+        return result
+
+    def _forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+                 cache: DynamicCache) -> torch.Tensor:
+        """Logits of the last position of every row; one model call on the meter."""
+        self.meter.forward_passes += 1
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         past_key_values=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1].float()
+
+    def _generate_chunk(self, contexts: list[Context], copies: list[int], params: SamplingParams,
+                        generator: torch.Generator | None) -> list[list[Completion]]:
+        """Prefill each context once (left-padded), expand the cache to its copies, decode until all rows stop."""
+        width = max(len(context) for context in contexts)
+        input_ids = torch.full((len(contexts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(contexts), width), dtype=torch.long)
+        for row, context in enumerate(contexts):
+            input_ids[row, width - len(context):] = torch.tensor(context)
+            mask[row, width - len(context):] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config)
+        logits = self._forward(input_ids, mask, positions, cache)
+        self.meter.prompt_tokens += sum(len(context) for context in contexts)
+
+        expand = torch.repeat_interleave(torch.arange(len(contexts), device=self.device),
+                                         torch.tensor(copies, device=self.device))
+        cache.batch_select_indices(expand)
+        logits, mask, next_position = logits[expand], mask[expand], positions[expand, -1] + 1
+        n_rows = len(expand)
+        active = torch.arange(n_rows, device=self.device)  # original row of each batch row
+        tokens: list[list[int]] = [[] for _ in range(n_rows)]
+        logprobs: list[list[float]] = [[] for _ in range(n_rows)]
+        reasons: list[str] = ["length"] * n_rows
+        for step in range(params.max_new_tokens):
+            chosen = choose_tokens(logits, params, generator)
+            chosen_logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None]).squeeze(1)
+            rows = active.tolist()
+            for row, token, logprob in zip(rows, chosen.tolist(), chosen_logprobs.tolist(), strict=True):
+                tokens[row].append(token)
+                logprobs[row].append(logprob)
+            self.meter.generated_tokens += len(rows)
+            at_eos = torch.isin(chosen, self.eos_ids)
+            done = (at_eos | self._ends_step(chosen, rows, tokens)) if params.stop == "step" else at_eos
+            for index in done.nonzero().flatten().tolist():
+                reasons[rows[index]] = "eos" if at_eos[index] else "step"
+            keep = (~done).nonzero().flatten()
+            if len(keep) == 0 or step == params.max_new_tokens - 1:
+                break
+            if len(keep) < len(rows):
+                cache.batch_select_indices(keep)
+                active, chosen, mask, next_position = active[keep], chosen[keep], mask[keep], next_position[keep]
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+            logits = self._forward(chosen[:, None], mask, next_position[:, None], cache)
+            next_position = next_position + 1
+        completions = [self._completion(tokens[row], logprobs[row], reasons[row]) for row in range(n_rows)]
+        bounds = torch.tensor([0, *copies]).cumsum(0).tolist()
+        return [completions[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+    def _ends_step(self, chosen: torch.Tensor, rows: list[int], tokens: list[list[int]]) -> torch.Tensor:
+        """Rows whose newest token completes the step separator."""
+        ends = torch.isin(chosen, self.separator_ids)
+        if len(self.separator_tail_ids):
+            maybe = torch.isin(chosen, self.separator_tail_ids) & ~ends
+            for index in maybe.nonzero().flatten().tolist():
+                text = self.tokenizer.decode(tokens[rows[index]], skip_special_tokens=False,
+                                             clean_up_tokenization_spaces=False)
+                ends[index] = self.step_separator in text
+        return ends
+
+    def _completion(self, token_ids: list[int], logprobs: list[float], reason: str) -> Completion:
+        text_ids = token_ids[:-1] if reason == "eos" else token_ids
+        text = self.tokenizer.decode(text_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return Completion(text=text, token_ids=token_ids, logprobs=logprobs, finish_reason=reason)  # type: ignore[arg-type]

@@ -1,0 +1,112 @@
+"""`RLConfig`: everything one online RL run depends on, validated before any model is loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pavlab.config import Config
+from pavlab.errors import PavlabError
+from pavlab.rl.objective import KLEstimator
+from pavlab.rl.rewards import RewardKind
+from pavlab.tasks.registry import TaskConfig
+from pavlab.verifiers.step_scores import PROVER_SYNTAX, Prover
+
+Baseline = Literal["value", "loo", "none"]
+PROCEDURAL_PREFIX = "mu:"
+
+
+def procedural_gamma(prover: str | None) -> float | None:
+    """gamma of a `mu:GAMMA` prover spec (the planted task's exact procedural prover), else None."""
+    if prover is None or not prover.startswith(PROCEDURAL_PREFIX):
+        return None
+    return float(prover[len(PROCEDURAL_PREFIX):])
+
+
+class RLConfig(Config):
+    """Online REINFORCE with per-step rewards Q^pi + alpha * A^mu (alpha = 0: outcome-only ORM-RL)."""
+
+    task: TaskConfig = TaskConfig()
+    policy: str = Field(..., description="starting policy: an HF checkpoint folder, or smollm2")
+    out: Path = Field(..., description="run folder (rerun the same command to resume)")
+    prover: str | None = Field(None, description=f"mu:GAMMA (planted, exact values) or, with --verifier, "
+                                                 f"a PAV prover: {PROVER_SYNTAX}")
+    verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV (needed unless prover is mu:)")
+    alpha: float = Field(0.0, description="weight of the prover advantage; 0 = outcome-only RL")
+    reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
+    orm: Path | None = Field(None, description="outcome verifier folder; default: the exact outcome check Rex")
+    baseline: Baseline = Field("loo", description="value: learned token-level value head; loo: leave-one-out "
+                                                  "over the group; none: plain REINFORCE")
+    iterations: int = Field(100, ge=1)
+    problems_per_iteration: int = Field(16, ge=1)
+    group_size: int = Field(4, ge=1, description="responses sampled per problem")
+    train_problems: int | None = Field(None, ge=1, description="size of the training pool (all if null)")
+    micro_batch_size: int = Field(64, ge=1, description="responses per forward/backward (gradient accumulation)")
+    lr: float = Field(1e-5, gt=0)
+    value_lr: float | None = Field(None, gt=0, description="learning rate of the value model (default: lr)")
+    warmup_fraction: float = Field(0.1, ge=0, lt=1, description="linear warm-up over this fraction of iterations")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="lr at the end of the cosine decay, as a fraction")
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    kl_coef: float = Field(0.001, description="weight of the KL penalty to the initial policy")
+    kl_estimator: KLEstimator = Field("k3", description="k1: in the reward (PPO); k3: in the loss (GRPO)")
+    temperature: float = Field(1.0, gt=0)
+    max_new_tokens: int = Field(64, ge=1)
+    lora_rank: int = Field(0, ge=0, description="train LoRA adapters of this rank (needs pavlab[lora]); 0 = full")
+    lora_alpha: float = Field(16.0, gt=0)
+    rft_steps: int = Field(0, ge=0, description="rejection fine-tuning steps on the policy's own correct samples")
+    rft_problems: int = Field(256, ge=1)
+    rft_samples: int = Field(8, ge=1, description="samples per problem for RFT")
+    rft_batch_size: int = Field(32, ge=1)
+    rft_lr: float = Field(1e-4, gt=0)
+    eval_every: int = Field(10, ge=1, description="held-out test accuracy every E iterations")
+    eval_problems: int = Field(128, ge=1)
+    eval_samples: int = Field(1, ge=1, description="samples per test problem")
+    checkpoint_every: int = Field(10, ge=1)
+    seed: int = 0
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
+    device: str = "cpu"
+    progress: bool = True
+
+    @field_validator("kl_coef")
+    @classmethod
+    def _non_negative_kl(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"the KL coefficient must be >= 0, got {value}")
+        return value
+
+    @field_validator("prover")
+    @classmethod
+    def _valid_prover(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value.startswith(PROCEDURAL_PREFIX):
+            try:
+                gamma = procedural_gamma(value)
+            except ValueError:
+                gamma = None
+            if gamma is None or gamma <= 0:
+                raise ValueError(f"bad procedural prover {value!r} (expected mu:GAMMA with GAMMA > 0, e.g. mu:10)")
+            return value
+        try:
+            Prover.parse(value)
+        except PavlabError:
+            raise ValueError(f"bad prover spec {value!r}: mu:GAMMA or {PROVER_SYNTAX}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RLConfig:
+        needs_prover = self.alpha != 0.0
+        if needs_prover and self.prover is None:
+            raise ValueError(f"alpha = {self.alpha} needs a prover (--prover mu:GAMMA on planted, or --verifier DIR "
+                             "--prover bok:K|model:DIR); use alpha 0 for outcome-only RL")
+        if self.prover is not None and procedural_gamma(self.prover) is not None and self.task.name != "planted":
+            raise ValueError(f"prover {self.prover!r} is the planted task's procedural prover, but task is "
+                             f"{self.task.name!r}")
+        if needs_prover and procedural_gamma(self.prover) is None and self.verifier is None:
+            raise ValueError(f"prover {self.prover!r} needs a PAV: give --verifier DIR (the Q^pi verifier)")
+        if self.baseline == "loo" and self.group_size < 2:
+            raise ValueError("baseline 'loo' needs group_size >= 2 (or use baseline 'value' or 'none')")
+        return self

@@ -1,0 +1,95 @@
+"""Dense rewards for policy gradient: effective step rewards, spread onto the tokens of each step.
+
+Pure functions (numpy only, no model, no trainer) so that any RL backend (pavlab's own trainer,
+a verl reward function, a TRL reward wrapper) computes exactly the same per-token rewards.
+
+Conventions:
+- Step h (1-based in the paper, 0-based here) gets the effective reward
+  `Q^pi(s_h, a_h) + alpha * A^mu(s_h, a_h)`, where Q^pi is the outcome return of the whole
+  sampled response (the same for every step) and `A^mu_h = Q^mu_h - Q^mu_{h-1}` comes from the
+  H+1 prover values of the response (index 0 = bare prompt).
+- A token belongs to the first step whose end character (its trailing separator included) lies
+  after the token's first character: the same rule `verifiers.positions` uses to place a step's
+  scoring position, so a separator merged into a neighbouring token never shifts a step.
+  Blank lines belong to the step after them; tokens past the last step (trailing text, EOS) to
+  the last step. A response without steps gives every token the outcome return.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+RewardKind = Literal["advantage", "q_plus_q_mu"]
+
+
+def step_rewards(outcome: float, prover_values: Sequence[float] | np.ndarray, alpha: float,
+                 kind: RewardKind = "advantage") -> np.ndarray:
+    """H effective step rewards from the outcome return and the H+1 prover values of one response.
+
+    `kind="q_plus_q_mu"` adds the prover's *values* instead of its advantages: the ablation the
+    paper shows is hacked (a policy can collect Q^mu by stalling in high-value states).
+    """
+    values = np.asarray(prover_values, dtype=np.float64)
+    if values.ndim != 1 or values.size < 1:
+        raise ValueError(f"expected H+1 >= 1 prover values, got shape {values.shape}")
+    progress = np.diff(values) if kind == "advantage" else values[1:]
+    return outcome + alpha * progress
+
+
+def step_end_chars(text: str, separator: str) -> list[int]:
+    """End character (exclusive, trailing separator included when present) of each non-blank step of `text`.
+
+    The steps are exactly `Task.split_steps(text)`: pieces between separators, blank ones dropped.
+    """
+    if not separator:
+        raise ValueError("the step separator must not be empty")
+    ends, position = [], 0
+    for piece in text.split(separator):
+        end = min(position + len(piece) + len(separator), len(text))
+        if piece.strip():
+            ends.append(end)
+        position += len(piece) + len(separator)
+    return ends
+
+
+def token_step_indices(offsets: Sequence[tuple[int, int]], step_ends: Sequence[int]) -> list[int]:
+    """0-based step of each token (by its start character); -1 for every token when there are no steps."""
+    if not step_ends:
+        return [-1] * len(offsets)
+    last = len(step_ends) - 1
+    return [min(bisect_right(step_ends, start), last) for start, _ in offsets]
+
+
+def token_rewards(rewards_per_step: Sequence[float] | np.ndarray, token_steps: Sequence[int],
+                  outcome: float) -> np.ndarray:
+    """Each token's reward: its step's reward, or `outcome` for a token outside every step (step -1)."""
+    rewards = np.asarray(rewards_per_step, dtype=np.float64)
+    steps = np.asarray(token_steps, dtype=np.int64)
+    if steps.size and steps.max() >= rewards.size:
+        raise ValueError(f"token assigned to step {steps.max()} but only {rewards.size} step rewards")
+    result = np.full(steps.shape, float(outcome))
+    inside = steps >= 0
+    result[inside] = rewards[steps[inside]]
+    return result
+
+
+def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separator: str, outcome: float,
+                           prover_values: Sequence[float] | np.ndarray | None, alpha: float,
+                           kind: RewardKind = "advantage") -> np.ndarray:
+    """Per-token rewards of one response from its text, token character offsets and prover values.
+
+    `prover_values` holds the H+1 values of the H steps of `text` (None for outcome-only reward,
+    where every token gets `outcome`). Append `(len(text), len(text))` to `offsets` for an EOS
+    token so it is rewarded with the last step.
+    """
+    ends = step_end_chars(text, separator)
+    if prover_values is None or alpha == 0.0:
+        return np.full(len(offsets), float(outcome))
+    if len(prover_values) != len(ends) + 1:
+        raise ValueError(f"{len(ends)} steps need {len(ends) + 1} prover values, got {len(prover_values)}")
+    return token_rewards(step_rewards(outcome, prover_values, alpha, kind), token_step_indices(offsets, ends),
+                         outcome)

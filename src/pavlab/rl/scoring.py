@@ -1,0 +1,63 @@
+"""Where the RL rewards come from: the outcome return Q^pi and the prover's values Q^mu of every prefix.
+
+Outcome: the exact check Rex by default, or an ORM's predicted success of the whole response.
+Prover values (H+1 per response, index 0 = bare prompt): exact `Q^{mu_gamma}` on the planted
+task (`mu:GAMMA`), or a fixed PAV (`ProcessVerifier`) for any task. With alpha = 0 no prover is
+built, so outcome-only RL pays nothing for step scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from pavlab.policies.base import ComputeMeter
+from pavlab.rl.config import RLConfig, procedural_gamma
+from pavlab.tasks.base import Problem, Task
+
+OutcomeFn = Callable[[Sequence[Problem], Sequence[str]], np.ndarray]
+ProverFn = Callable[[Sequence[Problem], Sequence[Sequence[str]]], list[np.ndarray]]
+
+
+def build_outcome(config: RLConfig, task: Task, meter: ComputeMeter) -> OutcomeFn:
+    """Outcome returns of responses (texts) to problems: Rex in {0, 1}, or an ORM score in (0, 1)."""
+    if config.orm is None:
+        return lambda problems, texts: np.array(
+            [float(task.is_correct(text, problem)) for problem, text in zip(problems, texts, strict=True)])
+    from pavlab.verifiers.model import ValueModel, load_tokenizer
+    from pavlab.verifiers.scoring import score_prefixes
+
+    orm, tokenizer = ValueModel.from_pretrained(config.orm).to(config.device), load_tokenizer(config.orm)
+
+    def orm_outcome(problems: Sequence[Problem], texts: Sequence[str]) -> np.ndarray:
+        steps = [task.split_steps(text) for text in texts]
+        values = score_prefixes(orm, tokenizer, [task.prompt(p) for p in problems], steps,
+                                orm.info.step_separator, meter=meter)
+        return np.array([v[-1] for v in values])
+
+    return orm_outcome
+
+
+def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn | None:
+    """H+1 prover values per response, or None when alpha = 0 (outcome-only RL needs none)."""
+    if config.alpha == 0.0 or config.prover is None:
+        return None
+    gamma = procedural_gamma(config.prover)
+    if gamma is not None:
+        from pavlab.tasks.planted import exact_q_values
+
+        return lambda problems, steps_lists: [np.asarray(exact_q_values(problem, list(steps), gamma))
+                                              for problem, steps in zip(problems, steps_lists, strict=True)]
+    from pavlab.verifiers.step_scores import ProcessVerifier
+
+    verifier = ProcessVerifier.load(config.verifier, config.prover)
+    for model in (verifier.q_pi, verifier.q_mu):
+        if model is not None:
+            model.to(config.device)
+
+    def pav_values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        scores = verifier.score([task.prompt(p) for p in problems], steps_lists, config.alpha, meter)
+        return [score.q_mu for score in scores]
+
+    return pav_values

@@ -1,0 +1,56 @@
+import subprocess
+import sys
+
+import pytest
+
+from pavlab.config import load_config
+from pavlab.errors import PavlabError
+from pavlab.rl.config import RLConfig, procedural_gamma
+
+BASE = {"policy": "p", "out": "o", "task": {"name": "planted"}}
+
+
+def load(**overrides):
+    return load_config(RLConfig, overrides={**BASE, **overrides})
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"kl_coef": -0.1}, "KL coefficient must be >= 0"),
+    ({"alpha": 3.0}, "needs a prover"),
+    ({"alpha": 3.0, "prover": "bok:4"}, "needs a PAV"),
+    ({"prover": "mu:ten"}, "expected mu:GAMMA"),
+    ({"prover": "mu:-1"}, "GAMMA > 0"),
+    ({"prover": "best:4"}, "bad prover spec"),
+    ({"baseline": "loo", "group_size": 1}, "group_size >= 2"),
+    ({"reward": "q_only"}, "field 'reward'"),
+    ({"lr": 0}, "field 'lr'"),
+    ({"iterations": 10, "colour": "red"}, "unknown field"),
+])
+def test_invalid_configs_give_one_line_errors(overrides, message):
+    with pytest.raises(PavlabError) as error:
+        load(**overrides)
+    text = str(error.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_procedural_prover_needs_the_planted_task():
+    with pytest.raises(PavlabError, match="procedural prover"):
+        load_config(RLConfig, overrides={"policy": "p", "out": "o", "task": {"name": "countdown"},
+                                         "prover": "mu:10", "alpha": 1.0})
+
+
+def test_valid_configs():
+    config = load(prover="mu:10", alpha=3.0)
+    assert procedural_gamma(config.prover) == 10.0 and config.kl_coef == 0.001
+    assert load(prover="bok:4", alpha=0.5, verifier="pav").verifier.name == "pav"
+    assert load().alpha == 0.0  # outcome-only RL needs no prover
+
+
+def test_cli_turns_a_bad_config_into_exit_code_2(tmp_path):
+    result = subprocess.run([sys.executable, "-c", "from pavlab.cli import main; main()", "rl", "--task.name",
+                             "planted", "--policy", str(tmp_path), "--out", str(tmp_path / "run"), "--alpha", "3"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "needs a prover" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,108 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+from rl_fixtures import SuffixTask, char_tokenizer, completion, tiny_llama
+
+from pavlab.rl.objective import batch_loss, kl_per_token, leave_one_out_baselines
+from pavlab.rl.rollouts import assign_rewards, build_rollouts
+from pavlab.verifiers.model import ValueModel
+
+TEXTS = ["ab\nok", "ab\ncd\nzz", "ok"]
+OUTCOMES = np.array([1.0, 0.0, 1.0])
+VALUES = [np.array([0.5, 0.7, 1.0]), np.array([0.5, 0.4, 0.1, 0.0]), np.array([0.5, 1.0])]
+
+
+def make_rollouts(alpha: float):
+    tokenizer = char_tokenizer()
+    task = SuffixTask()
+    problem = task.problems("train", 1)[0]
+    rollouts = build_rollouts(task, tokenizer, [problem], [[completion(tokenizer, t) for t in TEXTS]])
+    assign_rewards(rollouts, OUTCOMES, VALUES, alpha, "advantage", "\n")
+    return tokenizer, rollouts
+
+
+def sequence_logprob(model, ids: list[int], prompt_length: int) -> torch.Tensor:
+    """Sum of log pi over the response tokens of one unpadded sequence."""
+    logits = model(input_ids=torch.tensor([ids])).logits[0, :-1]
+    logp = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:])[:, None]).squeeze(-1)
+    return logp[prompt_length - 1:].sum()
+
+
+def test_leave_one_out_baseline_excludes_the_sample_itself():
+    baselines = leave_one_out_baselines(torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]))
+    torch.testing.assert_close(baselines, torch.tensor([[1 / 3, 2 / 3, 2 / 3, 1 / 3], [1.0, 1.0, 1.0, 1.0]]))
+    with pytest.raises(ValueError):
+        leave_one_out_baselines(torch.ones(3, 1))
+
+
+def test_alpha_zero_loss_is_plain_reinforce_on_the_outcome():
+    tokenizer, rollouts = make_rollouts(alpha=0.0)
+    policy = tiny_llama(len(tokenizer))
+    n_tokens = sum(len(r.response_ids) for r in rollouts)
+    parts = batch_loss(policy, copy.deepcopy(policy), None, rollouts, None, n_tokens, tokenizer.pad_token_id,
+                       temperature=1.0, kl_coef=0.0, kl_estimator="k3")
+    expected = -sum(outcome * sequence_logprob(policy, r.ids, len(r.prompt_ids))
+                    for outcome, r in zip(OUTCOMES, rollouts, strict=True)) / n_tokens
+    torch.testing.assert_close(parts.loss, expected)
+    # a prover term changes the loss (the comparison above is not vacuous)
+    _, dense = make_rollouts(alpha=2.0)
+    dense_loss = batch_loss(policy, copy.deepcopy(policy), None, dense, None, n_tokens, tokenizer.pad_token_id,
+                            temperature=1.0, kl_coef=0.0, kl_estimator="k3").loss
+    assert abs(float(dense_loss.detach() - parts.loss.detach())) > 1e-3
+
+
+def test_leave_one_out_loss_subtracts_the_other_samples_mean():
+    tokenizer, rollouts = make_rollouts(alpha=0.0)
+    policy = tiny_llama(len(tokenizer))
+    n_tokens = sum(len(r.response_ids) for r in rollouts)
+    baselines = leave_one_out_baselines(torch.tensor(OUTCOMES).view(1, -1)).flatten()
+    loss = batch_loss(policy, copy.deepcopy(policy), None, rollouts, baselines, n_tokens, tokenizer.pad_token_id,
+                      temperature=1.0, kl_coef=0.0, kl_estimator="k3").loss
+    expected = -sum((outcome - float(b)) * sequence_logprob(policy, r.ids, len(r.prompt_ids))
+                    for outcome, b, r in zip(OUTCOMES, baselines, rollouts, strict=True)) / n_tokens
+    torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize("estimator", ["k1", "k3"])
+def test_kl_term_is_zero_at_the_start(estimator):
+    tokenizer, rollouts = make_rollouts(alpha=1.0)
+    policy = tiny_llama(len(tokenizer))
+    n_tokens = sum(len(r.response_ids) for r in rollouts)
+    parts = batch_loss(policy, copy.deepcopy(policy), None, rollouts, None, n_tokens, tokenizer.pad_token_id,
+                       temperature=1.0, kl_coef=0.5, kl_estimator=estimator)
+    without_kl = batch_loss(policy, copy.deepcopy(policy), None, rollouts, None, n_tokens, tokenizer.pad_token_id,
+                            temperature=1.0, kl_coef=0.0, kl_estimator=estimator)
+    assert float(parts.kl) == 0.0
+    torch.testing.assert_close(parts.loss, without_kl.loss)
+    # ...and positive once the policy has moved away from its reference
+    moved = tiny_llama(len(tokenizer), seed=1)
+    later = batch_loss(moved, policy, None, rollouts, None, n_tokens, tokenizer.pad_token_id, temperature=1.0,
+                       kl_coef=0.5, kl_estimator="k3")
+    assert float(later.kl) > 0.0
+
+
+def test_kl_estimators():
+    logp, ref = torch.tensor([-1.0, -2.0]), torch.tensor([-1.5, -1.0])
+    torch.testing.assert_close(kl_per_token(logp, ref, "k1"), torch.tensor([0.5, -1.0]))
+    d = ref - logp
+    torch.testing.assert_close(kl_per_token(logp, ref, "k3"), torch.exp(d) - d - 1)
+    assert bool((kl_per_token(logp, ref, "k3") >= 0).all())
+
+
+def test_value_baseline_is_trained_towards_the_token_rewards():
+    tokenizer, rollouts = make_rollouts(alpha=1.0)
+    policy = tiny_llama(len(tokenizer))
+    value_model = ValueModel.from_backbone(copy.deepcopy(policy))
+    n_tokens = sum(len(r.response_ids) for r in rollouts)
+    optimizer = torch.optim.Adam(value_model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        parts = batch_loss(policy, copy.deepcopy(policy), value_model, rollouts, None, n_tokens,
+                           tokenizer.pad_token_id, temperature=1.0, kl_coef=0.0, kl_estimator="k3")
+        optimizer.zero_grad()
+        parts.value_loss.backward()
+        optimizer.step()
+        losses.append(float(parts.value_loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]  # shared prefixes with different returns leave some error

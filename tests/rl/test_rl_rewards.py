@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+from rl_fixtures import char_tokenizer
+
+from pavlab.policies.testbed_tokenizer import build_number_tokenizer
+from pavlab.policies.tokenization import encode_response
+from pavlab.rl.rewards import (
+    response_token_rewards,
+    step_end_chars,
+    step_rewards,
+    token_rewards,
+    token_step_indices,
+)
+from pavlab.tasks.countdown import CountdownTask
+
+
+def test_effective_step_rewards_use_advantages_or_values():
+    values = [0.2, 0.5, 0.4, 1.0]
+    np.testing.assert_allclose(step_rewards(1.0, values, 2.0), [1.6, 0.8, 2.2])
+    np.testing.assert_allclose(step_rewards(0.0, values, 2.0, kind="q_plus_q_mu"), [1.0, 0.8, 2.0])
+    np.testing.assert_allclose(step_rewards(1.0, values, 0.0), [1.0, 1.0, 1.0])
+
+
+def test_step_ends_match_split_steps():
+    text = "ab\n\n  \ncd\nef"
+    ends = step_end_chars(text, "\n")
+    assert len(ends) == len(CountdownTask().split_steps(text)) == 3
+    assert ends == [3, 10, 12]
+
+
+def test_per_token_rewards_follow_the_steps_hand_built():
+    tokenizer = build_number_tokenizer(30, ["+", "-", "*", "="])
+    text = "3 + 4 = 7\n7 * 2 = 14\n\n14 - 1 = 13"
+    ids, offsets = encode_response(tokenizer, text)
+    pieces = [tokenizer.decode([i]) for i in ids]
+    assert pieces == ["3", " +", " 4", " =", " 7", "\n", "7", " *", " 2", " =", " 14", "\n", "\n",
+                      "14", " -", " 1", " =", " 13"]
+    offsets = offsets + [(len(text), len(text))]  # EOS
+    rewards = response_token_rewards(text, offsets, "\n", outcome=1.0, prover_values=[0.2, 0.5, 0.4, 1.0],
+                                     alpha=2.0)
+    expected = [1.6] * 6 + [0.8] * 6 + [2.2] * 7  # the blank line belongs to step 3, EOS to the last step
+    np.testing.assert_allclose(rewards, expected)
+
+
+def test_merged_separator_token_stays_with_its_step():
+    tokenizer = char_tokenizer(merged=(".\n",))
+    text = "ab.\ncd.\n"
+    ids, offsets = encode_response(tokenizer, text)
+    assert [tokenizer.decode([i]) for i in ids] == ["a", "b", ".\n", "c", "d", ".\n"]
+    assert token_step_indices(offsets, step_end_chars(text, "\n")) == [0, 0, 0, 1, 1, 1]
+
+
+def test_outcome_only_and_stepless_responses():
+    offsets = [(0, 1), (1, 2)]
+    np.testing.assert_allclose(response_token_rewards("ab", offsets, "\n", 0.0, None, 3.0), [0.0, 0.0])
+    np.testing.assert_allclose(response_token_rewards(" \n", offsets, "\n", 1.0, [0.3], 3.0), [1.0, 1.0])
+    np.testing.assert_allclose(token_rewards([5.0], [-1, 0], outcome=2.0), [2.0, 5.0])
+
+
+def test_wrong_number_of_prover_values_is_an_error():
+    with pytest.raises(ValueError, match="2 steps need 3 prover values"):
+        response_token_rewards("a\nb", [(0, 1), (1, 2), (2, 3)], "\n", 1.0, [0.1, 0.2], 1.0)
