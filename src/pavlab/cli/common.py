@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -27,7 +26,6 @@ def config_command(group: typer.Typer, name: str, config_cls: type[C], section: 
             describe_fields(config_cls))
 
         @group.command(name, context_settings=OVERRIDE_SETTINGS, help=fn.__doc__, epilog=epilog)
-        @functools.wraps(fn)
         def command(ctx: typer.Context,
                     config: Path | None = typer.Option(None, "--config", help="YAML recipe to start from")) -> None:
             fn(load_config(config_cls, config, ctx.args, section=section or name.replace("-", "_")))

@@ -14,8 +14,15 @@ import random
 from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.tasks.base import Task
-from pavlab.tasks.planted import (HORIZON, PlantedTask, match_states, parse_token, sample_prover_step, target_of,
-                                  transitions)
+from pavlab.tasks.planted import (
+    HORIZON,
+    PlantedTask,
+    match_states,
+    parse_token,
+    sample_prover_step,
+    target_of,
+    transitions,
+)
 
 
 class ProceduralProverPolicy(PolicyBackend):

@@ -63,6 +63,7 @@ class RLConfig(Config):
     rft_lr: float = Field(1e-4, gt=0)
     eval_every: int = Field(10, ge=1, description="held-out test accuracy every E iterations")
     eval_problems: int = Field(128, ge=1)
+    eval_split: str = Field("test", description="split of the held-out problems ('train' to watch memorisation)")
     eval_samples: int = Field(1, ge=1, description="samples per test problem")
     checkpoint_every: int = Field(10, ge=1)
     seed: int = 0

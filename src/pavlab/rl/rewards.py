@@ -13,6 +13,11 @@ Conventions:
   scoring position, so a separator merged into a neighbouring token never shifts a step.
   Blank lines belong to the step after them; tokens past the last step (trailing text, EOS) to
   the last step. A response without steps gives every token the outcome return.
+- A sampled response is finished (EOS or the length cap), so its final state has no
+  continuation: its prover value is the outcome itself (`terminal_value`). Then the advantages of
+  a response sum to `Rex - Q^mu(s_0)`, and a policy cannot bank progress by taking a few good
+  steps and then stalling (blank lines, an early EOS): the last step pays the shortfall back.
+  Without this, exact `mu_gamma` values (which assume the prover goes on) are hacked that way.
 """
 
 from __future__ import annotations
@@ -79,11 +84,12 @@ def token_rewards(rewards_per_step: Sequence[float] | np.ndarray, token_steps: S
 
 def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separator: str, outcome: float,
                            prover_values: Sequence[float] | np.ndarray | None, alpha: float,
-                           kind: RewardKind = "advantage") -> np.ndarray:
+                           kind: RewardKind = "advantage", terminal_value: float | None = None) -> np.ndarray:
     """Per-token rewards of one response from its text, token character offsets and prover values.
 
     `prover_values` holds the H+1 values of the H steps of `text` (None for outcome-only reward,
-    where every token gets `outcome`). Append `(len(text), len(text))` to `offsets` for an EOS
+    where every token gets `outcome`); `terminal_value`, when given, replaces the value of the
+    final state (see the module doc). Append `(len(text), len(text))` to `offsets` for an EOS
     token so it is rewarded with the last step.
     """
     ends = step_end_chars(text, separator)
@@ -91,5 +97,7 @@ def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separa
         return np.full(len(offsets), float(outcome))
     if len(prover_values) != len(ends) + 1:
         raise ValueError(f"{len(ends)} steps need {len(ends) + 1} prover values, got {len(prover_values)}")
+    if terminal_value is not None and ends:
+        prover_values = [*prover_values[:-1], terminal_value]
     return token_rewards(step_rewards(outcome, prover_values, alpha, kind), token_step_indices(offsets, ends),
                          outcome)

@@ -62,9 +62,12 @@ def build_rollouts(task: Task, tokenizer: Any, problems: Sequence[Problem],
 
 def assign_rewards(rollouts: Sequence[Rollout], outcomes: np.ndarray, prover_values: Sequence[np.ndarray] | None,
                    alpha: float, kind: RewardKind, separator: str) -> None:
-    """Set each rollout's outcome return and its per-token rewards Q^pi + alpha * A^mu (or the ablation)."""
+    """Set each rollout's outcome return and its per-token rewards Q^pi + alpha * A^mu (or the ablation).
+
+    Every rollout is a finished response, so its final prover value is its outcome (see `rewards.py`).
+    """
     for index, rollout in enumerate(rollouts):
         rollout.outcome = float(outcomes[index])
         values = None if prover_values is None else prover_values[index]
         rollout.rewards = response_token_rewards(rollout.text, rollout.offsets, separator, rollout.outcome, values,
-                                                 alpha, kind)
+                                                 alpha, kind, terminal_value=rollout.outcome)

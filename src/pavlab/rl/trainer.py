@@ -71,7 +71,7 @@ class RLTrainer:
         self.device = torch.device(config.device)
         self.task = get_task(config.task)
         self.train_pool = self.task.problems("train", config.train_problems)
-        self.test_problems = self.task.problems("test", config.eval_problems)
+        self.test_problems = self.task.problems(config.eval_split, config.eval_problems)
         model, self.tokenizer = load_model_and_tokenizer(config.policy, config.device)
         self.model = model.to(self.device)
         self.pad_id = pad_id_of(self.tokenizer)
@@ -171,7 +171,7 @@ class RLTrainer:
                                kl_estimator=config.kl_estimator)
             parts.loss.backward()
             for name, value in vars(parts).items():
-                totals[name] = totals.get(name, 0.0) + float(value)
+                totals[name] = totals.get(name, 0.0) + float(value.detach())
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm))
         totals["lr"] = self.optimizer.param_groups[0]["lr"]

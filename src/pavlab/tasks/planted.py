@@ -167,6 +167,9 @@ class PlantedTask(Task):
         if split not in SPLITS:
             raise PavlabError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})", field="split")
         count = _DEFAULT_SPLIT_SIZE[split] if n is None else n
+        capacity = int(0.9 * VOCAB_SIZE ** TARGET_LENGTH * len(_SPLIT_BUCKETS[split]) / 100)  # keys it can draw
+        if count > capacity:
+            raise PavlabError(f"the planted {split} split has about {capacity} problems; asked for {count}", field="n")
         rng = random.Random(f"planted:{split}:{seed}")
         seen: dict[tuple[int, ...], Problem] = {}
         while len(seen) < count:

@@ -3,7 +3,6 @@ import copy
 import numpy as np
 import pytest
 import torch
-from rl_fixtures import SuffixTask, char_tokenizer, completion, tiny_llama
 
 from pavlab.rl.objective import batch_loss, kl_per_token, leave_one_out_baselines
 from pavlab.rl.rollouts import assign_rewards, build_rollouts
@@ -14,13 +13,16 @@ OUTCOMES = np.array([1.0, 0.0, 1.0])
 VALUES = [np.array([0.5, 0.7, 1.0]), np.array([0.5, 0.4, 0.1, 0.0]), np.array([0.5, 1.0])]
 
 
-def make_rollouts(alpha: float):
-    tokenizer = char_tokenizer()
-    task = SuffixTask()
-    problem = task.problems("train", 1)[0]
-    rollouts = build_rollouts(task, tokenizer, [problem], [[completion(tokenizer, t) for t in TEXTS]])
-    assign_rewards(rollouts, OUTCOMES, VALUES, alpha, "advantage", "\n")
-    return tokenizer, rollouts
+@pytest.fixture
+def make_rollouts(make_tokenizer, make_completion, suffix_task):
+    """(tokenizer, rollouts of TEXTS with rewards for `alpha`)."""
+    def build(alpha: float):
+        tokenizer = make_tokenizer()
+        problem = suffix_task.problems("train", 1)[0]
+        rollouts = build_rollouts(suffix_task, tokenizer, [problem], [[make_completion(tokenizer, t) for t in TEXTS]])
+        assign_rewards(rollouts, OUTCOMES, VALUES, alpha, "advantage", "\n")
+        return tokenizer, rollouts
+    return build
 
 
 def sequence_logprob(model, ids: list[int], prompt_length: int) -> torch.Tensor:
@@ -37,9 +39,9 @@ def test_leave_one_out_baseline_excludes_the_sample_itself():
         leave_one_out_baselines(torch.ones(3, 1))
 
 
-def test_alpha_zero_loss_is_plain_reinforce_on_the_outcome():
+def test_alpha_zero_loss_is_plain_reinforce_on_the_outcome(make_rollouts, make_llama):
     tokenizer, rollouts = make_rollouts(alpha=0.0)
-    policy = tiny_llama(len(tokenizer))
+    policy = make_llama(len(tokenizer))
     n_tokens = sum(len(r.response_ids) for r in rollouts)
     parts = batch_loss(policy, copy.deepcopy(policy), None, rollouts, None, n_tokens, tokenizer.pad_token_id,
                        temperature=1.0, kl_coef=0.0, kl_estimator="k3")
@@ -53,9 +55,9 @@ def test_alpha_zero_loss_is_plain_reinforce_on_the_outcome():
     assert abs(float(dense_loss.detach() - parts.loss.detach())) > 1e-3
 
 
-def test_leave_one_out_loss_subtracts_the_other_samples_mean():
+def test_leave_one_out_loss_subtracts_the_other_samples_mean(make_rollouts, make_llama):
     tokenizer, rollouts = make_rollouts(alpha=0.0)
-    policy = tiny_llama(len(tokenizer))
+    policy = make_llama(len(tokenizer))
     n_tokens = sum(len(r.response_ids) for r in rollouts)
     baselines = leave_one_out_baselines(torch.tensor(OUTCOMES).view(1, -1)).flatten()
     loss = batch_loss(policy, copy.deepcopy(policy), None, rollouts, baselines, n_tokens, tokenizer.pad_token_id,
@@ -66,9 +68,9 @@ def test_leave_one_out_loss_subtracts_the_other_samples_mean():
 
 
 @pytest.mark.parametrize("estimator", ["k1", "k3"])
-def test_kl_term_is_zero_at_the_start(estimator):
+def test_kl_term_is_zero_at_the_start(estimator, make_rollouts, make_llama):
     tokenizer, rollouts = make_rollouts(alpha=1.0)
-    policy = tiny_llama(len(tokenizer))
+    policy = make_llama(len(tokenizer))
     n_tokens = sum(len(r.response_ids) for r in rollouts)
     parts = batch_loss(policy, copy.deepcopy(policy), None, rollouts, None, n_tokens, tokenizer.pad_token_id,
                        temperature=1.0, kl_coef=0.5, kl_estimator=estimator)
@@ -77,7 +79,7 @@ def test_kl_term_is_zero_at_the_start(estimator):
     assert float(parts.kl) == 0.0
     torch.testing.assert_close(parts.loss, without_kl.loss)
     # ...and positive once the policy has moved away from its reference
-    moved = tiny_llama(len(tokenizer), seed=1)
+    moved = make_llama(len(tokenizer), seed=1)
     later = batch_loss(moved, policy, None, rollouts, None, n_tokens, tokenizer.pad_token_id, temperature=1.0,
                        kl_coef=0.5, kl_estimator="k3")
     assert float(later.kl) > 0.0
@@ -91,9 +93,9 @@ def test_kl_estimators():
     assert bool((kl_per_token(logp, ref, "k3") >= 0).all())
 
 
-def test_value_baseline_is_trained_towards_the_token_rewards():
+def test_value_baseline_is_trained_towards_the_token_rewards(make_rollouts, make_llama):
     tokenizer, rollouts = make_rollouts(alpha=1.0)
-    policy = tiny_llama(len(tokenizer))
+    policy = make_llama(len(tokenizer))
     value_model = ValueModel.from_backbone(copy.deepcopy(policy))
     n_tokens = sum(len(r.response_ids) for r in rollouts)
     optimizer = torch.optim.Adam(value_model.parameters(), lr=1e-2)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from rl_fixtures import char_tokenizer
 
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_response
@@ -42,8 +41,8 @@ def test_per_token_rewards_follow_the_steps_hand_built():
     np.testing.assert_allclose(rewards, expected)
 
 
-def test_merged_separator_token_stays_with_its_step():
-    tokenizer = char_tokenizer(merged=(".\n",))
+def test_merged_separator_token_stays_with_its_step(make_tokenizer):
+    tokenizer = make_tokenizer(merged=(".\n",))
     text = "ab.\ncd.\n"
     ids, offsets = encode_response(tokenizer, text)
     assert [tokenizer.decode([i]) for i in ids] == ["a", "b", ".\n", "c", "d", ".\n"]

@@ -1,0 +1,124 @@
+"""Generated tokens/s of HFPolicy (own KV-cached loop) vs `model.generate`, against this machine's matmul bound.
+
+A testbed-shaped random Llama (hidden 128, 4 layers, 4 heads, intermediate 512, ~100-token vocab,
+~1M parameters) with the testbed's number tokenizer, or a checkpoint folder via `--policy`.
+EOS is masked out of the output layer so every response runs its full length and both
+generators do the same work. Run: `.venv/bin/python benchmarks/generation.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
+
+from pavlab.policies.base import SamplingParams
+from pavlab.policies.hf import HFPolicy
+from pavlab.policies.loading import load_model_and_tokenizer
+from pavlab.policies.testbed_tokenizer import build_number_tokenizer
+from pavlab.policies.tokenization import encode_prompt
+
+BATCHES = (1, 64, 512)
+
+
+def testbed_shaped(tokenizer) -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id)).eval()
+
+
+def mask_eos(model: PreTrainedModel, eos_id: int) -> None:
+    """Replace the output layer by one whose bias forbids EOS, so response lengths are fixed."""
+    old = model.get_output_embeddings()
+    head = torch.nn.Linear(old.in_features, old.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(old.weight)
+        head.bias.zero_()
+        head.bias[eos_id] = float("-inf")
+    model.set_output_embeddings(head)
+
+
+def matmul_flops(size: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 FLOP/s of a size x size matmul: the compute bound generation is measured against."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def countdown_prompts(n: int, rng: random.Random) -> list[str]:
+    return [f"{' '.join(str(rng.randint(1, 10)) for _ in range(4))} -> {rng.randint(10, 100)}" for _ in range(n)]
+
+
+def time_policy(policy: HFPolicy, prompts: list[str], tokens: int) -> float:
+    params = SamplingParams(temperature=1.0, max_new_tokens=tokens, stop="response", seed=0)
+    before = policy.meter.snapshot()
+    start = time.perf_counter()
+    groups = policy.sample(prompts, [""] * len(prompts), 1, params)
+    elapsed = time.perf_counter() - start
+    generated = policy.meter.since(before)["generated_tokens"]
+    assert generated == len(prompts) * tokens == sum(len(g[0].token_ids) for g in groups)
+    return generated / elapsed
+
+
+def time_generate(model: PreTrainedModel, tokenizer, prompts: list[str], tokens: int) -> float:
+    contexts = [encode_prompt(tokenizer, prompt) for prompt in prompts]
+    width = max(map(len, contexts))
+    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(c)) + c for c in contexts])
+    mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts])
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=tokens, do_sample=True,
+                             temperature=1.0, top_p=1.0, top_k=0, pad_token_id=tokenizer.pad_token_id)
+    elapsed = time.perf_counter() - start
+    assert out.shape == (len(prompts), width + tokens)
+    return len(prompts) * tokens / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one timed run per setting instead of best of 3")
+    parser.add_argument("--policy", help="checkpoint folder to time instead of the random testbed-shaped model")
+    parser.add_argument("--tokens", type=int, default=64, help="new tokens per response")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 is faster on a busy box)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.policy:
+        model, tokenizer = load_model_and_tokenizer(args.policy)
+    else:
+        tokenizer = build_number_tokenizer(40, ["+", "-", "*", "/", "=", "->"])
+        model = testbed_shaped(tokenizer)
+    mask_eos(model, tokenizer.eos_token_id)
+    params = sum(p.numel() for p in model.parameters())
+    policy = HFPolicy(model, tokenizer, max_batch_rows=max(BATCHES))
+    bound = matmul_flops()
+    repeats = 1 if args.quick else 3
+    rng = random.Random(0)
+    time_policy(policy, countdown_prompts(8, rng), 4)  # warm-up
+    print(f"model: {params / 1e6:.2f}M params, vocab {len(tokenizer)}, {torch.get_num_threads()} threads; "
+          f"matmul bound {bound / 1e9:.1f} GFLOP/s; {args.tokens} new tokens per response")
+    print(f"{'batch':>6} {'HFPolicy tok/s':>15} {'generate tok/s':>15} {'speedup':>8} {'HFPolicy FLOP/s / bound':>24}")
+    headline = 0.0
+    for batch in BATCHES:
+        prompts = countdown_prompts(batch, rng)
+        ours = max(time_policy(policy, prompts, args.tokens) for _ in range(repeats))
+        theirs = max(time_generate(model, tokenizer, prompts, args.tokens) for _ in range(repeats))
+        ratio = 2 * params * ours / bound
+        print(f"{batch:>6} {ours:>15,.0f} {theirs:>15,.0f} {ours / theirs:>7.2f}x {ratio:>23.1%}")
+        headline = ours
+    print(f"generation_tokens_per_s_batch{BATCHES[-1]}: {headline:.0f} (target >= 10000 on 2 cores per FIELD.md)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""`pavlab train-verifier` and `pavlab eval-verifier`: fit a value model on labels, then check it on held-out ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from rich.console import Console
+from rich.table import Table
+
+from pavlab.cli import app
+from pavlab.cli.common import config_command
+from pavlab.verifiers.evaluate import (
+    METRICS_FILE,
+    RELIABILITY_FILE,
+    EvalVerifierConfig,
+    resolve_label_paths,
+    run_eval_verifier,
+)
+from pavlab.verifiers.train import VerifierTrainConfig
+
+console = Console()
+
+
+class TrainVerifierCommandConfig(VerifierTrainConfig):
+    """The training config plus where the labels come from and where the verifier goes."""
+
+    labels: list[str] = Field(..., description="label files, shard folders or `pavlab label` run folders")
+    out: Path = Field(..., description="verifier folder (holds the checkpoint while training; rerun to resume)")
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+@config_command(app, "train-verifier", TrainVerifierCommandConfig)
+def train_verifier_command(config: TrainVerifierCommandConfig) -> None:
+    """Train an ORM (Rex at the end), PRM or PAV (soft BCE on q_hat at every labeled prefix); resumable.
+
+    PAV with --prover bok:K: trains the Q^pi model on labels rolled out by pi and records the prover in verifier.json.
+
+    Its Q^mu is 1-(1-Q^pi)^K by formula, so no second model is trained.
+
+    PAV with --prover policy:PATH: trains the Q^mu model itself, on labels from `pavlab label --rollout_policy PATH`.
+
+    Search and RL then use that verifier as prover model:DIR.
+    """
+    from pavlab.verifiers.train import train_verifier
+
+    train_config = VerifierTrainConfig.model_validate(config.model_dump(exclude={"labels", "out"}))
+    out = train_verifier(train_config, resolve_label_paths(config.labels), config.out)
+    console.print(f"saved {config.kind} verifier to {out}")
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def metrics_table(metrics: dict[str, Any]) -> Table:
+    """The headline numbers of `evaluate_verifier`, one per row."""
+    calibration = metrics["calibration"]
+    table = Table("metric", "value", title=f"{metrics['verifier']['kind']} verifier on "
+                                           f"{metrics['responses']} held-out responses")
+    rows: list[tuple[str, Any]] = [
+        ("success rate", metrics["success_rate"]),
+        (f"ECE vs {calibration['target']} ({calibration['states']} states)", calibration["ece"]),
+        (f"Brier vs {calibration['target']}", calibration["brier"]),
+        ("outcome AUC (final value)", metrics["outcome_auc"])]
+    oracle = metrics.get("oracle")
+    if oracle is not None:
+        rows.append((f"dead-end AUC ({oracle['dead_prefixes']}/{oracle['prefixes']} prefixes dead)",
+                     oracle["dead_end_auc"]))
+        for rule, scores in oracle["first_error"].items():
+            label = f"first error, {rule} < {scores['threshold']:g}"
+            rows += [(f"{label}: acc erroneous ({scores['erroneous']})", scores["accuracy_erroneous"]),
+                     (f"{label}: acc correct ({scores['correct']})", scores["accuracy_correct"]),
+                     (f"{label}: F1", scores["f1"])]
+    for name, value in rows:
+        table.add_row(name, _fmt(value))
+    return table
+
+
+@config_command(app, "eval-verifier", EvalVerifierConfig)
+def eval_verifier_command(config: EvalVerifierConfig) -> None:
+    """Held-out checks: calibration (ECE, Brier, reliability diagram) against fresh MC labels, outcome AUC,
+    and with --task countdown, dead-end AUC and ProcessBench first-error accuracy/F1 against the exact oracle."""
+    metrics = run_eval_verifier(config)
+    console.print(metrics_table(metrics))
+    console.print(f"wrote {config.out / METRICS_FILE} and {config.out / RELIABILITY_FILE}")

@@ -1,0 +1,131 @@
+"""`pavlab search`: one search method over a problem split, in resumable shards, plus a summary.
+
+Output in the run folder `OUT`: `search_run.json` (the config), `results/shard-NNNNN.jsonl` (one
+row per problem: explored responses, their scores, the pick, correctness and compute) and
+`summary.json` (accuracy, pass@N of the explored sets, mean compute per problem). Chunk i
+always holds the same problems and searches with `chunk_seed(seed, i)`, so a killed run resumes
+exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from pavlab.config import Config
+from pavlab.errors import PavlabError
+from pavlab.io import write_json
+from pavlab.policies.base import PolicyBackend, SamplingParams
+from pavlab.policies.registry import build_policy
+from pavlab.progress import progress_bar
+from pavlab.runs import prepare_run
+from pavlab.sampling import GenerationConfig
+from pavlab.search.beam import beam_search
+from pavlab.search.best_of_n import iid_search
+from pavlab.search.scorers import Aggregate, ScoreName, StepScorer, build_scorer
+from pavlab.shards import ShardedJsonl, chunk_seed
+from pavlab.tasks.base import Problem, Task
+from pavlab.tasks.registry import TaskConfig, get_task
+from pavlab.verifiers.step_scores import ProcessVerifier, Prover
+
+Method = Literal["best_of_n", "majority", "weighted_vote", "beam"]
+SHARED_COMPUTE = ("prompt_tokens", "forward_passes", "verifier_tokens", "verifier_passes")
+
+
+class SearchConfig(Config):
+    task: TaskConfig = TaskConfig()
+    policy: str = Field(..., description="checkpoint folder, 'smollm2', 'mu:GAMMA'")
+    verifier: Path | None = Field(None, description="Q^pi verifier folder (not needed for majority or oracle)")
+    prover: str = Field("bok:4", description="prover mu of A^mu: bok:K or model:DIR")
+    method: Method = "beam"
+    score: ScoreName = Field("q+a", description="step score: q (Q^pi), a (A^mu), q+a (Q^pi + alpha A^mu), oracle")
+    alpha: float = Field(0.5, description="weight of A^mu in q+a")
+    aggregate: Aggregate = Field("last", description="best_of_n / weighted_vote: step scores -> response score")
+    n: int = Field(16, gt=0, description="budget N: samples per problem, or the beam width")
+    candidates: int = Field(3, gt=0, description="beam: next steps sampled per beam state (C)")
+    max_depth: int = Field(10, gt=0, description="beam: most steps per response")
+    split: str = "test"
+    problems: int | None = Field(100, gt=0, description="first N problems of the split (all if null)")
+    generation: GenerationConfig = GenerationConfig()
+    seed: int = 0
+    chunk_problems: int = Field(16, gt=0, description="problems per resumable shard")
+    device: str = "cpu"
+    out: Path = Field(..., description="run folder")
+
+    @field_validator("prover")
+    @classmethod
+    def _valid_prover(cls, spec: str) -> str:
+        Prover.parse(spec)
+        return spec
+
+
+def search_batch(config: SearchConfig, task: Task, policy: PolicyBackend, scorer: StepScorer | None,
+                 problems: list[Problem], seed: int) -> list[dict[str, Any]]:
+    """Run the configured method on `problems`; one row per problem with its share of the batch's compute."""
+    gen = config.generation
+    params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=seed)
+    if config.method == "beam":
+        if scorer is None:
+            raise PavlabError("beam search needs a step scorer", field="score")
+        batch = beam_search(task, policy, scorer, problems, config.n, params, candidates=config.candidates,
+                            max_depth=config.max_depth)
+    else:
+        batch = iid_search(config.method, task, policy, problems, config.n, params, scorer, config.aggregate)
+    share = {key: batch.compute[key] / len(problems) for key in SHARED_COMPUTE}
+    return [{**outcome.to_row(), "method": config.method, "n": config.n, **share} for outcome in batch.outcomes]
+
+
+def build_search_scorer(config: SearchConfig, task: Task) -> StepScorer | None:
+    """The scorer the method needs (None for majority vote); loads the verifier only when a score reads it."""
+    if config.method == "majority":
+        return None
+    verifier = None
+    if config.score != "oracle":
+        if config.verifier is None:
+            raise PavlabError(f"method '{config.method}' with score '{config.score}' needs --verifier DIR",
+                              field="verifier")
+        verifier = ProcessVerifier.load(config.verifier, config.prover)
+    return build_scorer(config.score, task, verifier, config.alpha)
+
+
+def summarize_search(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy, pass@N of the explored sets and mean compute per problem."""
+    count = len(rows)
+    if count == 0:
+        return {"problems": 0}
+
+    def mean(key: str) -> float:
+        return sum(float(row[key]) for row in rows) / count
+
+    return {"problems": count, "accuracy": mean("correct"), "pass_at_n": mean("pass_at_n"),
+            "mean_generated_tokens": mean("generated_tokens"), "mean_samples": mean("samples"),
+            **{f"mean_{key}": mean(key) for key in SHARED_COMPUTE}}
+
+
+def run_search(config: SearchConfig) -> dict[str, Any]:
+    """Search every problem of the split (resuming finished shards) and write `summary.json`."""
+    task = get_task(config.task)
+    scorer = build_search_scorer(config, task)
+    run_dir = prepare_run(config.out, config, kind="search")
+    policy = build_policy(config.policy, task, device=config.device)
+    problems = task.problems(config.split, config.problems, seed=config.seed)
+    chunks = [problems[i:i + config.chunk_problems] for i in range(0, len(problems), config.chunk_problems)]
+    shards = ShardedJsonl(run_dir / "results")
+    done = shards.finished()
+    started = time.perf_counter()
+    with progress_bar(f"{config.method} N={config.n} on {len(problems)} problems", total=len(chunks)) as advance:
+        advance(len(done & set(range(len(chunks)))))
+        for index, chunk in enumerate(chunks):
+            if index not in done:
+                shards.write(index, search_batch(config, task, policy, scorer, chunk, chunk_seed(config.seed, index)))
+                advance(1)
+    summary = {"method": config.method, "score": None if config.method == "majority" else config.score,
+               "alpha": config.alpha, "aggregate": config.aggregate, "n": config.n,
+               "candidates": config.candidates if config.method == "beam" else None,
+               **summarize_search(list(shards.rows())),
+               "wall_seconds_this_run": round(time.perf_counter() - started, 2)}
+    write_json(run_dir / "summary.json", summary)
+    return summary

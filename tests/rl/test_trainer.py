@@ -1,0 +1,59 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pavlab.config import load_config
+from pavlab.rl.config import RLConfig
+from pavlab.rl.trainer import CHECKPOINT_FILE, METRICS_FILE, RLTrainer, run_rl
+from pavlab.tasks.planted import PlantedTask
+
+TIMING_FIELDS = {"seconds", "scoring_seconds"}
+
+
+
+def rl_config(policy, out, **overrides) -> RLConfig:
+    base = {"task": "planted", "policy": str(policy), "out": str(out), "prover": "mu:10", "alpha": 3.0,
+            "problems_per_iteration": 4, "group_size": 2, "train_problems": 8, "eval_problems": 4,
+            "max_new_tokens": 24, "lr": 3e-3, "progress": False, "threads": 1}
+    return load_config(RLConfig, overrides={**base, **overrides})
+
+
+def final_weights(run_dir):
+    return load_file(str(run_dir / "policy" / "model.safetensors"))
+
+
+def metric_rows(run_dir):
+    rows = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in rows]
+
+
+def test_killed_run_resumes_with_the_same_next_update(tmp_path, monkeypatch, make_planted_policy):
+    policy = make_planted_policy(tmp_path / "start", PlantedTask().problems("train", 8), sft_steps=20)
+    settings = {"iterations": 3, "checkpoint_every": 1, "baseline": "value", "kl_coef": 0.05, "eval_every": 2}
+    run_rl(rl_config(policy, tmp_path / "straight", **settings))
+
+    original_step, calls = RLTrainer.step, []
+
+    def dying_step(self):
+        calls.append(self.iteration)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed during the third iteration, after checkpoint 2
+        return original_step(self)
+
+    monkeypatch.setattr(RLTrainer, "step", dying_step)
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run_rl(rl_config(policy, resumed, **settings))
+    assert torch.load(resumed / CHECKPOINT_FILE, weights_only=False)["iteration"] == 2
+    monkeypatch.setattr(RLTrainer, "step", original_step)
+    run_rl(rl_config(policy, resumed, **settings))
+
+    straight, again = final_weights(tmp_path / "straight"), final_weights(resumed)
+    assert straight.keys() == again.keys()
+    for name in straight:
+        torch.testing.assert_close(again[name], straight[name], rtol=0, atol=0)
+    assert metric_rows(resumed) == metric_rows(tmp_path / "straight")
+    start = load_file(str(policy / "model.safetensors"))
+    assert any(not torch.equal(start[name], straight[name]) for name in start)  # the updates did something
