@@ -12,7 +12,6 @@ from pavlab.tasks.planted import PlantedTask
 TIMING_FIELDS = {"seconds", "scoring_seconds"}
 
 
-
 def rl_config(policy, out, **overrides) -> RLConfig:
     base = {"task": "planted", "policy": str(policy), "out": str(out), "prover": "mu:10", "alpha": 3.0,
             "problems_per_iteration": 4, "group_size": 2, "train_problems": 8, "eval_problems": 4,
@@ -57,3 +56,25 @@ def test_killed_run_resumes_with_the_same_next_update(tmp_path, monkeypatch, mak
     assert metric_rows(resumed) == metric_rows(tmp_path / "straight")
     start = load_file(str(policy / "model.safetensors"))
     assert any(not torch.equal(start[name], straight[name]) for name in start)  # the updates did something
+
+
+def furthest_progress(run_policy, problem, samples: int = 32) -> float:
+    """Mean over sampled responses of the best exact Q^{mu_10} any prefix reaches (how far towards y*)."""
+    from pavlab.policies.base import SamplingParams
+    from pavlab.policies.loading import load_policy
+    from pavlab.tasks.planted import exact_q_values
+
+    task = PlantedTask()
+    groups = load_policy(str(run_policy)).sample([task.prompt(problem)], [""], samples,
+                                                 SamplingParams(max_new_tokens=32, seed=7))
+    return sum(max(exact_q_values(problem, task.split_steps(c.text), 10.0)) for c in groups[0]) / samples
+
+
+def test_dense_prover_rewards_move_the_policy_towards_the_planted_sequence(tmp_path, make_planted_policy):
+    problem = PlantedTask().problems("train", 1)[0]
+    policy = make_planted_policy(tmp_path / "start", [problem], sft_steps=60)
+    run_rl(rl_config(policy, tmp_path / "run", iterations=50, problems_per_iteration=8, group_size=4,
+                     train_problems=1, eval_split="train", eval_problems=1, eval_samples=16, eval_every=50,
+                     max_new_tokens=32, kl_coef=0.0, warmup_fraction=0.0))
+    before, after = furthest_progress(policy, problem), furthest_progress(tmp_path / "run" / "policy", problem)
+    assert after > before + 0.05, (before, after)
