@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
 from pavlab.config import Config
+from pavlab.distributed import run_chunks
 from pavlab.io import write_jsonl
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
@@ -33,6 +35,7 @@ class SampleConfig(Config):
     seed: int = 0
     chunk_problems: int = Field(16, gt=0, description="problems per resumable shard")
     device: str = "cpu"
+    workers: int = Field(0, ge=0, description="0: sample in this process; N >= 1: N Ray actors, one policy each")
     out: Path = Field(..., description="output JSONL")
 
 
@@ -52,22 +55,30 @@ def sample_responses(task: Task, policy: PolicyBackend, problems: list[Problem],
             for problem, group in zip(problems, completions, strict=True) for i, c in enumerate(group)]
 
 
+def build_sample_worker(config: SampleConfig) -> tuple[Task, PolicyBackend]:
+    task = get_task(config.task)
+    return task, build_policy(config.policy, task, device=config.device)
+
+
+def sample_chunk(config: SampleConfig, worker: tuple[Task, PolicyBackend], index: int,
+                 chunk: list[Problem]) -> list[dict[str, Any]]:
+    """The rows of chunk `index`: seeded by (seed, index) only, so any process can write it."""
+    task, policy = worker
+    params = SamplingParams(temperature=config.generation.temperature, top_p=config.generation.top_p,
+                            max_new_tokens=config.generation.max_new_tokens, stop="response",
+                            seed=chunk_seed(config.seed, index))
+    return sample_responses(task, policy, chunk, config.n, params)
+
+
 def run_sampling(config: SampleConfig) -> Path:
     task = get_task(config.task)
     problems = task.problems(config.split, config.problems, seed=config.seed)
-    policy = build_policy(config.policy, task, device=config.device)
     shards = ShardedJsonl(Path(str(config.out) + ".parts"))
     chunks = [problems[i:i + config.chunk_problems] for i in range(0, len(problems), config.chunk_problems)]
     done = shards.finished()
     with progress_bar(f"sampling {config.n} x {len(problems)} problems", total=len(chunks)) as advance:
         advance(len(done & set(range(len(chunks)))))
-        for index, chunk in enumerate(chunks):
-            if index in done:
-                continue
-            params = SamplingParams(temperature=config.generation.temperature, top_p=config.generation.top_p,
-                                    max_new_tokens=config.generation.max_new_tokens, stop="response",
-                                    seed=chunk_seed(config.seed, index))
-            shards.write(index, sample_responses(task, policy, chunk, config.n, params))
-            advance(1)
+        run_chunks(chunks, partial(build_sample_worker, config), partial(sample_chunk, config), shards,
+                   workers=config.workers, on_chunk_done=lambda _: advance(1))
     write_jsonl(config.out, shards.rows())
     return Path(config.out)

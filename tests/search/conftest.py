@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -81,6 +81,15 @@ def random_value_model(tokenizer: PreTrainedTokenizerFast, seed: int = 1) -> Val
     model = ValueModel.from_backbone(tiny_llama(tokenizer, seed), prover="bok:4")
     torch.nn.init.normal_(model.value_head.weight, std=1.0)  # spread the values so rankings differ
     return model.eval()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models run far faster on one thread than on two contended ones (the dev box is shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -27,16 +27,16 @@ def test_oracle_guided_beam_finds_what_the_policy_rarely_finds(random_move_polic
 
 
 def test_alpha_zero_pav_beam_equals_q_beam(hf_policy, random_verifier, small_countdown) -> None:
-    problems = small_countdown.problems("test", 2)
+    problems = small_countdown.problems("test", 3)
 
     def run(score: str, alpha: float) -> list[dict]:
         scorer = build_scorer(score, small_countdown, random_verifier, alpha)
-        batch = beam_search(small_countdown, hf_policy, scorer, problems, 2, STEP, candidates=2, max_depth=3)
+        batch = beam_search(small_countdown, hf_policy, scorer, problems, 3, STEP, candidates=2, max_depth=3)
         return [o.to_row() for o in batch.outcomes]
 
     q_rows = run("q", 0.0)
     assert run("q+a", 0.0) == q_rows
-    assert max(o["samples"] for o in q_rows) > 4  # searched past the first depth
+    assert max(o["samples"] for o in q_rows) > 6  # searched past the first depth
     assert run("a", 0.0) != q_rows  # a different score really steers a different search
 
 

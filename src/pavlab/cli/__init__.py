@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 stderr = Console(stderr=True)
 
 
-COMMAND_MODULES = ("basics", "labeling", "rl", "verifiers", "search")
+COMMAND_MODULES = ("basics", "labeling", "rl", "verifiers", "search", "provers")
 
 
 def _register_commands() -> None:

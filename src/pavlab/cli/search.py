@@ -10,17 +10,19 @@ from pavlab.cli.common import config_command
 from pavlab.search.run import SearchConfig, run_search
 
 console = Console()
+ROWS = (("problems", "problems", "d"), ("accuracy", "accuracy", ".3f"), ("pass@N", "pass_at_n", ".3f"),
+        ("tokens generated / problem", "mean_generated_tokens", ".1f"), ("samples / problem", "mean_samples", ".1f"),
+        ("prompt tokens / problem", "mean_prompt_tokens", ".1f"),
+        ("verifier tokens / problem", "mean_verifier_tokens", ".1f"))
 
 
 @config_command(app, "search", SearchConfig)
 def search_command(config: SearchConfig) -> None:
     """Search a split with one method at budget N; per-problem JSONL shards (resumable) + summary.json."""
     summary = run_search(config)
-    table = Table("method", "score", "N", "problems", "accuracy", "pass@N", "tokens/problem", "samples/problem",
-                  "verifier tokens/problem")
-    table.add_row(summary["method"], str(summary["score"]), str(summary["n"]), str(summary["problems"]),
-                  f"{summary.get('accuracy', 0.0):.3f}", f"{summary.get('pass_at_n', 0.0):.3f}",
-                  f"{summary.get('mean_generated_tokens', 0.0):.1f}", f"{summary.get('mean_samples', 0.0):.1f}",
-                  f"{summary.get('mean_verifier_tokens', 0.0):.1f}")
+    table = Table("metric", "value", title=f"{summary['method']} (score {summary['score']}), N = {summary['n']}")
+    for label, key, fmt in ROWS:
+        if key in summary:
+            table.add_row(label, format(summary[key], fmt))
     console.print(table)
     console.print(f"results in {config.out / 'results'}, summary in {config.out / 'summary.json'}")

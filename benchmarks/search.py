@@ -1,0 +1,126 @@
+"""Wall-clock of PAV beam search against best-of-N at the same number of generated tokens.
+
+Beam search pays for what best-of-N does not: one sampling call and one verifier call per depth,
+a prefill of every beam's prefix, and a verifier reread of every candidate prefix. This measures
+that overhead. Beam search (width B, C = 3, score q+a) runs first; best-of-N (ORM = Q^pi of the
+last state) then draws N samples per problem with N chosen so that it generates about as many
+tokens, and the headline is the ratio of wall-clock per generated token (beam / best-of-N).
+
+Models: `--policy DIR` (a trained testbed checkpoint) and `--verifier DIR`, or by default random
+testbed-shaped Llamas (hidden 128, 4 layers) on a small number tokenizer. A random policy's
+output layer gets a fixed bias towards the step separator and EOS, so its steps (~10 tokens) and
+responses (~3 steps) are as long as a trained testbed's; the compute per token is unchanged.
+Run: `.venv/bin/python benchmarks/search.py [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
+
+from pavlab.policies.base import SamplingParams
+from pavlab.policies.hf import HFPolicy
+from pavlab.policies.loading import load_model_and_tokenizer
+from pavlab.policies.testbed import COUNTDOWN_SYMBOLS
+from pavlab.policies.testbed_tokenizer import build_number_tokenizer
+from pavlab.search.beam import beam_search
+from pavlab.search.best_of_n import iid_search
+from pavlab.search.outcome import SearchBatch
+from pavlab.search.scorers import build_scorer
+from pavlab.tasks.countdown import CountdownTask
+from pavlab.verifiers.model import ValueModel
+from pavlab.verifiers.step_scores import ProcessVerifier, Prover
+
+STEP_TOKENS = 10  # mean tokens per step of the shaped random policy
+RESPONSE_STEPS = 3  # mean steps per response of the shaped random policy
+
+
+def testbed_shaped(tokenizer, seed: int) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id)).eval()
+
+
+def shape_lengths(model: PreTrainedModel, tokenizer) -> None:
+    """Bias the output layer so a random model ends a step every ~STEP_TOKENS tokens and a response every ~3 steps."""
+    others = len(tokenizer) - 2
+    newline, eos = tokenizer.convert_tokens_to_ids("\n"), tokenizer.eos_token_id
+    bias = torch.zeros(len(tokenizer))
+    bias[newline] = math.log(others / (STEP_TOKENS - 1))
+    bias[eos] = math.log(others / (STEP_TOKENS * RESPONSE_STEPS - 1))
+    model.get_output_embeddings().register_forward_hook(lambda module, inputs, output: output + bias)
+
+
+def load_models(args: argparse.Namespace) -> tuple[HFPolicy, ProcessVerifier]:
+    if args.policy:
+        model, tokenizer = load_model_and_tokenizer(args.policy)
+    else:
+        tokenizer = build_number_tokenizer(20, COUNTDOWN_SYMBOLS)
+        model = testbed_shaped(tokenizer, seed=0)
+        shape_lengths(model, tokenizer)
+    if args.verifier:
+        verifier = ProcessVerifier.load(args.verifier, "bok:4")
+    else:
+        value_model = ValueModel.from_backbone(testbed_shaped(tokenizer, seed=1), prover="bok:4").eval()
+        verifier = ProcessVerifier(value_model, tokenizer, Prover.parse("bok:4"))
+    return HFPolicy(model, tokenizer), verifier
+
+
+def timed(run) -> tuple[SearchBatch, float]:
+    start = time.perf_counter()
+    batch = run()
+    return batch, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="8 problems, B = 4 (under a minute)")
+    parser.add_argument("--policy", help="testbed checkpoint folder (default: shaped random Llama)")
+    parser.add_argument("--verifier", help="verifier folder (default: random ValueModel of the same shape)")
+    parser.add_argument("--width", type=int, help="beam width B (default 4 quick, 16 full)")
+    parser.add_argument("--problems", type=int, help="countdown test problems (default 8 quick, 32 full)")
+    parser.add_argument("--step-tokens", type=int, default=16,
+                        help="max tokens per step; a response may use 4 steps' worth (testbed steps are ~10)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on the shared 2-core box)")
+    args = parser.parse_args()
+    width = args.width or (4 if args.quick else 16)
+    n_problems = args.problems or (8 if args.quick else 32)
+    torch.set_num_threads(args.threads)
+    task = CountdownTask()
+    problems = task.problems("test", n_problems)
+    policy, verifier = load_models(args)
+    pav, orm = build_scorer("q+a", task, verifier, 0.5), build_scorer("q", task, verifier)
+    step = SamplingParams(max_new_tokens=args.step_tokens, seed=0)
+    response = SamplingParams(max_new_tokens=4 * args.step_tokens, seed=0)
+
+    iid_search("best_of_n", task, policy, problems[:2], 2, response, orm)  # warm-up
+    beam, beam_s = timed(lambda: beam_search(task, policy, pav, problems, width, step, candidates=3))
+    pilot = iid_search("best_of_n", task, policy, problems, width, response, orm)
+    per_sample = pilot.compute["generated_tokens"] / pilot.compute["samples"]
+    n = max(1, round(beam.compute["generated_tokens"] / (per_sample * len(problems))))
+    bon, bon_s = timed(lambda: iid_search("best_of_n", task, policy, problems, n, response, orm))
+
+    rows = (("beam (q+a)", f"B={width}, C=3", beam, beam_s), ("best-of-N (ORM)", f"N={n}", bon, bon_s))
+    print(f"{len(problems)} countdown problems, torch threads={torch.get_num_threads()}")
+    print(f"{'method':16s} {'budget':10s} {'tokens':>8s} {'samples':>8s} {'verifier tok':>12s} {'seconds':>8s} "
+          f"{'ms/token':>9s} {'accuracy':>8s}")
+    for name, budget, batch, seconds in rows:
+        compute = batch.compute
+        accuracy = sum(o.correct for o in batch.outcomes) / len(problems)
+        print(f"{name:16s} {budget:10s} {compute['generated_tokens']:8d} {compute['samples']:8d} "
+              f"{compute['verifier_tokens']:12d} {seconds:8.2f} {1000 * seconds / compute['generated_tokens']:9.3f} "
+              f"{accuracy:8.3f}")
+    ratio = (beam_s / beam.compute["generated_tokens"]) / (bon_s / bon.compute["generated_tokens"])
+    print(f"token ratio beam / best-of-N: {beam.compute['generated_tokens'] / bon.compute['generated_tokens']:.2f}")
+    print(f"beam_over_best_of_n_wallclock_at_equal_tokens: {ratio:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()

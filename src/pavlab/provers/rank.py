@@ -1,0 +1,208 @@
+"""Rank candidate provers before paying for them: `rank_provers`, `choose_prover` and `pavlab prover rank`.
+
+Why: the paper's best prover is "a bit stronger than pi, not much", and finding it by training
+a verifier and running search or RL per candidate is expensive. The two terms of its bound
+(`pavlab.provers.terms`) are measured on labels that already exist: `bok:K` candidates need
+no new rollouts (Q^mu = 1 - (1 - q_hat)^K); a `policy:PATH` candidate needs one small label
+run with `pavlab label --rollout_policy PATH` (same seed policy pi, so its prefixes match the
+main labels by problem id and steps). Candidates are ranked by distinguishability + alignment.
+
+Each candidate is scored on the transitions where it has values (all of them for `bok:K`, the
+matched prefixes for `policy:PATH`; `transitions` in the result says how many). The same
+bootstrap resamples of problems are used for every candidate, so `p_best` (how often a
+candidate has the largest sum) compares them fairly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pavlab.errors import PavlabError
+from pavlab.io import write_json
+from pavlab.provers.terms import (
+    Interval,
+    LabelRow,
+    ProverValues,
+    Transitions,
+    bootstrap_weights,
+    collect_transitions,
+    interval,
+    read_label_rows,
+    state_key,
+    term_sums,
+)
+from pavlab.verifiers.evaluate import resolve_label_paths
+from pavlab.verifiers.step_scores import Prover, bok_values
+
+DEFAULT_CANDIDATES = ("bok:1", "bok:2", "bok:4", "bok:8", "bok:16", "bok:32")
+RANKING_FILE = "ranking.json"
+PLOT_FILE = "ranking.png"
+
+
+@dataclass(frozen=True)
+class ProverScore:
+    """One candidate's terms with 95% bootstrap intervals, and how much data they rest on."""
+
+    spec: str
+    distinguishability: Interval
+    alignment: Interval
+    total: Interval
+    p_best: float
+    transitions: int
+    sibling_states: int
+    problems: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "distinguishability": self.distinguishability.to_dict(),
+                "alignment": self.alignment.to_dict(), "total": self.total.to_dict(), "p_best": self.p_best,
+                "transitions": self.transitions, "sibling_states": self.sibling_states, "problems": self.problems}
+
+
+def bok_prover(k: int) -> ProverValues:
+    """Best-of-K(pi) values from the transitions' own Q^pi labels."""
+    return lambda t: (bok_values(t.q_parent, k), bok_values(t.q_child, k))
+
+
+def labeled_prover(rows: list[LabelRow]) -> ProverValues:
+    """Q^mu looked up by prefix in another label run (NaN where that run did not label the prefix)."""
+    values: dict[tuple[str, tuple[str, ...], bool], float] = {}
+    for row in rows:
+        for h, q in enumerate(row.q_hat):
+            if q is not None:
+                values[state_key(row, h)] = q
+
+    def lookup(t: Transitions) -> tuple[np.ndarray, np.ndarray]:
+        return (np.array([values.get(key, math.nan) for key in t.parent]),
+                np.array([values.get(key, math.nan) for key in t.child]))
+
+    return lookup
+
+
+def parse_prover_labels(entries: Sequence[str]) -> dict[str, list[Path]]:
+    """`policy:PATH=RUN_DIR` entries -> {"policy:PATH": label paths of RUN_DIR}."""
+    runs: dict[str, list[Path]] = {}
+    for entry in entries:
+        spec, eq, run = entry.rpartition("=")
+        if not (eq and spec and run) or Prover.parse(spec, field="prover_labels").kind != "policy":
+            raise PavlabError(f"bad prover labels {entry!r}: expected policy:PATH=RUN_DIR", field="prover_labels")
+        runs[str(Prover.parse(spec))] = resolve_label_paths([run])
+    return runs
+
+
+def candidate_values(spec: str, prover_runs: dict[str, list[Path]]) -> ProverValues:
+    """The value source of one candidate spec; specs that cannot be scored from labels are errors."""
+    prover = Prover.parse(spec, field="candidates")
+    if prover.kind == "bok":
+        return bok_prover(int(prover.k or 1))
+    if prover.kind == "model":
+        raise PavlabError(f"candidate {spec!r}: a trained verifier cannot be ranked from labels; rank the "
+                          "policy it was trained on (policy:PATH with --prover_labels)", field="candidates")
+    if str(prover) not in prover_runs:
+        raise PavlabError(f"candidate {spec!r} needs its labels: --prover_labels {prover}=RUN_DIR (from "
+                          f"pavlab label --rollout_policy {prover.path})", field="candidates")
+    rows = read_label_rows(prover_runs[str(prover)])
+    for row in rows:
+        if row.policy is not None and str(Path(row.policy)) != str(prover.path):
+            raise PavlabError(f"labels of {spec!r} were rolled out by {row.policy!r}", field="prover_labels")
+    return labeled_prover(rows)
+
+
+def rank_provers(labels: Sequence[str | Path], candidates: Sequence[str] = DEFAULT_CANDIDATES,
+                 prover_labels: Sequence[str] = (), resamples: int = 200, seed: int = 0,
+                 use_first_pit: bool = False) -> list[ProverScore]:
+    """Score every candidate on the Q^pi labels in `labels` (run folders, shard folders or files), best first.
+
+    `prover_labels` holds `policy:PATH=RUN_DIR` for policy candidates; such a candidate is
+    added to `candidates` if it is not listed there.
+    """
+    if resamples < 1:
+        raise PavlabError(f"resamples must be >= 1, got {resamples}", field="resamples")
+    prover_runs = parse_prover_labels(prover_labels)
+    specs = list(dict.fromkeys([str(Prover.parse(c, field="candidates")) for c in candidates] + list(prover_runs)))
+    if not specs:
+        raise PavlabError("no candidate provers given", field="candidates")
+    sources = {spec: candidate_values(spec, prover_runs) for spec in specs}
+    transitions = collect_transitions(read_label_rows(resolve_label_paths(labels)), use_first_pit)
+    if not len(transitions):
+        raise PavlabError("the labels hold no transition with both ends labeled", field="labels")
+    weights = bootstrap_weights(len(transitions.problem_ids), resamples, seed)
+    everything = np.ones((1, len(transitions.problem_ids)))
+    sums = {spec: term_sums(transitions, *source(transitions)) for spec, source in sources.items()}
+    for spec, s in sums.items():
+        if not s.alignment_den.sum():
+            raise PavlabError(f"candidate {spec!r}: none of its labeled prefixes match the main labels "
+                              "(label the same problems with the same seed policy)", field="prover_labels")
+        if not s.distinguishability_den.sum():
+            raise PavlabError(f"candidate {spec!r}: no state has two labeled children; label with n_cov >= 2",
+                              field="labels")
+    boot = {spec: s.terms(weights) for spec, s in sums.items()}
+    totals = np.stack([d + a for d, a in boot.values()])
+    best = np.argmax(np.where(np.isfinite(totals), totals, -np.inf), axis=0)
+    scores = []
+    for index, (spec, s) in enumerate(sums.items()):
+        (dist,), (align,) = s.terms(everything)
+        d_boot, a_boot = boot[spec]
+        scores.append(ProverScore(spec, interval(float(dist), d_boot), interval(float(align), a_boot),
+                                  interval(float(dist + align), d_boot + a_boot), float(np.mean(best == index)),
+                                  int(s.alignment_den.sum()), s.sibling_states, int((s.alignment_den > 0).sum())))
+    return sorted(scores, key=lambda score: -score.total.value)
+
+
+def choose_prover(labels: Sequence[str | Path], candidates: Sequence[str] = DEFAULT_CANDIDATES,
+                  prover_labels: Sequence[str] = (), resamples: int = 200, seed: int = 0) -> tuple[str, str]:
+    """`--prover auto`: the top-ranked candidate's spec and a one-line reason to log.
+
+    Call it with the label run the Q^pi verifier was trained on. The spec is as ranked: a
+    `bok:K` winner is usable directly; a `policy:PATH` winner still needs its own verifier
+    (`pavlab train-verifier --prover policy:PATH`, then `model:DIR`), so pass only the
+    candidates the caller can use.
+    """
+    scores = rank_provers(labels, candidates, prover_labels, resamples, seed)
+    top = scores[0]
+    runner_up = f"; next {scores[1].spec} at {scores[1].total.value:.4g}" if len(scores) > 1 else ""
+    reason = (f"{top.spec}: distinguishability {top.distinguishability.value:.4g} + alignment "
+              f"{top.alignment.value:.4g} = {top.total.value:.4g} [95% CI {top.total.low:.4g}, {top.total.high:.4g}], "
+              f"largest in {top.p_best:.0%} of {resamples} bootstrap resamples{runner_up}")
+    return top.spec, reason
+
+
+def write_ranking(scores: list[ProverScore], out: str | Path, settings: dict[str, Any]) -> Path:
+    """`ranking.json` (settings + scores, best first) and the `ranking.png` plot in `out`."""
+    out = Path(out)
+    write_json(out / RANKING_FILE, {"settings": settings, "ranking": [score.to_dict() for score in scores]})
+    plot_ranking(scores, out / PLOT_FILE)
+    return out / RANKING_FILE
+
+
+def error_bar(estimate: Interval) -> np.ndarray:
+    """Lower and upper bar lengths (a point outside its own percentile interval gets a zero bar)."""
+    return np.nan_to_num(np.clip([[estimate.value - estimate.low], [estimate.high - estimate.value]], 0, None))
+
+
+def plot_ranking(scores: list[ProverScore], path: Path) -> None:
+    """Distinguishability vs alignment, one labelled point per candidate with its 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for rank, score in enumerate(scores):
+        d, a = score.distinguishability, score.alignment
+        ax.errorbar([d.value], [a.value], xerr=error_bar(d), yerr=error_bar(a), fmt="o", capsize=3,
+                    color="C3" if rank == 0 else "C0")
+        ax.annotate(score.spec, (d.value, a.value), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax.set_xlabel("distinguishability  E_s Var_{a~pi}[A^mu]")
+    ax.set_ylabel("alignment  E[A^mu A^pi]")
+    ax.set_title("candidate provers (red: largest sum; bars: 95% bootstrap CI)", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
