@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from pydantic import Field, field_validator
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from pavlab.cli import app
 from pavlab.cli.common import config_command
@@ -38,7 +38,7 @@ class RankProversConfig(Config):
 
 
 def _fmt(estimate: Interval) -> str:
-    return f"{estimate.value:.4g} [{estimate.low:.3g}, {estimate.high:.3g}]"
+    return f"{estimate.value:.3g} [{estimate.low:.2g}, {estimate.high:.2g}]"
 
 
 @config_command(prover_app, "rank", RankProversConfig, section="prover_rank")
@@ -49,11 +49,11 @@ def rank_command(config: RankProversConfig) -> None:
     """
     scores = rank_provers(config.labels, config.candidates, config.prover_labels, config.resamples, config.seed,
                           config.use_first_pit)
-    table = Table("rank", "prover", "distinguishability", "alignment", "sum", "P(best)", "transitions",
-                  "sibling states", title="distinguishability + alignment (95% bootstrap CI over problems)")
-    for rank, score in enumerate(scores, start=1):
-        table.add_row(str(rank), score.spec, _fmt(score.distinguishability), _fmt(score.alignment),
-                      _fmt(score.total), f"{score.p_best:.2f}", str(score.transitions), str(score.sibling_states))
+    table = Table(Column("prover", no_wrap=True), "distinguishability", "alignment", "sum", "P(best)", "steps",
+                  "sibling states", title="ranked by distinguishability + alignment (95% bootstrap CI over problems)")
+    for score in scores:
+        table.add_row(score.spec, _fmt(score.distinguishability), _fmt(score.alignment), _fmt(score.total),
+                      f"{score.p_best:.2f}", str(score.transitions), str(score.sibling_states))
     console.print(table)
     path = write_ranking(scores, config.out, config.model_dump(mode="json"))
     console.print(f"ranking in {path}, plot in {config.out / PLOT_FILE}")

@@ -101,7 +101,7 @@ def build_model(config: TestbedConfig, tokenizer: PreTrainedTokenizerBase) -> Ll
 
 
 def countdown_traces(config: TestbedConfig, split: str, n: int, seed: int) -> tuple[list[Problem], list[str]]:
-    """`n` noisy-solver traces over problems of `split` (with the problem each one solves)."""
+    """`n` noisy-solver traces, cycling over the first `n_train_problems` problems of `split`."""
     task = CountdownTask(config.n_numbers, config.max_number)
     problems = task.problems(split, min(n, config.n_train_problems), seed=seed)
     rng = random.Random(seed)
@@ -125,10 +125,9 @@ def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
         raise PavlabError(f"no testbed policy for task '{task}' (available: countdown)")
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    tokenizer = build_number_tokenizer(max(config.max_result, config.max_number * config.n_numbers),
-                                       COUNTDOWN_SYMBOLS)
-    problems, traces = countdown_traces(config, "train", config.n_traces, config.seed)
     task_obj = CountdownTask(config.n_numbers, config.max_number)
+    tokenizer = build_number_tokenizer(max(config.max_result, task_obj.max_target), COUNTDOWN_SYMBOLS)
+    problems, traces = countdown_traces(config, "train", config.n_traces, config.seed)
     rows = [encode_example(tokenizer, task_obj.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
     trace_success = sum(task_obj.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
     model = build_model(config, tokenizer)

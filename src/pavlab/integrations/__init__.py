@@ -1,0 +1,1 @@
+"""Adapters that let existing distributed engines (verl) use pavlab's process rewards."""

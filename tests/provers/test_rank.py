@@ -1,0 +1,132 @@
+"""Ranking candidate provers from label files: policy provers, bootstrap intervals, errors and the CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pavlab.cli import main
+from pavlab.errors import PavlabError
+from pavlab.io import read_jsonl, write_jsonl
+from pavlab.policies.base import SamplingParams
+from pavlab.policies.procedural import ProceduralProverPolicy
+from pavlab.provers.exact import exact_terms_planted
+from pavlab.provers.rank import choose_prover, rank_provers
+from pavlab.tasks.planted import PlantedTask, exact_q_values
+
+
+def planted_labels(path: Path, n_problems: int, value_gamma: float | None, policy: str = "mu:5",
+                   constant: float | None = None) -> Path:
+    """Seeds of mu_5 (4 per problem) labeled with exact Q^{mu_gamma}, as `pavlab label` would with n_mc -> inf."""
+    task = PlantedTask()
+    problems = task.problems("train", n_problems, seed=0)
+    groups = ProceduralProverPolicy(task, 5).sample([task.prompt(p) for p in problems], [""] * n_problems, 4,
+                                                    SamplingParams(seed=7))
+    rows = []
+    for problem, group in zip(problems, groups, strict=True):
+        for completion in group:
+            steps = task.split_steps(completion.text)
+            q_hat = [constant] * (len(steps) + 1) if constant is not None else exact_q_values(problem, steps,
+                                                                                              value_gamma)
+            rows.append({"problem_id": problem.id, "prompt": task.prompt(problem), "steps": steps,
+                         "correct": task.is_correct(completion.text, problem), "q_hat": q_hat, "policy": policy,
+                         "origin": "random"})
+    write_jsonl(path, rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def labels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return planted_labels(tmp_path_factory.mktemp("pi") / "labels.jsonl", 60, 5)
+
+
+def test_policy_prover_alignment_matches_exact_value_and_bok1_alignment_is_squared_advantage(labels, tmp_path):
+    prover = planted_labels(tmp_path / "mu10.jsonl", 60, 10, policy="mu:10")
+    scores = {s.spec: s for s in rank_provers([labels], ["bok:1"], [f"policy:mu:10={prover}"], resamples=100)}
+    exact = exact_terms_planted(PlantedTask().problems("train", 60, seed=0), 5, 10)
+    align = scores["policy:mu:10"].alignment
+    assert align.low <= exact.alignment <= align.high
+    assert scores["policy:mu:10"].transitions == 60 * 4 * 10
+    squared_advantages = [np.diff(row["q_hat"]) ** 2 for row in read_jsonl(labels)]
+    assert scores["bok:1"].alignment.value == pytest.approx(np.mean(squared_advantages), rel=1e-12)
+    assert sum(s.p_best for s in scores.values()) == pytest.approx(1.0)
+
+
+def test_constant_prover_has_both_terms_zero(labels, tmp_path):
+    flat = planted_labels(tmp_path / "flat.jsonl", 60, None, policy="flat", constant=0.5)
+    (score,) = rank_provers([labels], [], [f"policy:flat={flat}"], resamples=20)
+    for term in (score.distinguishability, score.alignment, score.total):
+        assert (term.value, term.low, term.high) == (0.0, 0.0, 0.0)
+
+
+def test_intervals_shrink_with_more_labels(tmp_path):
+    """Values of mu_15 stand in for pi's, so that most problems carry signal; 10x the problems ~ 1/3 the width."""
+    few = planted_labels(tmp_path / "few.jsonl", 12, 15)
+    many = planted_labels(tmp_path / "many.jsonl", 120, 15)
+    (small,) = rank_provers([few], ["bok:4"], resamples=200, seed=1)
+    (large,) = rank_provers([many], ["bok:4"], resamples=200, seed=1)
+    for term in ("distinguishability", "alignment", "total"):
+        narrow, wide = getattr(large, term), getattr(small, term)
+        assert narrow.high - narrow.low < 0.6 * (wide.high - wide.low)
+
+
+def test_choose_prover_returns_the_top_ranked_spec_with_its_reason(labels):
+    scores = rank_provers([labels], ["bok:1", "bok:8", "bok:2"], resamples=30)
+    assert [s.total.value for s in scores] == sorted((s.total.value for s in scores), reverse=True)
+    spec, reason = choose_prover([labels], ["bok:1", "bok:8", "bok:2"], resamples=30)
+    assert spec == scores[0].spec
+    assert reason.startswith(spec) and f"next {scores[1].spec}" in reason
+
+
+@pytest.mark.parametrize(("candidates", "prover_labels", "message"), [
+    (["bok:0"], [], "K must be a positive integer"),
+    (["bok:x"], [], "K must be a positive integer"),
+    (["best-of-4"], [], "expected bok:K"),
+    (["model:/some/verifier"], [], "cannot be ranked from labels"),
+    (["policy:/ckpt"], [], "needs its labels: --prover_labels policy:/ckpt=RUN_DIR"),
+    (["bok:2"], ["bok:2=/run"], "expected policy:PATH=RUN_DIR"),
+    (["bok:2"], ["policy:/ckpt"], "expected policy:PATH=RUN_DIR"),
+])
+def test_bad_candidates_are_one_line_errors(labels, candidates, prover_labels, message):
+    with pytest.raises(PavlabError, match="field") as info:
+        rank_provers([labels], candidates, prover_labels)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_labels_rolled_out_by_another_policy_are_refused(labels, tmp_path):
+    other = planted_labels(tmp_path / "mu30.jsonl", 4, 30, policy="mu:30")
+    with pytest.raises(PavlabError, match="rolled out by 'mu:30'"):
+        rank_provers([labels], [], [f"policy:mu:10={other}"])
+
+
+def pavlab(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    argv, sys.argv = sys.argv, ["pavlab", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_writes_ranking_and_plot_and_rejects_bad_specs(labels, tmp_path, capsys):
+    out = tmp_path / "rank"
+    code, stdout, _ = pavlab(capsys, "prover", "rank", "--labels", str(labels), "--candidates", "bok:1,bok:4,bok:16",
+                             "--resamples", "40", "--out", str(out))
+    assert code == 0 and "bok:16" in stdout
+    ranking = json.loads((out / "ranking.json").read_text())
+    totals = [entry["total"]["value"] for entry in ranking["ranking"]]
+    assert sorted(entry["spec"] for entry in ranking["ranking"]) == ["bok:1", "bok:16", "bok:4"]
+    assert totals == sorted(totals, reverse=True) and np.all(np.isfinite(totals))
+    assert ranking["settings"]["resamples"] == 40
+    assert (out / "ranking.png").read_bytes()[:4] == b"\x89PNG"
+    code, _, err = pavlab(capsys, "prover", "rank", "--labels", str(labels), "--candidates", "bok:0",
+                          "--out", str(tmp_path / "bad"))
+    assert code == 2 and "bok:0" in err and len(err.strip().splitlines()) == 1
