@@ -19,6 +19,9 @@ from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import read_json, write_json
 
+# Fields that change how a job runs but not what it writes: resuming with other values is fine.
+EXECUTION_ONLY_FIELDS = frozenset({"workers", "device"})
+
 TRACKED_PACKAGES = ("pavlab", "torch", "transformers", "tokenizers", "math-verify", "vllm", "ray")
 
 
@@ -55,7 +58,8 @@ def prepare_run(out: str | Path, config: Config, kind: str) -> Path:
     resolved = config.model_dump(mode="json")
     if record_path.exists():
         previous = read_json(record_path)
-        changes = _changed_fields(previous.get("config"), resolved)
+        changes = [c for c in _changed_fields(previous.get("config"), resolved)
+                   if c.split(":")[0] not in EXECUTION_ONLY_FIELDS]
         if changes and os.environ.get("PAVLAB_ALLOW_CONFIG_CHANGE") != "1":
             raise PavlabError("refusing to resume with a different config (" + "; ".join(changes[:5]) +
                               "); use a new --out or set PAVLAB_ALLOW_CONFIG_CHANGE=1", path=record_path)

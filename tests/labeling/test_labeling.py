@@ -9,7 +9,7 @@ from pavlab.labeling.run import LabelConfig, label_shards, run_labeling
 from pavlab.labeling.seeding import Seed, first_pit_seeds, label_all_prefixes
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.policies.procedural import ProceduralProverPolicy
-from pavlab.tasks.countdown import CountdownTask, after_move, apply_steps, prefix_alive, valid_moves
+from pavlab.tasks.countdown import CountdownTask, after_move, apply_steps, valid_moves
 from pavlab.tasks.planted import PlantedTask, exact_q_values
 
 
@@ -66,20 +66,23 @@ def test_duplicate_prefixes_are_labeled_once():
     assert prover.meter.samples == 8
 
 
+def _random_seeds(task, policy, n, params):
+    problems = task.problems("train", n, seed=0)
+    groups = policy.sample([task.prompt(p) for p in problems], [""] * n, 1, params)
+    return [Seed(p, task.split_steps(g[0].text), task.is_correct(g[0].text, p))
+            for p, g in zip(problems, groups, strict=True)]
+
+
 def test_countdown_dead_prefixes_get_zero():
     task = CountdownTask()
     policy = RandomCountdownSolver(task)
-    seeds = [Seed(p, [], False) for p in task.problems("train", 20, seed=0)]
     params = SamplingParams(seed=3)
-    for seed, group in zip(seeds, policy.sample([task.prompt(s.problem) for s in seeds], [""] * 20, 1, params),
-                           strict=True):
-        seed.steps = task.split_steps(group[0].text)
-        seed.correct = task.is_correct(group[0].text, seed.problem)
+    seeds = _random_seeds(task, policy, 20, params)
     label_all_prefixes(task, policy, seeds, 16, params)
     alive_values = []
     for seed in seeds:
         for h, label in enumerate(seed.labels):
-            if not prefix_alive(seed.problem, seed.steps[:h]):
+            if not task.prefix_alive(seed.problem, seed.steps[:h]):
                 assert label.q_hat == 0.0
             else:
                 alive_values.append(label.q_hat)
@@ -90,24 +93,25 @@ def test_countdown_dead_prefixes_get_zero():
 def test_first_pit_labels_stop_at_the_pit():
     task = CountdownTask()
     policy = RandomCountdownSolver(task)
-    problems = task.problems("train", 10, seed=0)
     params = SamplingParams(seed=5)
-    seeds = [Seed(p, [], False) for p in problems]
-    label_all_prefixes(task, policy, seeds, 16, params)  # bare prompts: high-value starts
+    seeds = _random_seeds(task, policy, 10, params)
+    label_all_prefixes(task, policy, seeds, 16, params)
     pits = first_pit_seeds(task, policy, policy, seeds, 2, 0.05, 16, params)
     assert pits
     for pit in pits:
         assert not pit.correct and pit.origin == "first_pit"
-        labeled = [q for q in pit.labels[:-1] if q is not None]
-        assert all(q.successes > 0 for q in labeled[:-1])
-        first_null = next((h for h, q in enumerate(pit.labels[:-1]) if q is None), None)
-        if first_null is not None:  # labels stopped early: the last labeled prefix is a pit
-            assert pit.labels[first_null - 1].successes == 0
+        fresh = pit.labels[pit.branch:-1]
+        labeled = [q for q in fresh if q is not None]
+        assert labeled and all(q.successes > 0 for q in labeled[:-1])
+        assert all(q is None for q in fresh[len(labeled):])  # nothing labeled after the pit
+        if len(labeled) < len(fresh):  # labels stopped early: the last labeled prefix is a pit
+            assert labeled[-1].successes == 0
 
 
 def _planted_config(out, **extra):
-    return LabelConfig(task="planted", policy="mu:5", rollout_policy="mu:10", problems=6, n_cov=2, n_mc=4,
-                       chunk_problems=2, out=out, **extra)
+    fields = {"task": "planted", "policy": "mu:5", "rollout_policy": "mu:10", "problems": 6, "n_cov": 2, "n_mc": 4,
+              "chunk_problems": 2, "out": out}
+    return LabelConfig(**(fields | extra))
 
 
 def test_resume_after_interruption_gives_identical_rows(tmp_path, monkeypatch):

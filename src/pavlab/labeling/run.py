@@ -53,7 +53,7 @@ def label_row(seed: Seed, prompt: str, config: LabelConfig, index: int) -> dict[
             "n_success": [None if q is None else q.successes for q in labels],
             "n_rollouts": [None if q is None else q.rollouts for q in labels],
             "policy": config.rollout_policy or config.policy, "seed_policy": config.policy,
-            "origin": seed.origin, "seed": config.seed, "seed_index": index}
+            "origin": seed.origin, "branch": seed.branch, "seed": config.seed, "seed_index": index}
 
 
 def label_shards(run_dir: Path) -> ShardedJsonl:

@@ -25,6 +25,7 @@ class Seed:
     correct: bool
     origin: str = "random"
     labels: list[QEstimate | None] = field(default_factory=list)
+    branch: int = 0  # first prefix sampled for this seed; earlier labels are copied from its parent
 
     def request(self, h: int) -> PrefixRequest:
         return PrefixRequest(self.problem, tuple(self.steps[:h]))
@@ -74,7 +75,8 @@ def first_pit_seeds(task: Task, seed_policy: PolicyBackend, rollout_policy: Poli
         if failed is None:
             continue
         steps = parent.steps[:h] + task.split_steps(failed.text)
-        pit = Seed(parent.problem, steps, False, "first_pit", parent.labels[:h + 1] + [None] * (len(steps) - h))
+        pit = Seed(parent.problem, steps, False, "first_pit", parent.labels[:h + 1] + [None] * (len(steps) - h),
+                   branch=h + 1)
         pit.labels[-1] = pit.terminal_label()
         pits.append((pit, h + 1))
     _label_until_pit(task, rollout_policy, pits, n_mc, params)

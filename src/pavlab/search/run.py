@@ -25,6 +25,7 @@ from pavlab.runs import prepare_run
 from pavlab.sampling import GenerationConfig
 from pavlab.search.beam import beam_search
 from pavlab.search.best_of_n import iid_search
+from pavlab.search.outcome import SearchBatch
 from pavlab.search.scorers import Aggregate, ScoreName, StepScorer, build_scorer
 from pavlab.shards import ShardedJsonl, chunk_seed
 from pavlab.tasks.base import Problem, Task
@@ -62,20 +63,31 @@ class SearchConfig(Config):
         return spec
 
 
-def search_batch(config: SearchConfig, task: Task, policy: PolicyBackend, scorer: StepScorer | None,
-                 problems: list[Problem], seed: int) -> list[dict[str, Any]]:
-    """Run the configured method on `problems`; one row per problem with its share of the batch's compute."""
-    gen = config.generation
-    params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=seed)
-    if config.method == "beam":
+def run_method(method: str, task: Task, policy: PolicyBackend, scorer: StepScorer | None, problems: list[Problem],
+               n: int, params: SamplingParams, candidates: int = 3, max_depth: int = 10,
+               how: str = "last") -> SearchBatch:
+    """Dispatch to beam search or an i.i.d. method at budget `n`."""
+    if method == "beam":
         if scorer is None:
             raise PavlabError("beam search needs a step scorer", field="score")
-        batch = beam_search(task, policy, scorer, problems, config.n, params, candidates=config.candidates,
-                            max_depth=config.max_depth)
-    else:
-        batch = iid_search(config.method, task, policy, problems, config.n, params, scorer, config.aggregate)
-    share = {key: batch.compute[key] / len(problems) for key in SHARED_COMPUTE}
-    return [{**outcome.to_row(), "method": config.method, "n": config.n, **share} for outcome in batch.outcomes]
+        return beam_search(task, policy, scorer, problems, n, params, candidates=candidates, max_depth=max_depth)
+    return iid_search(method, task, policy, problems, n, params, scorer, how)
+
+
+def batch_rows(batch: SearchBatch) -> list[dict[str, Any]]:
+    """One row per problem; costs shared by the batch (prefill, verifier) are split evenly across its problems."""
+    share = {key: batch.compute[key] / len(batch.outcomes) for key in SHARED_COMPUTE}
+    return [{**outcome.to_row(), **share} for outcome in batch.outcomes]
+
+
+def search_batch(config: SearchConfig, task: Task, policy: PolicyBackend, scorer: StepScorer | None,
+                 problems: list[Problem], seed: int) -> list[dict[str, Any]]:
+    """Run the configured method on `problems` with sampling seed `seed`."""
+    gen = config.generation
+    params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=seed)
+    batch = run_method(config.method, task, policy, scorer, problems, config.n, params, config.candidates,
+                       config.max_depth, config.aggregate)
+    return [{**row, "method": config.method, "n": config.n} for row in batch_rows(batch)]
 
 
 def build_search_scorer(config: SearchConfig, task: Task) -> StepScorer | None:
