@@ -76,6 +76,8 @@ def iter_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[tuple
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise PavlabError(f"malformed JSON ({exc.msg})", path=path, line=number) from None
+                except RecursionError:
+                    raise PavlabError("JSON nested too deeply", path=path, line=number) from None
                 if not isinstance(row, dict):
                     raise PavlabError("expected a JSON object", path=path, line=number)
                 for key in required:

@@ -5,6 +5,11 @@ from __future__ import annotations
 import random
 from collections import Counter
 from math import comb
+from pathlib import Path
+from typing import Any
+
+from pavlab.errors import PavlabError
+from pavlab.io import iter_jsonl
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -60,3 +65,21 @@ def summarize_samples(rows: list[dict]) -> dict[str, float]:
     tokens = [r.get("generated_tokens", 0) for group in by_problem.values() for r in group]
     summary["mean_generated_tokens"] = sum(tokens) / len(tokens)
     return summary
+
+
+def load_samples(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a sample file, type-checked: a stray "yes" in `correct` would otherwise count as correct."""
+    rows = []
+    for line, row in iter_jsonl(path, required=("problem_id", "correct")):
+        problem_id, answer, tokens = row["problem_id"], row.get("answer"), row.get("generated_tokens", 0)
+        if isinstance(problem_id, bool) or not isinstance(problem_id, (str, int)):
+            raise PavlabError("must be a string or an integer", path=path, line=line, field="problem_id")
+        if not isinstance(row["correct"], bool):
+            raise PavlabError(f"must be true or false, got {row['correct']!r}", path=path, line=line, field="correct")
+        if answer is not None and not isinstance(answer, str):
+            raise PavlabError("must be a string or null", path=path, line=line, field="answer")
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+            raise PavlabError(f"must be a non-negative integer, got {tokens!r}", path=path, line=line,
+                              field="generated_tokens")
+        rows.append(row)
+    return rows

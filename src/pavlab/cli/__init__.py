@@ -16,7 +16,7 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 stderr = Console(stderr=True)
 
 
-COMMAND_MODULES = ("basics", "labeling", "rl", "verifiers", "search", "provers")
+COMMAND_MODULES = ("basics", "labeling", "rl", "verifiers", "search", "provers", "studies", "demo")
 
 
 def _register_commands() -> None:

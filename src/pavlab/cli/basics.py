@@ -12,8 +12,7 @@ from rich.table import Table
 from pavlab.cli import app
 from pavlab.cli.common import OVERRIDE_SETTINGS, config_command
 from pavlab.config import load_config
-from pavlab.io import read_jsonl
-from pavlab.metrics import summarize_samples
+from pavlab.metrics import load_samples, summarize_samples
 from pavlab.sampling import SampleConfig, run_sampling
 
 console = Console()
@@ -56,7 +55,7 @@ def sample_command(config: SampleConfig) -> None:
 def eval_command(file: Path = typer.Argument(..., help="JSONL written by `pavlab sample`"),
                  as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table")) -> None:
     """pass@k (unbiased) and maj@k for k = 1, 2, 4 .. n from a sample file."""
-    rows = read_jsonl(file, required=("problem_id", "correct"))
+    rows = load_samples(file)
     summary = summarize_samples(rows)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))

@@ -20,6 +20,8 @@ ROWS = (("problems", "problems", "d"), ("accuracy", "accuracy", ".3f"), ("pass@N
 def search_command(config: SearchConfig) -> None:
     """Search a split with one method at budget N; per-problem JSONL shards (resumable) + summary.json."""
     summary = run_search(config)
+    if summary["prover_choice"]:
+        console.print(f"--prover auto chose {summary['prover_choice']}", highlight=False, markup=False)
     table = Table("metric", "value", title=f"{summary['method']} (score {summary['score']}), N = {summary['n']}")
     for label, key, fmt in ROWS:
         if key in summary:

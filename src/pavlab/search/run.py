@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
@@ -33,6 +33,16 @@ from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.step_scores import ProcessVerifier, Prover
 
 Method = Literal["best_of_n", "majority", "weighted_vote", "beam"]
+
+
+def valid_prover_spec(spec: str) -> str:
+    """A prover spec `Prover.parse` accepts, or "auto" (resolved later by `resolve_prover`)."""
+    if spec != "auto":
+        Prover.parse(spec)
+    return spec
+
+
+ProverSpec = Annotated[str, AfterValidator(valid_prover_spec)]
 SHARED_COMPUTE = ("prompt_tokens", "forward_passes", "verifier_tokens", "verifier_passes")
 
 
@@ -40,7 +50,9 @@ class SearchConfig(Config):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="checkpoint folder, 'smollm2', 'mu:GAMMA'")
     verifier: Path | None = Field(None, description="Q^pi verifier folder (not needed for majority or oracle)")
-    prover: str = Field("bok:4", description="prover mu of A^mu: bok:K or model:DIR")
+    prover: ProverSpec = Field("bok:4", description="prover mu of A^mu: bok:K, model:DIR, or auto (ranked on "
+                                                    "--labels)")
+    labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     method: Method = "beam"
     score: ScoreName = Field("q+a", description="step score: q (Q^pi), a (A^mu), q+a (Q^pi + alpha A^mu), oracle")
     alpha: float = Field(0.5, description="weight of A^mu in q+a")
@@ -56,11 +68,17 @@ class SearchConfig(Config):
     device: str = "cpu"
     out: Path = Field(..., description="run folder")
 
-    @field_validator("prover")
-    @classmethod
-    def _valid_prover(cls, spec: str) -> str:
-        Prover.parse(spec)
-        return spec
+
+def resolve_prover(spec: str, labels: Path | None) -> tuple[str, str | None]:
+    """`auto` -> the best-ranked BoK prover on `labels` and why (`choose_prover`); any other spec as given."""
+    if spec != "auto":
+        return spec, None
+    if labels is None:
+        raise PavlabError("--prover auto ranks candidate provers on labels: set --labels RUN_DIR (the label run "
+                          "the Q^pi verifier was trained on)", field="labels")
+    from pavlab.provers.rank import choose_prover
+
+    return choose_prover([labels])
 
 
 def run_method(method: str, task: Task, policy: PolicyBackend, scorer: StepScorer | None, problems: list[Problem],
@@ -90,7 +108,7 @@ def search_batch(config: SearchConfig, task: Task, policy: PolicyBackend, scorer
     return [{**row, "method": config.method, "n": config.n} for row in batch_rows(batch)]
 
 
-def build_search_scorer(config: SearchConfig, task: Task) -> StepScorer | None:
+def build_search_scorer(config: SearchConfig, task: Task, prover: str) -> StepScorer | None:
     """The scorer the method needs (None for majority vote); loads the verifier only when a score reads it."""
     if config.method == "majority":
         return None
@@ -99,7 +117,7 @@ def build_search_scorer(config: SearchConfig, task: Task) -> StepScorer | None:
         if config.verifier is None:
             raise PavlabError(f"method '{config.method}' with score '{config.score}' needs --verifier DIR",
                               field="verifier")
-        verifier = ProcessVerifier.load(config.verifier, config.prover)
+        verifier = ProcessVerifier.load(config.verifier, prover)
     return build_scorer(config.score, task, verifier, config.alpha)
 
 
@@ -120,7 +138,9 @@ def summarize_search(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def run_search(config: SearchConfig) -> dict[str, Any]:
     """Search every problem of the split (resuming finished shards) and write `summary.json`."""
     task = get_task(config.task)
-    scorer = build_search_scorer(config, task)
+    needs_prover = config.method != "majority" and config.score in ("a", "q+a")
+    prover, reason = resolve_prover(config.prover, config.labels) if needs_prover else (config.prover, None)
+    scorer = build_search_scorer(config, task, prover)
     run_dir = prepare_run(config.out, config, kind="search")
     policy = build_policy(config.policy, task, device=config.device)
     problems = task.problems(config.split, config.problems, seed=config.seed)
@@ -135,7 +155,8 @@ def run_search(config: SearchConfig) -> dict[str, Any]:
                 shards.write(index, search_batch(config, task, policy, scorer, chunk, chunk_seed(config.seed, index)))
                 advance(1)
     summary = {"method": config.method, "score": None if config.method == "majority" else config.score,
-               "alpha": config.alpha, "aggregate": config.aggregate, "n": config.n,
+               "alpha": config.alpha, "prover": prover, "prover_choice": reason, "aggregate": config.aggregate,
+               "n": config.n,
                "candidates": config.candidates if config.method == "beam" else None,
                **summarize_search(list(shards.rows())),
                "wall_seconds_this_run": round(time.perf_counter() - started, 2)}

@@ -13,8 +13,11 @@ import numpy as np
 
 
 def plot_seed_curves(path: Path, curves: Mapping[str, tuple[Sequence[float], Sequence[Sequence[float]]]], *,
-                     xlabel: str, ylabel: str, title: str) -> Path:
-    """Plot `curves[label] = (x, per-seed ys)` as the seed mean with a min-max band; saves a PNG at `path`."""
+                     xlabel: str, ylabel: str, title: str, logx: bool = False) -> Path:
+    """Plot `curves[label] = (x, per-seed ys)` as the seed mean with a min-max band; saves a PNG at `path`.
+
+    `logx` puts x on a log-2 scale, how the paper draws accuracy against a compute budget.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,6 +28,8 @@ def plot_seed_curves(path: Path, curves: Mapping[str, tuple[Sequence[float], Seq
         values = np.asarray(ys, dtype=float)
         line, = axes.plot(x, values.mean(axis=0), label=f"{label} (n={len(values)})")
         axes.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+    if logx:
+        axes.set_xscale("log", base=2)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title)

@@ -34,14 +34,19 @@ from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask
 from pavlab.tasks.registry import TaskConfig
 
 
+def start_model(steps: int) -> TestbedConfig:
+    """The start policy's network and SFT optimisation (a 2-layer, 64-wide Llama; Adam lr 3e-3, batch 64)."""
+    return TestbedConfig(hidden_size=64, intermediate_size=192, num_layers=2, num_heads=4, steps=steps,
+                         batch_size=64, lr=3e-3, progress=False)
+
+
 def train_planted_start(out_dir: Path, *, sft_gamma: float = 5.0, problems: int = 2000, samples: int = 4,
                         model: TestbedConfig | None = None) -> Path:
     """SFT a fresh testbed model on `samples` mu_`sft_gamma` traces of each of `problems` training problems.
 
     Saved as a plain HF checkpoint, so `RLConfig(policy=str(out_dir))` loads it.
     """
-    config = model or TestbedConfig(hidden_size=64, intermediate_size=192, num_layers=2, num_heads=4,
-                                    steps=400, batch_size=64, lr=3e-3, progress=False)
+    config = model or start_model(steps=400)
     torch.set_num_threads(config.threads)
     task = PlantedTask()
     tokenizer = build_number_tokenizer(VOCAB_SIZE, [])
@@ -97,8 +102,10 @@ SHARED_SETTINGS: dict[str, Any] = {
     "checkpoint_every": 50, "threads": 1, "progress": False,
 }
 ALPHA = 3.0
-FULL = {"gammas": (2.0, 5.0, 10.0, 15.0, 30.0), "seeds": (0, 1, 2), "iterations": 300, "eval_every": 25}
-QUICK = {"gammas": (10.0,), "seeds": (0, 1, 2), "iterations": 40, "eval_every": 10}
+FULL = {"gammas": (2.0, 5.0, 10.0, 15.0, 30.0), "seeds": (0, 1, 2), "iterations": 300, "eval_every": 25,
+        "sft_steps": 3000, "sft_problems": 8000}
+QUICK = {"gammas": (10.0,), "seeds": (0, 1, 2), "iterations": 40, "eval_every": 10, "sft_steps": 400,
+         "sft_problems": 2000}
 CURVE_FIELDS = ("arm", "alpha", "gamma", "reward", "seed", "iteration", "samples", "test_accuracy")
 
 
@@ -203,7 +210,8 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
     if start_policy is None:
         start_policy = out_dir / "start"
         if not (start_policy / "config.json").exists():
-            train_planted_start(start_policy, model=start)
+            train_planted_start(start_policy, problems=profile["sft_problems"],
+                                model=start or start_model(profile["sft_steps"]))
     shared = {**SHARED_SETTINGS, "eval_every": min(profile["eval_every"], iterations), **(settings or {})}
     arms = study_arms(gammas, alpha, ablation_gamma if ablation_gamma is None or not quick else None)
     curves: dict[str, dict[int, list[dict[str, float]]]] = {}

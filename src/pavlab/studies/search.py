@@ -1,92 +1,91 @@
 """The accuracy-vs-compute study of test-time search: ORM best-of-N vs Q^pi beam vs PAV beam.
 
 Why: the paper's headline for search is that PAV beam search (rank by Q^pi + alpha * A^mu) beats
-best-of-N with an ORM and beam search with Q^pi alone at every budget N. Every (arm, N, seed)
-cell is searched once over the same problems and written as its own shard, so a killed study
-resumes cell by cell. Output in OUT: `cells/` (one row per cell: accuracy, pass@N and mean
-compute per problem), `search_study.json`, `search_study.csv` and `accuracy_vs_n.png`.
+best-of-N with an ORM and beam search with Q^pi alone at every budget N, is 1.5-5x more compute
+efficient than ORM best-of-128 and 8-10% more accurate at equal compute. Compute is counted both
+as tokens generated and as samples (the paper does not say which), with the C next-step samples
+of every beam state included. Output in OUT: `cells/`, `search_study.{json,csv,md}`,
+`accuracy_vs_n.png` and `accuracy_vs_tokens.png`.
 """
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
-from pavlab.config import Config
-from pavlab.io import atomic_open, write_json
-from pavlab.policies.base import SamplingParams
-from pavlab.policies.registry import build_policy
-from pavlab.progress import progress_bar
-from pavlab.runs import prepare_run
-from pavlab.sampling import GenerationConfig
-from pavlab.search.run import batch_rows, run_method, summarize_search
-from pavlab.search.scorers import build_scorer
-from pavlab.shards import ShardedJsonl, chunk_seed
 from pavlab.studies.plots import plot_seed_curves
-from pavlab.tasks.registry import TaskConfig, get_task
-from pavlab.verifiers.step_scores import ProcessVerifier
+from pavlab.studies.search_cells import (
+    Arm,
+    SearchStudyBase,
+    StudyRun,
+    finish,
+    pct,
+    per_budget_table,
+    run_budget_grid,
+    section,
+)
+from pavlab.studies.search_efficiency import efficiency
 
-# arm -> (method, step score): the ORM is the Q^pi model reading the last state
-ARMS: dict[str, tuple[str, str]] = {"orm_best_of_n": ("best_of_n", "q"), "q_beam": ("beam", "q"),
-                                    "pav_beam": ("beam", "q+a")}
-
-
-class SearchStudyConfig(Config):
-    task: TaskConfig = TaskConfig()
-    policy: str = Field(..., description="base policy pi")
-    verifier: Path = Field(..., description="Q^pi verifier folder")
-    prover: str = Field("bok:4", description="prover mu of A^mu: bok:K or model:DIR")
-    alpha: float = Field(0.5, description="weight of A^mu in the PAV beam score")
-    budgets: list[int] = Field([1, 2, 4, 8, 16, 32, 64, 128], min_length=1, description="values of N")
-    seeds: list[int] = Field([0, 1, 2], min_length=1)
-    candidates: int = Field(3, gt=0, description="beam: next steps per beam state (C)")
-    max_depth: int = Field(10, gt=0)
-    split: str = "test"
-    problems: int = Field(64, gt=0)
-    generation: GenerationConfig = GenerationConfig()
-    device: str = "cpu"
-    out: Path = Field(..., description="study folder")
+KIND = "search_study"
+# the ORM is the Q^pi model reading the last state
+ARMS: dict[str, Arm] = {"orm_best_of_n": Arm("best_of_n", "q"), "q_beam": Arm("beam", "q"),
+                        "pav_beam": Arm("beam", "q+a")}
+COMPUTE_UNITS = {"tokens": "mean_generated_tokens", "samples": "mean_samples"}
 
 
-def study_cells(config: SearchStudyConfig) -> list[tuple[str, int, int]]:
-    """(arm, N, seed) in a fixed order: the index of a cell is its shard number."""
-    return [(arm, n, seed) for seed in config.seeds for n in sorted(set(config.budgets)) for arm in ARMS]
+class SearchStudyConfig(SearchStudyBase):
+    """The shared search-study fields, as they are: three arms over `budgets` x `seeds` on `split`."""
 
 
-def run_search_study(config: SearchStudyConfig) -> dict[str, Any]:
-    task = get_task(config.task)
-    verifier = ProcessVerifier.load(config.verifier, config.prover)
-    run_dir = prepare_run(config.out, config, kind="search_study")
-    policy = build_policy(config.policy, task, device=config.device)
-    problems = task.problems(config.split, config.problems, seed=0)
-    scorers = {score: build_scorer(score, task, verifier, config.alpha) for score in ("q", "q+a")}
-    shards = ShardedJsonl(run_dir / "cells")
-    cells = study_cells(config)
-    done = shards.finished()
-    gen = config.generation
-    with progress_bar(f"search study: {len(cells)} cells x {len(problems)} problems", total=len(cells)) as advance:
-        advance(len(done & set(range(len(cells)))))
-        for index, (arm, n, seed) in enumerate(cells):
-            if index in done:
-                continue
-            method, score = ARMS[arm]
-            params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=chunk_seed(seed, n))
-            batch = run_method(method, task, policy, scorers[score], problems, n, params, config.candidates,
-                               config.max_depth)
-            shards.write(index, [{"arm": arm, "n": n, "seed": seed, **summarize_search(batch_rows(batch))}])
-            advance(1)
-    table = list(shards.rows())
-    write_json(run_dir / "search_study.json", {"config": config.model_dump(mode="json"), "cells": table})
-    with atomic_open(run_dir / "search_study.csv") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
-    budgets = sorted(set(config.budgets))
-    curves = {arm: (budgets, [[next(c["accuracy"] for c in table if (c["arm"], c["n"], c["seed"]) == (arm, n, s))
-                               for n in budgets] for s in config.seeds]) for arm in ARMS}
-    plot_seed_curves(run_dir / "accuracy_vs_n.png", curves, xlabel="budget N (samples, or beam width)",
-                     ylabel="accuracy", title=f"test-time search on {task.name} (alpha={config.alpha})")
-    return {"cells": table, "figure": str(run_dir / "accuracy_vs_n.png")}
+def compute_efficiency(run: StudyRun, budgets: list[int], seeds: list[int], method: str,
+                       baseline: str = "orm_best_of_n") -> dict[str, dict[str, Any]]:
+    """`efficiency` of `method` over `baseline` on the seed-mean curves, per compute unit."""
+    accuracy = {arm: run.mean_curve("accuracy", arm, budgets, seeds) for arm in (baseline, method)}
+    return {unit: efficiency((run.mean_curve(key, baseline, budgets, seeds), accuracy[baseline]),
+                             (run.mean_curve(key, method, budgets, seeds), accuracy[method]))
+            for unit, key in COMPUTE_UNITS.items()}
+
+
+def ratio_text(result: dict[str, Any]) -> str:
+    """'2.3x' / '>= 2.3x' / 'never matched' for one `efficiency` result."""
+    if result["ratio"] is None:
+        return "never matched"
+    return f"{'>= ' if result['bound'] == 'at_least' else ''}{result['ratio']:.2f}x"
+
+
+def markdown(run: StudyRun, summary: dict[str, Any], budgets: list[int], seeds: list[int], command: str) -> str:
+    top = budgets[-1]
+    final = summary["accuracy_at_largest_n"]
+    pav, q_pav = summary["efficiency"]["pav_beam"], summary["efficiency_vs_q_beam"]
+    claims = [
+        (f"PAV beam vs ORM best-of-{top}: compute to match (tokens / samples)", "1.5-5x (text: 10x 2B/9B, 5x 27B)",
+         f"{ratio_text(pav['tokens'])} / {ratio_text(pav['samples'])}"),
+        (f"PAV beam accuracy gain over ORM at ORM best-of-{top}'s compute (tokens / samples)", "+8-10%",
+         f"{pct(pav['tokens']['gain'])} / {pct(pav['samples']['gain'])}"),
+        (f"PAV beam vs Q^pi beam at N={top}: compute to match (tokens)", "8x", ratio_text(q_pav["tokens"])),
+        (f"accuracy at N={top}: ORM best-of-N / Q^pi beam / PAV beam", "PAV beam highest",
+         " / ".join(pct(final[arm]) for arm in ARMS)),
+        ("budgets where PAV beam beats ORM best-of-N (seed mean)", "every N",
+         f"{summary['pav_beats_orm_at']} of {len(budgets)}"),
+    ]
+    return section("Test-time search: accuracy vs compute", command, run, claims,
+                   per_budget_table(run, list(ARMS), budgets, seeds))
+
+
+def run_search_study(config: SearchStudyConfig, command: str = "pavlab study search-compute") -> dict[str, Any]:
+    """Every (arm, N, seed) cell, the two accuracy-vs-compute figures, efficiency ratios and the Markdown section."""
+    budgets, seeds = sorted(set(config.budgets)), config.seeds
+    title = f"test-time search (alpha={config.alpha})"
+    run, means = run_budget_grid(config, KIND, ARMS, "accuracy", "accuracy_vs_n.png",
+                                 xlabel="budget N (samples, or beam width)", title=title)
+    plot_seed_curves(run.run_dir / "accuracy_vs_tokens.png",
+                     {arm: (run.mean_curve("mean_generated_tokens", arm, budgets, seeds),
+                            run.values("accuracy", arm, budgets, seeds)) for arm in ARMS},
+                     xlabel="tokens generated per problem (seed mean)", ylabel="accuracy",
+                     title=f"{title} on {run.task_name}, prover {run.prover}", logx=True)
+    summary = {"accuracy_at_largest_n": {arm: curve[-1] for arm, curve in means.items()},
+               "pav_beats_orm_at": sum(p > o for p, o in zip(means["pav_beam"], means["orm_best_of_n"],
+                                                             strict=True)),
+               "efficiency": {arm: compute_efficiency(run, budgets, seeds, arm) for arm in ("q_beam", "pav_beam")},
+               "efficiency_vs_q_beam": compute_efficiency(run, budgets, seeds, "pav_beam", baseline="q_beam"),
+               "figures": [str(run.run_dir / "accuracy_vs_n.png"), str(run.run_dir / "accuracy_vs_tokens.png")]}
+    return finish(run, KIND, summary, markdown(run, summary, budgets, seeds, command))

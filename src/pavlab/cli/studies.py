@@ -1,0 +1,100 @@
+"""`pavlab study ...`: the paper's comparisons over seeds, written as JSON, CSV, a figure and Markdown."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from pavlab.cli import app
+from pavlab.cli.common import config_command
+from pavlab.errors import PavlabError
+from pavlab.studies.search import SearchStudyConfig, run_search_study
+from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
+from pavlab.studies.search_cells import SearchStudyBase
+from pavlab.studies.search_exploration import ExplorationConfig, run_exploration_study
+from pavlab.studies.search_provers import ProverSweepConfig, run_prover_sweep
+from pavlab.studies.search_rerank import RerankConfig, run_rerank_study
+
+console = Console()
+study_app = typer.Typer(no_args_is_help=True, help="Studies: the paper's comparisons, rerunnable with seeds.")
+app.add_typer(study_app, name="study")
+
+
+def parse_list(text: str | None, cast: type, option: str) -> list | None:
+    """'0,1,2' -> [0, 1, 2]; None stays None (the study's profile decides)."""
+    if text is None:
+        return None
+    try:
+        values = [cast(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise PavlabError(f"{option} expects comma-separated numbers, got {text!r}", field=option) from None
+    if not values:
+        raise PavlabError(f"{option} is empty", field=option)
+    return values
+
+
+@study_app.command("rl-planted")
+def rl_planted(out: Path = typer.Option(..., help="study folder (rerun the same command to resume)"),
+               quick: bool = typer.Option(False, help="one gamma, few iterations: a few minutes on a CPU"),
+               seeds: str | None = typer.Option(None, help="comma-separated RL seeds (default 0,1,2)"),
+               gammas: str | None = typer.Option(None, help="comma-separated prover strengths (default "
+                                                             "2,5,10,15,30; quick: 10)"),
+               iterations: int | None = typer.Option(None, min=1, help="RL iterations per run")) -> None:
+    """Outcome-only RL vs PAV-RL with mu_gamma provers (and the Q + alpha*Q^mu ablation) on the planted task."""
+    from pavlab.studies.rl import run_planted_rl_study
+
+    command = " ".join(["pavlab study rl-planted", f"--out {out}", *(["--quick"] if quick else []),
+                        *([f"--seeds {seeds}"] if seeds else []), *([f"--gammas {gammas}"] if gammas else []),
+                        *([f"--iterations {iterations}"] if iterations else [])])
+    summary = run_planted_rl_study(out, parse_list(gammas, float, "gammas"), parse_list(seeds, int, "seeds"),
+                                   iterations, quick, command=command)
+    console.print(summary["markdown"], highlight=False, markup=False)
+    console.print(f"rl_planted.json, rl_planted.csv and rl_planted.png in {out}")
+
+
+def invoked_command() -> str:
+    """The command line as typed (for the Markdown section: anyone can rerun it)."""
+    return " ".join(["pavlab", *sys.argv[1:]])
+
+
+def report(result: dict[str, Any], out: Path, kind: str) -> None:
+    """Print the prover `auto` chose, the Markdown section, and where the files are."""
+    if result["prover_choice"]:
+        console.print(f"--prover auto chose {result['prover_choice']}", highlight=False, markup=False)
+    console.print(result["markdown"], highlight=False, markup=False)
+    console.print(f"{kind}.json, {kind}.csv, {kind}.md and " + ", ".join(
+        Path(f).name for f in result["summary"]["figures"]) + f" in {out}", highlight=False)
+
+
+
+SEARCH_STUDIES: tuple[tuple[str, type[SearchStudyBase], Callable[..., dict[str, Any]], str, str], ...] = (
+    ("search-compute", SearchStudyConfig, run_search_study, "search_study",
+     "Accuracy vs N and vs tokens: ORM best-of-N, Q^pi beam, PAV beam; compute-efficiency ratios."),
+    ("search-alpha", AlphaSweepConfig, run_alpha_sweep, "search_alpha",
+     "Alpha sweep of PAV beam search on the val split, then the chosen alpha on the test split."),
+    ("search-provers", ProverSweepConfig, run_prover_sweep, "search_provers",
+     "PAV beam search with Bo1..Bo32 provers (plus checkpoint provers: --extra_provers with model:DIR specs) at every N."),
+    ("search-exploration", ExplorationConfig, run_exploration_study, "search_exploration",
+     "Pass@N of PAV beam vs Q^pi beam vs i.i.d. sampling."),
+    ("search-rerank", RerankConfig, run_rerank_study, "search_rerank",
+     "Best-of-N picked by the PAV's effective rewards vs by the ORM, on the same samples."),
+)
+
+
+def register_search_study(name: str, config_cls: type[SearchStudyBase], run: Callable[..., dict[str, Any]],
+                          kind: str, help_text: str) -> None:
+    """`pavlab study NAME [--quick] [--field value ...]`: run the study, print its Markdown section."""
+    def command(config: SearchStudyBase) -> None:
+        report(run(config, invoked_command()), config.out, kind)
+
+    command.__doc__ = f"{help_text} Resumable (rerun the same command); --quick for a small demo preset."
+    config_command(study_app, name, config_cls, section=kind)(command)
+
+
+for _spec in SEARCH_STUDIES:
+    register_search_study(*_spec)
