@@ -46,7 +46,11 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise PavlabError(f"override '{key}' conflicts with another override")
-        node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
+        try:
+            node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
+        except (yaml.YAMLError, ValueError) as exc:
+            raise PavlabError(f"unreadable value {value[:40]!r} ({type(exc).__name__})", path="command line",
+                              field=key) from None
     return result
 
 
@@ -65,11 +69,15 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise PavlabError("config file not found", path=path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise PavlabError(f"invalid YAML ({getattr(exc, 'problem', exc)})", path=path,
                           line=mark.line + 1 if mark else None) from None
+    except UnicodeDecodeError:
+        raise PavlabError("not UTF-8 text", path=path) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python will parse
+        raise PavlabError(f"unreadable value ({str(exc)[:80]})", path=path) from None
     if not isinstance(data, dict):
         raise PavlabError("a recipe must be a mapping of field: value", path=path)
     return data

@@ -14,6 +14,7 @@ from pavlab.io import write_jsonl
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
+from pavlab.runs import prepare_run
 from pavlab.shards import ShardedJsonl, chunk_seed
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
@@ -73,7 +74,8 @@ def sample_chunk(config: SampleConfig, worker: tuple[Task, PolicyBackend], index
 def run_sampling(config: SampleConfig) -> Path:
     task = get_task(config.task)
     problems = task.problems(config.split, config.problems, seed=config.seed)
-    shards = ShardedJsonl(Path(str(config.out) + ".parts"))
+    # The shards' folder is the run folder: a rerun with another config must not mix its rows with these.
+    shards = ShardedJsonl(prepare_run(Path(str(config.out) + ".parts"), config, kind="sample"))
     chunks = [problems[i:i + config.chunk_problems] for i in range(0, len(problems), config.chunk_problems)]
     done = shards.finished()
     with progress_bar(f"sampling {config.n} x {len(problems)} problems", total=len(chunks)) as advance:

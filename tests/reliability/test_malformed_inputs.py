@@ -141,6 +141,15 @@ CORPUS = [pytest.param(command, case, id=f"{command}:{case.name}")
 TRIED: list[str] = []
 
 
+VERIFIER_FOLDERS: dict[str, tuple[Callable[[Path, Path], None], tuple[str, ...]]] = {
+    "pickle-weights-only": (lambda v, m: (_copy(v, m, skip=("model.safetensors",)),
+                                          (m / "pytorch_model.bin").write_bytes(b"pickle")), ("{model}",)),
+    "corrupt-weights": (lambda v, m: (_copy(v, m), (m / "model.safetensors").write_bytes(b"\0" * 64)), ("{model}",)),
+    "corrupt-head": (lambda v, m: (_copy(v, m), (m / "value_head.safetensors").write_bytes(b"{}")), ("value_head",)),
+    "no-verifier-json": (lambda v, m: _copy(v, m, skip=("verifier.json",)), ("verifier.json",)),
+}
+
+
 def assert_one_line_error(code: int, err: str, expect: tuple[str, ...], **names: str) -> None:
     assert code == 2, f"exit {code}, stderr: {err}"
     assert "Traceback" not in err
@@ -173,6 +182,19 @@ def test_bad_model_folder(name: str, tmp_path: Path, policy_dir: Path, pavlab: C
                           "--generation.max_new_tokens", "4", "--out", str(tmp_path / "s.jsonl"))
     TRIED.append(f"model:{name}")
     assert_one_line_error(code, err, ("{model}", *expect), model=str(model))
+
+
+@pytest.mark.parametrize("name", sorted(VERIFIER_FOLDERS))
+def test_bad_verifier_folder(name: str, tmp_path: Path, verifier_dir: Path, pavlab: Callable) -> None:
+    make, expect = VERIFIER_FOLDERS[name]
+    model = tmp_path / "verifier"
+    make(verifier_dir, model)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(lines(GOOD_LABEL))
+    code, _, err = pavlab("eval-verifier", "--verifier", str(model), "--labels", str(labels), "--out",
+                          str(tmp_path / "out"))
+    TRIED.append(f"verifier:{name}")
+    assert_one_line_error(code, err, expect, model=str(model))
 
 
 def test_valid_unicode_is_accepted(tmp_path: Path, pavlab: Callable) -> None:

@@ -30,6 +30,8 @@ def test_ratio_bounds_and_misses():
     never = efficiency(ORM, ([1.0, 64.0], [0.1, 0.35]))
     assert (never["ratio"], never["bound"], never["method_compute"]) == (None, "unreached", None)
     assert never["gain"] == pytest.approx(0.1 + 0.25 * 0.5 - 0.4)  # log2(8)/log2(64) = 1/2 of the way
+    zero = efficiency(([1.0, 8.0], [0.0, 0.0]), ([2.0, 16.0], [0.0, 0.1]))
+    assert (zero["ratio"], zero["bound"], zero["gain"]) == (None, "trivial", pytest.approx(0.1 * 2 / 3))
 
 
 def test_readings_sort_points_and_reject_bad_curves():

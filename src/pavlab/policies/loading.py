@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from pavlab.errors import PavlabError
@@ -110,8 +111,17 @@ def load_model_and_tokenizer(path_or_spec: str | Path, device: str = "cpu") -> t
     path = resolve_checkpoint(str(path_or_spec))
     tokenizer = load_tokenizer(path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, local_files_only=True)
+        vocab_size = getattr(AutoConfig.from_pretrained(path, local_files_only=True), "vocab_size", None)
     except (OSError, ValueError, KeyError) as exc:
+        raise PavlabError(f"config.json failed to load ({type(exc).__name__}: {exc})", path=path,
+                          field="policy") from None
+    if vocab_size is not None and len(tokenizer) > vocab_size:
+        # Checked before loading weights: ids past the embedding table would crash generation with an IndexError.
+        raise PavlabError(f"tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {vocab_size}: "
+                          "mismatched tokenizer", path=path, field="policy")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, local_files_only=True)
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:
         raise PavlabError(f"model failed to load ({type(exc).__name__}: {exc})", path=path, field="policy") from None
     return model.to(device).eval(), tokenizer
 

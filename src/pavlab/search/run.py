@@ -10,6 +10,7 @@ exactly.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -121,18 +122,20 @@ def build_search_scorer(config: SearchConfig, task: Task, prover: str) -> StepSc
     return build_scorer(config.score, task, verifier, config.alpha)
 
 
-def summarize_search(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Accuracy, pass@N of the explored sets and mean compute per problem."""
-    count = len(rows)
+def summarize_search(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy, pass@N of the explored sets and mean compute per problem, in one streamed pass over `rows`."""
+    keys = ("correct", "pass_at_n", "generated_tokens", "samples", *SHARED_COMPUTE)
+    totals = dict.fromkeys(keys, 0.0)
+    count = 0
+    for row in rows:
+        count += 1
+        for key in keys:
+            totals[key] += float(row[key])
     if count == 0:
         return {"problems": 0}
-
-    def mean(key: str) -> float:
-        return sum(float(row[key]) for row in rows) / count
-
-    return {"problems": count, "accuracy": mean("correct"), "pass_at_n": mean("pass_at_n"),
-            "mean_generated_tokens": mean("generated_tokens"), "mean_samples": mean("samples"),
-            **{f"mean_{key}": mean(key) for key in SHARED_COMPUTE}}
+    return {"problems": count, "accuracy": totals["correct"] / count, "pass_at_n": totals["pass_at_n"] / count,
+            "mean_generated_tokens": totals["generated_tokens"] / count, "mean_samples": totals["samples"] / count,
+            **{f"mean_{key}": totals[key] / count for key in SHARED_COMPUTE}}
 
 
 def run_search(config: SearchConfig) -> dict[str, Any]:
@@ -158,7 +161,7 @@ def run_search(config: SearchConfig) -> dict[str, Any]:
                "alpha": config.alpha, "prover": prover, "prover_choice": reason, "aggregate": config.aggregate,
                "n": config.n,
                "candidates": config.candidates if config.method == "beam" else None,
-               **summarize_search(list(shards.rows())),
+               **summarize_search(shards.rows()),
                "wall_seconds_this_run": round(time.perf_counter() - started, 2)}
     write_json(run_dir / "summary.json", summary)
     return summary

@@ -46,7 +46,9 @@ def compute_efficiency(run: StudyRun, budgets: list[int], seeds: list[int], meth
 
 
 def ratio_text(result: dict[str, Any]) -> str:
-    """'2.3x' / '>= 2.3x' / 'never matched' for one `efficiency` result."""
+    """'2.3x' / '>= 2.3x' / 'never matched' / 'n/a (baseline 0%)' for one `efficiency` result."""
+    if result["bound"] == "trivial":
+        return "n/a (baseline 0%)"
     if result["ratio"] is None:
         return "never matched"
     return f"{'>= ' if result['bound'] == 'at_least' else ''}{result['ratio']:.2f}x"

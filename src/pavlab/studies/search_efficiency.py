@@ -55,13 +55,14 @@ def efficiency(baseline: tuple[Sequence[float], Sequence[float]],
 
     Both are `(compute, accuracy)` curves. `ratio` is baseline compute / method compute at the
     baseline's accuracy (a lower bound when `bound` is "at_least", None when the method never
-    gets there); `gain` is method accuracy minus baseline accuracy at the baseline's largest compute.
+    gets there, or when the baseline solves nothing: bound "trivial", any method matches 0%);
+    `gain` is method accuracy minus baseline accuracy at the baseline's largest compute.
     """
     points = _sorted_points(*baseline)
     top_compute, target = points[-1]
-    needed, how = compute_to_reach(*method, target)
+    needed, how = compute_to_reach(*method, target) if target > 0 else (None, "trivial")
     method_accuracy = accuracy_at(*method, top_compute)
     return {"target_accuracy": target, "baseline_compute": top_compute, "method_compute": needed,
             "ratio": None if needed is None else top_compute / needed,
-            "bound": {"exact": "exact", "at_most": "at_least", "unreached": "unreached"}[how],
+            "bound": {"exact": "exact", "at_most": "at_least", "unreached": "unreached", "trivial": "trivial"}[how],
             "gain": None if method_accuracy is None else method_accuracy - target}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 from transformers import AutoModelForCausalLM, PreTrainedModel
@@ -51,8 +52,8 @@ def _load_backbone(path: str | Path) -> PreTrainedModel:
     if not (path / "config.json").is_file():
         raise PavlabError("not a model checkpoint (config.json missing)", path=path)
     try:
-        return AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
-    except (OSError, ValueError) as exc:
+        return AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, local_files_only=True)
+    except (OSError, ValueError, SafetensorError) as exc:
         raise PavlabError(f"cannot load the checkpoint ({str(exc).splitlines()[0]})", path=path) from None
 
 
@@ -105,8 +106,11 @@ class ValueModel(nn.Module):
             if not (directory / name).is_file():
                 raise PavlabError(f"not a verifier directory ({name} missing)", path=directory)
         info = _read_info(directory / INFO_FILE)
+        try:  # read before the backbone, so a corrupt head fails fast and quietly
+            head = load_file(str(directory / HEAD_FILE))
+        except SafetensorError as exc:
+            raise PavlabError(f"unreadable value head ({exc})", path=directory / HEAD_FILE) from None
         model = cls(_load_backbone(directory), info)
-        head = load_file(str(directory / HEAD_FILE))
         try:
             model.value_head.load_state_dict(head)
         except RuntimeError as exc:

@@ -1,0 +1,45 @@
+"""Run folders record what produced them and refuse to resume under a changed config."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pavlab.runs import git_revision, package_versions
+
+PLANTED = ["--task.name", "planted", "--policy", "mu:5", "--problems", "4"]
+JOBS = {  # job kind -> (command line for an output path, its run record relative to that path)
+    "sample": (lambda out: ["sample", *PLANTED, "--n", "2", "--chunk_problems", "2", "--out", str(out)],
+               "{out}.parts/sample_run.json"),
+    "label": (lambda out: ["label", *PLANTED, "--n_cov", "1", "--n_mc", "2", "--chunk_problems", "2",
+                           "--out", str(out)], "{out}/label_run.json"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(JOBS))
+def test_run_record_and_config_change(kind: str, tmp_path: Path, pavlab: Callable,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    argv, record_name = JOBS[kind]
+    out = tmp_path / "run"
+    code, _, err = pavlab(*argv(out), "--seed", "3")
+    assert code == 0, err
+    record = json.loads(Path(record_name.format(out=out)).read_text())
+    assert record["kind"] == kind
+    assert record["config"]["seed"] == 3 and record["config"]["task"]["name"] == "planted"
+    assert record["versions"] == package_versions() and "torch" in record["versions"]
+    assert record["git_revision"] == git_revision() and record["started"]
+
+    code, _, err = pavlab(*argv(out), "--seed", "4")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "seed: 3 -> 4" in err and "PAVLAB_ALLOW_CONFIG_CHANGE" in err
+
+    code, _, err = pavlab(*argv(out), "--seed", "3", "--device", "cpu", "--workers", "0")
+    assert code == 0, err  # execution-only fields may differ
+
+    monkeypatch.setenv("PAVLAB_ALLOW_CONFIG_CHANGE", "1")
+    code, _, err = pavlab(*argv(out), "--seed", "4")
+    assert code == 0, err
+    assert json.loads(Path(record_name.format(out=out)).read_text())["config"]["seed"] == 3  # first record kept
