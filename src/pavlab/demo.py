@@ -24,6 +24,8 @@ from pavlab.policies.testbed import TestbedConfig, train_testbed
 from pavlab.sampling import SampleConfig, run_sampling
 from pavlab.studies.rl import run_planted_rl_study
 from pavlab.studies.search import SearchStudyConfig, run_search_study
+from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
+from pavlab.studies.search_provers import ProverSweepConfig, run_prover_sweep
 from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.evaluate import EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
@@ -32,10 +34,10 @@ from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 PROFILES: dict[str, dict[str, Any]] = {
     "full": {"testbed": {}, "sample_problems": 128, "sample_n": 32, "label_problems": 192, "n_cov": 4, "n_mc": 8,
              "val_problems": 48, "verifier_steps": 600, "search_problems": 48, "budgets": [1, 2, 4, 8, 16, 32],
-             "seeds": [0, 1, 2]},
+             "seeds": [0, 1, 2], "prover_budgets": [4, 16], "alphas": [0.0, 0.2, 0.5, 0.8, 1.0], "alpha_width": 8},
     "quick": {"testbed": {"steps": 120}, "sample_problems": 16, "sample_n": 8, "label_problems": 24, "n_cov": 2,
               "n_mc": 4, "val_problems": 8, "verifier_steps": 40, "search_problems": 8, "budgets": [1, 4],
-              "seeds": [0]},
+              "seeds": [0], "prover_budgets": [4], "alphas": [0.0, 0.5], "alpha_width": 4},
 }
 
 
@@ -84,10 +86,14 @@ def run_demo(config: DemoConfig) -> dict[str, Stage]:
             lambda d, kind=kind: run_eval_verifier(EvalVerifierConfig(
                 verifier=str(stages[kind].path), labels=[str(stages["labels_val"].path / "labels")], task="countdown",
                 out=d)))
-    study = SearchStudyConfig(task=task, policy=str(policy), verifier=stages["prm"].path, prover="bok:4",
-                              budgets=p["budgets"], seeds=p["seeds"], problems=p["search_problems"], out=Path("."))
-    stages["search"] = run_stage(root, "search", {"prm": stages["prm"].key, **p},
-                                 lambda d: run_search_study(study.model_copy(update={"out": d})))
+    shared = {"task": task, "policy": str(policy), "verifier": stages["prm"].path, "prover": "bok:4",
+              "seeds": p["seeds"], "problems": p["search_problems"]}
+    stages["search"] = run_stage(root, "search", {"prm": stages["prm"].key, **p}, lambda d: run_search_study(
+        SearchStudyConfig(**shared, budgets=p["budgets"], out=d)))
+    stages["provers"] = run_stage(root, "search-provers", {"prm": stages["prm"].key, **p}, lambda d: run_prover_sweep(
+        ProverSweepConfig(**shared, budgets=p["prover_budgets"], bok=[1, 2, 4, 8, 32], out=d)))
+    stages["alpha"] = run_stage(root, "search-alpha", {"prm": stages["prm"].key, **p}, lambda d: run_alpha_sweep(
+        AlphaSweepConfig(**shared, alphas=p["alphas"], width=p["alpha_width"], out=d)))
     stages["rl"] = run_stage(root, "rl-planted", {"quick": config.quick, "seed": seed},
                              lambda d: run_planted_rl_study(d, quick=config.quick))
     write_json(root / "demo.json", {"config": config.model_dump(mode="json"),

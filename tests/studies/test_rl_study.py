@@ -32,6 +32,7 @@ def test_tiny_study_writes_json_csv_png(tmp_path):
     assert sorted({int(row["samples"]) for row in rows}) == [0, 8]  # start and end: 2 iterations x 2 x 2 responses
     for row in summary["arms"].values():
         assert 0.0 <= row["final_min"] <= row["final_accuracy"] <= row["final_max"] <= 1.0
+        assert 0.0 <= row["final_matched_prefix"] <= 5.0
     assert set(summary["sample_efficiency"]) == {"PAV-RL mu_10"}
     assert "| paper | measured |" in summary["markdown"]
     assert (tmp_path / "study" / "rl_planted.png").stat().st_size > 0

@@ -53,7 +53,7 @@ def rl_planted(out: Path = typer.Option(..., help="study folder (rerun the same 
                         *([f"--iterations {iterations}"] if iterations else [])])
     summary = run_planted_rl_study(out, parse_list(gammas, float, "gammas"), parse_list(seeds, int, "seeds"),
                                    iterations, quick, command=command)
-    console.print(summary["markdown"], highlight=False, markup=False)
+    console.print(summary["markdown"], highlight=False, markup=False, soft_wrap=True)
     console.print(f"rl_planted.json, rl_planted.csv and rl_planted.png in {out}")
 
 

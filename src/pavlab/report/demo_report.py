@@ -13,7 +13,7 @@ from typing import Any
 
 from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, read_json
-from pavlab.report.document import Code, Document, Image, Section, Table, to_html, to_markdown
+from pavlab.report.document import Code, Document, Image, Markdown, Section, Table, to_html, to_markdown
 
 
 def pct(value: float | None) -> str:
@@ -73,36 +73,23 @@ def _verifier_section(stages: dict[str, Path]) -> Section:
         *blocks])
 
 
-def _search_section(stages: dict[str, Path]) -> tuple[Section, dict[str, dict[int, dict[str, float]]]]:
-    study = read_json(stages["search"] / "search_study.json")
-    means = search_means(study["cells"])
-    budgets = sorted({n for arm in means.values() for n in arm})
-    rows = [[arm, *[f"{pct(means[arm][n]['accuracy'])} ({means[arm][n]['mean_generated_tokens']:.0f} tok)"
-                     for n in budgets]] for arm in means]
-    blocks: list[Any] = [f"Accuracy on {study['cells'][0]['problems']} test problems, mean over "
-                         f"{len(study['config']['seeds'])} seed(s); in brackets, tokens generated per problem.",
-                         Table(["arm", *[f"N={n}" for n in budgets]], rows)]
-    for name in ("accuracy_vs_n.png", "accuracy_vs_tokens.png"):
-        if (stages["search"] / name).exists():
-            blocks.append(Image(stages["search"] / name, name.removesuffix(".png").replace("_", " ")))
-    return Section("Test-time search (countdown)", blocks), means
+def _study_section(title: str, folder: Path, kind: str) -> tuple[Section, dict[str, Any]]:
+    """A search study's own Markdown section and figures, from `{kind}.json` in its folder."""
+    data = read_json(folder / f"{kind}.json")
+    figures = [Image(Path(path), Path(path).stem.replace("_", " ")) for path in data["summary"].get("figures", [])]
+    return Section(title, [Markdown(data["markdown"]), *figures]), data
 
 
 def _rl_section(stages: dict[str, Path]) -> tuple[Section, dict[str, Any]]:
     data = read_json(stages["rl"] / "rl_planted.json")
     summary = data["summary"]
-    rows = [[name, str(row["seeds"]), pct(row["start_accuracy"]), pct(row["final_accuracy"]),
-             f"[{pct(row['final_min'])}, {pct(row['final_max'])}]", f"{row['samples']:.0f}"]
-            for name, row in summary["arms"].items()]
     return Section("Online RL on the planted task", [
-        f"REINFORCE from a policy SFT'd on mu_5 samples, {data['settings']['iterations']} iterations; "
-        "PAV-RL arms add alpha x the exact advantage of the procedural prover mu_gamma.",
-        Table(["arm", "seeds", "start", "final (mean)", "final [min, max]", "samples"], rows),
-        Image(stages["rl"] / "rl_planted.png", "held-out accuracy vs samples"),
+        Markdown(summary["markdown"]), Image(stages["rl"] / "rl_planted.png", "held-out accuracy vs samples"),
     ]), summary
 
 
-def _claims(means: dict[str, dict[int, dict[str, float]]], rl: dict[str, Any]) -> Section:
+def _claims(cells: list[dict[str, Any]], rl: dict[str, Any]) -> Section:
+    means = search_means(cells)
     top = max(means["orm_best_of_n"])
     gain_orm = means["pav_beam"][top]["accuracy"] - means["orm_best_of_n"][top]["accuracy"]
     gain_q = means["pav_beam"][top]["accuracy"] - means["q_beam"][top]["accuracy"]
@@ -124,7 +111,10 @@ def _claims(means: dict[str, dict[int, dict[str, float]]], rl: dict[str, Any]) -
 def build_report(run_dir: str | Path) -> Document:
     run_dir = Path(run_dir)
     stages = _stages(run_dir)
-    search, means = _search_section(stages)
+    search, compute = _study_section("Test-time search: accuracy vs compute (countdown)", stages["search"],
+                                     "search_study")
+    provers, _ = _study_section("Test-time search: prover sweep", stages["provers"], "search_provers")
+    alpha, _ = _study_section("Test-time search: alpha sweep", stages["alpha"], "search_alpha")
     rl, rl_summary = _rl_section(stages)
     commands = Section("Rerun each part", [Code("\n".join([
         f"pavlab demo --out {run_dir}          # everything (finished stages are reused)",
@@ -133,10 +123,12 @@ def build_report(run_dir: str | Path) -> Document:
         "pavlab label --task countdown --policy runs/policy --n_cov 4 --n_mc 8 --out runs/labels",
         "pavlab train-verifier --kind prm --prover bok:4 --init runs/policy --labels runs/labels --out runs/prm",
         "pavlab eval-verifier --verifier runs/prm --labels runs/labels-val --task countdown --out runs/eval-prm",
-        "pavlab study search --policy runs/policy --verifier runs/prm --out runs/search-study",
+        "pavlab study search-compute --policy runs/policy --verifier runs/prm --out runs/search-compute",
+        "pavlab study search-provers --policy runs/policy --verifier runs/prm --out runs/search-provers",
+        "pavlab study search-alpha --policy runs/policy --verifier runs/prm --out runs/search-alpha",
         "pavlab study rl-planted --out runs/rl-planted"]))])
-    return Document("pavlab demo report", [_claims(means, rl_summary), _policy_section(stages),
-                                           _verifier_section(stages), search, rl, commands])
+    return Document("pavlab demo report", [_claims(compute["cells"], rl_summary), _policy_section(stages),
+                                           _verifier_section(stages), search, provers, alpha, rl, commands])
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:

@@ -30,7 +30,14 @@ class Code:
     text: str
 
 
-Block = str | Table | Image | Code
+@dataclass
+class Markdown:
+    """A section another module already wrote as Markdown (headings, tables, paragraphs)."""
+
+    text: str
+
+
+Block = str | Table | Image | Code | Markdown
 
 
 @dataclass
@@ -65,6 +72,8 @@ def to_markdown(doc: Document, base: Path) -> str:
                 lines.append(f"![{block.caption}]({rel.as_posix()})")
             elif isinstance(block, Code):
                 lines += ["```bash", block.text.rstrip(), "```"]
+            elif isinstance(block, Markdown):
+                lines.append(_demote_headings(block.text))
             else:
                 lines.append(block)
             lines.append("")
@@ -92,7 +101,52 @@ def to_html(doc: Document) -> str:
                              f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
             elif isinstance(block, Code):
                 parts.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
+            elif isinstance(block, Markdown):
+                parts.append(markdown_to_html(_demote_headings(block.text)))
             else:
                 parts.append(f"<p>{html.escape(block)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _demote_headings(text: str) -> str:
+    """Nest an embedded section's headings under the report's own `##` sections."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in text.rstrip().splitlines())
+
+
+def _inline(text: str) -> str:
+    """Escape, then render `code` spans: the only inline markup pavlab's sections use."""
+    pieces = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+
+
+def markdown_to_html(text: str) -> str:
+    """The Markdown subset pavlab writes: headings, pipe tables, bullet lines and paragraphs."""
+    out: list[str] = []
+    table: list[list[str]] = []
+
+    def flush_table() -> None:
+        if table:
+            head, *body = table
+            out.append("<table><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead><tbody>"
+                       + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in body)
+                       + "</tbody></table>")
+            table.clear()
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|"):
+            cells = [c.strip() for c in stripped.strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):
+                table.append(cells)
+            continue
+        flush_table()
+        if stripped.startswith("#"):
+            level = min(6, len(stripped) - len(stripped.lstrip("#")))
+            out.append(f"<h{level}>{_inline(stripped.lstrip('#').strip())}</h{level}>")
+        elif stripped.startswith(("- ", "* ")):
+            out.append(f"<ul><li>{_inline(stripped[2:])}</li></ul>")
+        elif stripped:
+            out.append(f"<p>{_inline(stripped)}</p>")
+    flush_table()
+    return "\n".join(out)

@@ -23,6 +23,7 @@ import torch
 
 from pavlab.io import atomic_open, read_jsonl, write_json
 from pavlab.policies.base import SamplingParams
+from pavlab.policies.loading import load_policy
 from pavlab.policies.procedural import ProceduralProverPolicy
 from pavlab.policies.testbed import TestbedConfig, build_model, encode_examples, response_nll
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
@@ -30,7 +31,7 @@ from pavlab.rl.config import RLConfig
 from pavlab.rl.rewards import RewardKind
 from pavlab.rl.trainer import METRICS_FILE, run_rl
 from pavlab.studies.plots import plot_seed_curves
-from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask
+from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask, match_states, target_of
 from pavlab.tasks.registry import TaskConfig
 
 
@@ -104,7 +105,7 @@ SHARED_SETTINGS: dict[str, Any] = {
 ALPHA = 3.0
 FULL = {"gammas": (2.0, 5.0, 10.0, 15.0, 30.0), "seeds": (0, 1, 2), "iterations": 300, "eval_every": 25,
         "sft_steps": 3000, "sft_problems": 8000}
-QUICK = {"gammas": (10.0,), "seeds": (0, 1, 2), "iterations": 40, "eval_every": 10, "sft_steps": 400,
+QUICK = {"gammas": (10.0,), "seeds": (0, 1), "iterations": 30, "eval_every": 10, "sft_steps": 300,
          "sft_problems": 2000}
 CURVE_FIELDS = ("arm", "alpha", "gamma", "reward", "seed", "iteration", "samples", "test_accuracy")
 
@@ -113,6 +114,21 @@ def arm_curve(run_dir: Path) -> list[dict[str, float]]:
     """(iteration, samples, test accuracy) at every evaluated iteration of one RL run."""
     return [{"iteration": row["iteration"], "samples": row["samples_seen"], "test_accuracy": row["test_accuracy"]}
             for row in read_jsonl(run_dir / METRICS_FILE) if "test_accuracy" in row]
+
+
+def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int) -> float:
+    """Mean longest run of y* (its first k tokens in a row, 0..5) in the policy's test responses.
+
+    Why: test accuracy only counts complete matches, so it cannot tell a policy that learned y*_1..y*_3
+    from one that learned nothing; this measures the partial progress each arm makes.
+    """
+    task = PlantedTask()
+    policy = load_policy(str(policy_dir))
+    tests = task.problems("test", problems)
+    groups = policy.sample([task.prompt(p) for p in tests], [""] * len(tests), samples,
+                           SamplingParams(max_new_tokens=SHARED_SETTINGS["max_new_tokens"], seed=seed))
+    return float(np.mean([max(match_states(target_of(problem), task.counted_tokens(c.text)))
+                          for problem, group in zip(tests, groups, strict=True) for c in group]))
 
 
 def samples_to_reach(samples: Sequence[float], accuracy: Sequence[float], target: float) -> float | None:
@@ -183,11 +199,14 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
         if row["reward"] == "q_plus_q_mu":
             lines.append(f"| {name} (values, not advantages) | hacked (shown on MATH) | "
                          f"{pct(row['final_accuracy'])} |")
-    lines += ["", "| arm | seeds | start | final mean [min, max] | best mean | samples |", "|---|---|---|---|---|---|"]
+    lines += ["", "Test accuracy per arm (mean over seeds), and the mean longest run of y* in test responses "
+              f"(0..5; start policy: {summary['matched_prefix_start']:.2f}):", "",
+              "| arm | seeds | start | final mean [min, max] | best mean | samples | final y* run |",
+              "|---|---|---|---|---|---|---|"]
     for name, row in arms.items():
         lines.append(f"| {name} | {row['seeds']} | {pct(row['start_accuracy'])} | {pct(row['final_accuracy'])} "
                      f"[{pct(row['final_min'])}, {pct(row['final_max'])}] | {pct(row['best_mean_accuracy'])} | "
-                     f"{row['samples']:.0f} |")
+                     f"{row['samples']:.0f} | {row['final_matched_prefix']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -215,17 +234,25 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
     shared = {**SHARED_SETTINGS, "eval_every": min(profile["eval_every"], iterations), **(settings or {})}
     arms = study_arms(gammas, alpha, ablation_gamma if ablation_gamma is None or not quick else None)
     curves: dict[str, dict[int, list[dict[str, float]]]] = {}
+    prefixes: dict[str, dict[int, float]] = {}
     rows = []
     for arm in arms:
-        curves[arm.name] = {}
+        curves[arm.name], prefixes[arm.name] = {}, {}
         for seed in seeds:
             config = RLConfig(task=TaskConfig(name="planted"), policy=str(start_policy), iterations=iterations,
                               seed=seed, out=out_dir / "runs" / arm.name.replace(" ", "_") / f"seed{seed}",
                               **shared, **arm.overrides())
-            curves[arm.name][seed] = arm_curve(run_rl(config))
+            run_dir = run_rl(config)
+            curves[arm.name][seed] = arm_curve(run_dir)
+            prefixes[arm.name][seed] = matched_prefix(run_dir / "policy", shared["eval_problems"],
+                                                      shared["eval_samples"], seed)
             rows += [{"arm": arm.name, "alpha": arm.alpha, "gamma": arm.gamma, "reward": arm.reward, "seed": seed,
                       **point} for point in curves[arm.name][seed]]
     summary = summarize(arms, curves)
+    summary["matched_prefix_start"] = matched_prefix(start_policy, shared["eval_problems"], shared["eval_samples"],
+                                                     seeds[0])
+    for arm in arms:
+        summary["arms"][arm.name]["final_matched_prefix"] = float(np.mean(list(prefixes[arm.name].values())))
     summary["markdown"] = markdown_section(summary, command)
     write_json(out_dir / "rl_planted.json", {
         "settings": {**shared, "iterations": iterations, "alpha": alpha, "seeds": list(seeds),
