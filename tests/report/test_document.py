@@ -2,15 +2,25 @@ import shutil
 import subprocess
 
 import matplotlib
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-
-from pavlab.report.document import Code, Document, Image, Markdown, Section, Table, markdown_to_html, to_html, to_markdown  # noqa: E402,E501
+from pavlab.report.document import (
+    Code,
+    Document,
+    Image,
+    Markdown,
+    Section,
+    Table,
+    markdown_to_html,
+    to_html,
+    to_markdown,
+)
 
 
 def _doc(tmp_path):
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots()
     ax.plot([1, 2], [0.1, 0.4])
     fig.savefig(tmp_path / "curve.png")
