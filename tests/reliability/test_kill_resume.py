@@ -56,4 +56,4 @@ def test_torn_file_is_reported(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_every_job_kind_survives_20_kills(tmp_path: Path) -> None:
     for job in all_jobs(tmp_path):
-        check(job, tmp_path, kills=SLOW_KILLS, budget_s=900)
+        check(job, tmp_path, kills=SLOW_KILLS, budget_s=480)

@@ -28,6 +28,10 @@ def _register_commands() -> None:
 def main() -> None:
     """Entry point: user errors print one line and exit 2, never a traceback."""
     _register_commands()
+    from transformers.utils import logging as hf_logging  # already imported by the commands
+
+    # transformers' "Loading weights" bar on stderr would turn a one-line error after a load into three lines.
+    hf_logging.disable_progress_bar()
     try:
         app()
     except PavlabError as exc:

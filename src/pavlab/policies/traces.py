@@ -28,6 +28,9 @@ def countdown_trace(problem: Problem, rng: random.Random, good_move_prob: float,
     single token of a tokenizer built for `max_result`.
     """
     state = tuple(sorted(problem.meta["numbers"]))
+    # The annotation keeps the unused numbers in their order and appends the result: copying is
+    # far easier for a tiny model to learn than re-sorting the list after every line.
+    ordered = list(state)
     target = problem.meta["target"]
     lines: list[str] = []
     while len(state) > 1:
@@ -37,7 +40,10 @@ def countdown_trace(problem: Problem, rng: random.Random, good_move_prob: float,
         if rng.random() < slip_prob:
             move = _slipped(move, rng)
         state = after_move(state, move)
-        lines.append(move.text(state if annotate else None))
+        ordered.remove(move.a)
+        ordered.remove(move.b)
+        ordered.append(move.result)
+        lines.append(move.text(tuple(ordered) if annotate else None))
         if move.result == target:
             break
     return "\n".join(lines)

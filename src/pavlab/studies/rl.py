@@ -217,8 +217,9 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
                          command: str = "pavlab study rl-planted") -> dict[str, Any]:
     """Every arm x seed from one SFT start; writes rl_planted.{json,csv,png} under `out_dir`, returns the summary.
 
-    Unset `gammas`/`seeds`/`iterations` come from the full or the quick profile. Runs resume (each
-    RL run is resumable and a finished start policy is reused), so an interrupted study can be rerun.
+    Unset `gammas`/`seeds`/`iterations` come from the full or the quick profile (quick skips the
+    Q + alpha*Q^mu ablation arm). Each RL run resumes and a finished start policy is reused, so an
+    interrupted study can simply be rerun.
     """
     profile = QUICK if quick else FULL
     gammas = tuple(profile["gammas"] if gammas is None else gammas)
@@ -232,7 +233,7 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
             train_planted_start(start_policy, problems=profile["sft_problems"],
                                 model=start or start_model(profile["sft_steps"]))
     shared = {**SHARED_SETTINGS, "eval_every": min(profile["eval_every"], iterations), **(settings or {})}
-    arms = study_arms(gammas, alpha, ablation_gamma if ablation_gamma is None or not quick else None)
+    arms = study_arms(gammas, alpha, None if quick else ablation_gamma)
     curves: dict[str, dict[int, list[dict[str, float]]]] = {}
     prefixes: dict[str, dict[int, float]] = {}
     rows = []

@@ -49,9 +49,9 @@ class Move:
     result: int
 
     def text(self, remaining: tuple[int, ...] | None = None) -> str:
-        """The step line, annotated with the numbers left after it when `remaining` is given."""
+        """The step line, annotated with the numbers left after it (in the given order) when `remaining` is given."""
         line = f"{self.a} {self.op} {self.b} = {self.result}"
-        return line if remaining is None else line + " | " + " ".join(map(str, sorted(remaining)))
+        return line if remaining is None else line + " | " + " ".join(map(str, remaining))
 
 
 def apply_op(a: int, op: str, b: int) -> int | None:

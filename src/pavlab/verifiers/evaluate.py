@@ -230,10 +230,10 @@ class EvalVerifierConfig(Config):
 
 
 def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
-    """Load the labels and verifier, evaluate, and write metrics.json and reliability.png into `config.out`."""
-    responses = load_labels(resolve_label_paths(config.labels))  # first: a bad label file fails before any loading
+    """Load the verifier and labels, evaluate, and write metrics.json and reliability.png into `config.out`."""
     model = ValueModel.from_pretrained(config.verifier).to(config.device)
     tokenizer = load_tokenizer(config.verifier)
+    responses = load_labels(resolve_label_paths(config.labels))
     metrics = evaluate_verifier(model, tokenizer, responses, ORACLES[config.task] if config.task else None,
                                 config.bins, config.value_threshold, config.advantage_threshold, config.batch_size)
     title = f"{model.info.kind} vs {metrics['calibration']['target']} (ECE {metrics['calibration']['ece']:.3f})"
