@@ -56,12 +56,9 @@ def _torch_load_calls() -> list[tuple[str, str]]:
             for match in re.finditer(r"torch\.load\([^)]*\)", path.read_text())]
 
 
-PENDING_FIX = {"rl/checkpoint.py"}  # owned by the RL engineer; reported in RELIABILITY.md
 
 
-@pytest.mark.parametrize(("path", "call"), [
-    pytest.param(path, call, id=path, marks=[pytest.mark.xfail(strict=True, reason="weights_only=False, reported")]
-                 if path in PENDING_FIX else []) for path, call in _torch_load_calls()])
+@pytest.mark.parametrize(("path", "call"), [pytest.param(path, call, id=path) for path, call in _torch_load_calls()])
 def test_every_torch_load_is_weights_only(path: str, call: str) -> None:
     assert "weights_only=True" in call, f"{path}: {call}"
 

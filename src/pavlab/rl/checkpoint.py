@@ -48,7 +48,7 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
         return None
     try:
         # Our own file: it holds Python RNG tuples and optimizer state, not only tensors.
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError) as exc:
         raise PavlabError(f"unreadable checkpoint ({str(exc).splitlines()[0]}); delete it to restart",
                           path=path) from None
