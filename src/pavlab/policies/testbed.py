@@ -26,7 +26,7 @@ from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_prompt, encode_response
 from pavlab.policies.traces import countdown_trace
 from pavlab.tasks.base import Problem
-from pavlab.tasks.countdown import OPERATORS, CountdownTask
+from pavlab.tasks.countdown import OPERATORS, CountdownTask, apply_op, parse_step
 
 TESTBED_FILE = "testbed.json"
 COUNTDOWN_SYMBOLS = [*OPERATORS, "=", "|", "->"]
@@ -55,6 +55,7 @@ class TestbedConfig(Config):
     lr: float = Field(6e-3, gt=0.0)
     warmup_steps: int = Field(40, ge=0)
     weight_decay: float = Field(0.01, ge=0.0)
+    drill_batch_size: int = Field(256, ge=0, description="arithmetic-fact lines per step on top of traces (0 = off)")
     seed: int = 0
     threads: int = Field(1, ge=1, le=2, description="torch CPU threads; 1 is fastest when the 2 cores are shared")
     progress: bool = True
@@ -111,6 +112,21 @@ def countdown_traces(config: TestbedConfig, split: str, n: int, seed: int) -> tu
     return chosen, traces
 
 
+def arithmetic_drill(tokenizer: PreTrainedTokenizerBase, traces: list[str]) -> list[tuple[list[int], list[int]]]:
+    """Every correct `a op b = c` line of the traces as a short stand-alone example.
+
+    Why: a tiny model's errors are mostly arithmetic slips, and a fact costs ~6 tokens as a drill
+    line against ~33 inside a trace, so drilling the facts the traces use teaches them ~5x cheaper.
+    """
+    facts = []
+    for trace in traces:
+        for line in trace.splitlines():
+            parsed = parse_step(line)
+            if parsed is not None and apply_op(parsed[0].a, parsed[0].op, parsed[0].b) == parsed[0].result:
+                facts.append(encode_example(tokenizer, "", parsed[0].text()))
+    return facts
+
+
 def _schedule(step: int, config: TestbedConfig) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak learning rate."""
     if step < config.warmup_steps:
@@ -129,6 +145,7 @@ def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
     tokenizer = build_number_tokenizer(max(config.max_result, task_obj.max_target), COUNTDOWN_SYMBOLS)
     problems, traces = countdown_traces(config, "train", config.n_traces, config.seed)
     rows = [encode_example(tokenizer, task_obj.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
+    drill = arithmetic_drill(tokenizer, traces) if config.drill_batch_size else []
     trace_success = sum(task_obj.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
     model = build_model(config, tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
@@ -141,6 +158,9 @@ def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
     for _ in bar:
         batch = collate(rng.sample(rows, min(config.batch_size, len(rows))), tokenizer.pad_token_id)
         loss = response_nll(model, batch)
+        if drill:
+            facts = collate(rng.sample(drill, min(config.drill_batch_size, len(drill))), tokenizer.pad_token_id)
+            loss = loss + response_nll(model, facts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
