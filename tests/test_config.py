@@ -48,3 +48,8 @@ def test_wrong_type_and_bad_yaml(tmp_path):
     bad.write_text("a: [1,\n")
     with pytest.raises(PavlabError, match="bad.yaml"):
         load_config(Outer, bad)
+
+
+def test_bare_section_value_combines_with_nested_overrides():
+    assert parse_overrides(["--task", "countdown", "--task.max_number", "10"]) == {
+        "task": {"name": "countdown", "max_number": 10}}

@@ -43,9 +43,9 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
         node = result
         parts = key.replace("-", "_").split(".")
         for part in parts[:-1]:
+            if not isinstance(node.get(part, {}), dict):  # `--task countdown --task.max_number 10`
+                node[part] = {"name": node[part]}
             node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise PavlabError(f"override '{key}' conflicts with another override")
         try:
             node[parts[-1]] = yaml.safe_load(value) if value != "" else ""
         except (yaml.YAMLError, ValueError) as exc:

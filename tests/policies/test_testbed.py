@@ -7,6 +7,8 @@ from transformers import AutoTokenizer, LlamaForCausalLM
 
 from pavlab.errors import PavlabError
 from pavlab.io import read_json
+from pavlab.policies.base import SamplingParams
+from pavlab.policies.loading import load_policy
 from pavlab.policies.testbed import (
     COUNTDOWN_SYMBOLS,
     TESTBED_FILE,
@@ -21,6 +23,7 @@ from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_prompt, encode_response
 from pavlab.policies.traces import countdown_trace
 from pavlab.tasks.countdown import CountdownTask, apply_steps
+from pavlab.tasks.planted import PlantedTask
 
 TOKENIZER = build_number_tokenizer(200, COUNTDOWN_SYMBOLS)
 TINY = TestbedConfig(n_train_problems=300, n_traces=600, hidden_size=32, intermediate_size=64, num_layers=2,
@@ -93,3 +96,16 @@ def test_tiny_testbed_learns_and_beats_random_init_on_held_out_traces(tmp_path):
         trained = response_nll(model, batch).item()
         untrained = response_nll(build_model(TINY, tokenizer).eval(), batch).item()
     assert trained < untrained - 1.0
+
+
+def test_planted_testbed_trains_on_prover_samples_and_loads_as_a_policy(tmp_path):
+    config = TINY.model_copy(update={"n_train_problems": 40, "n_traces": 160, "steps": 40})
+    out = train_testbed("planted", tmp_path / "planted", config)
+    record = read_json(out / "testbed.json")
+    assert record["task"] == "planted" and record["sft_gamma"] == 5.0
+    assert record["loss_last"] < record["loss_first"] - 0.5
+    task = PlantedTask()
+    problem = task.problems("test", 1)[0]
+    policy = load_policy(str(out))
+    completion = policy.sample([task.prompt(problem)], [""], 1, SamplingParams(seed=0, stop="step"))[0][0]
+    assert completion.text.endswith("\n") or completion.finished

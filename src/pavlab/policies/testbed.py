@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
+from pavlab.policies.base import SamplingParams
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_prompt, encode_response
 from pavlab.policies.traces import countdown_trace
@@ -39,10 +41,11 @@ class TestbedConfig(Config):
     __test__ = False  # not a pytest test class despite its name
 
     n_numbers: int = Field(4, ge=2, le=6, description="countdown: numbers per problem")
-    max_number: int = Field(25, ge=2, description="countdown: largest input number")
-    max_result: int = Field(200, ge=2, description="largest number in traces; 0..max_result are single tokens")
+    max_number: int = Field(10, ge=2, description="countdown: largest input number (the task default is 25; "
+                            "a 1M-parameter policy cannot learn its arithmetic in minutes)")
+    max_result: int = Field(100, ge=2, description="largest number in traces; 0..max_result are single tokens")
     annotate_state: bool = Field(True, description="append '| numbers left' to every trace line")
-    good_move_prob: float = Field(0.6, ge=0.0, le=1.0, description="chance the solver plays a move that can still win")
+    good_move_prob: float = Field(0.85, ge=0.0, le=1.0, description="chance the solver plays a move that can still win")
     slip_prob: float = Field(0.03, ge=0.0, le=1.0, description="chance a trace line has a wrong result")
     n_train_problems: int = Field(8000, ge=1, description="training problems traces are drawn from")
     n_traces: int = Field(24000, ge=1, description="traces in the training pool")
@@ -50,14 +53,15 @@ class TestbedConfig(Config):
     intermediate_size: int = Field(384, ge=8)
     num_layers: int = Field(4, ge=1)
     num_heads: int = Field(4, ge=1)
-    steps: int = Field(800, ge=1, description="optimiser steps")
+    steps: int = Field(900, ge=1, description="optimiser steps")
     batch_size: int = Field(64, ge=1)
-    lr: float = Field(6e-3, gt=0.0)
+    lr: float = Field(3e-3, gt=0.0)
     warmup_steps: int = Field(40, ge=0)
     weight_decay: float = Field(0.01, ge=0.0)
+    planted_sft_gamma: float = Field(5.0, gt=0, description="planted: SFT on samples of mu_gamma")
     drill_batch_size: int = Field(256, ge=0, description="arithmetic-fact lines per step on top of traces (0 = off)")
     seed: int = 0
-    threads: int = Field(1, ge=1, le=2, description="torch CPU threads; 1 is fastest when the 2 cores are shared")
+    threads: int = Field(2, ge=1, le=2, description="torch CPU threads (use 1 when the 2 cores are shared)")
     progress: bool = True
 
 
@@ -135,32 +139,70 @@ def _schedule(step: int, config: TestbedConfig) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+@dataclass
+class SFTData:
+    """What the SFT loop needs from a task: its tokenizer, encoded traces, optional drill, and a record."""
+
+    tokenizer: PreTrainedTokenizerBase
+    rows: list[tuple[list[int], list[int]]]
+    drill: list[tuple[list[int], list[int]]]
+    record: dict[str, Any]
+
+
+def countdown_sft_data(config: TestbedConfig) -> SFTData:
+    task = CountdownTask(config.n_numbers, config.max_number)
+    tokenizer = build_number_tokenizer(max(config.max_result, task.max_target), COUNTDOWN_SYMBOLS)
+    problems, traces = countdown_traces(config, "train", config.n_traces, config.seed)
+    rows = [encode_example(tokenizer, task.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
+    drill = arithmetic_drill(tokenizer, traces) if config.drill_batch_size else []
+    success = sum(task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
+    return SFTData(tokenizer, rows, drill, {"task_options": task.options(), "trace_success_rate": success})
+
+
+def planted_sft_data(config: TestbedConfig) -> SFTData:
+    """Samples of the procedural prover mu_`planted_sft_gamma` (the paper: SFT on samples from mu_5)."""
+    from pavlab.policies.procedural import ProceduralProverPolicy
+    from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask
+
+    task = PlantedTask()
+    tokenizer = build_number_tokenizer(VOCAB_SIZE, [])
+    problems = task.problems("train", config.n_train_problems, seed=config.seed)
+    prompts = [task.prompt(p) for p in problems]
+    per_problem = max(1, config.n_traces // len(problems))
+    groups = ProceduralProverPolicy(task, config.planted_sft_gamma).sample(
+        prompts, [""] * len(prompts), per_problem, SamplingParams(seed=config.seed))
+    pairs = [(problem, prompt, c.text) for problem, prompt, group in zip(problems, prompts, groups, strict=True)
+             for c in group]
+    rows = [encode_example(tokenizer, prompt, text) for _, prompt, text in pairs]
+    success = sum(task.is_correct(text, problem) for problem, _, text in pairs) / len(pairs)
+    return SFTData(tokenizer, rows, [], {"task_options": {}, "trace_success_rate": success,
+                                         "sft_gamma": config.planted_sft_gamma})
+
+
+SFT_DATA = {"countdown": countdown_sft_data, "planted": planted_sft_data}
+
+
 def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
     """Train a testbed policy for `task` from scratch by SFT and save it under `out_dir`."""
-    if task != "countdown":
-        raise PavlabError(f"no testbed policy for task '{task}' (available: countdown)")
+    if task not in SFT_DATA:
+        raise PavlabError(f"no testbed policy for task '{task}' (available: {', '.join(SFT_DATA)})", field="task")
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    task_obj = CountdownTask(config.n_numbers, config.max_number)
-    tokenizer = build_number_tokenizer(max(config.max_result, task_obj.max_target), COUNTDOWN_SYMBOLS)
-    problems, traces = countdown_traces(config, "train", config.n_traces, config.seed)
-    rows = [encode_example(tokenizer, task_obj.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
-    drill = arithmetic_drill(tokenizer, traces) if config.drill_batch_size else []
-    trace_success = sum(task_obj.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
-    model = build_model(config, tokenizer)
+    data = SFT_DATA[task](config)
+    model = build_model(config, data.tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                   betas=(0.9, 0.98))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _schedule(step, config))
     rng = random.Random(config.seed)
+    pad = data.tokenizer.pad_token_id
     losses: list[float] = []
     model.train()
-    bar = tqdm(range(config.steps), desc="testbed SFT", disable=not config.progress)
+    bar = tqdm(range(config.steps), desc=f"{task} testbed SFT", disable=not config.progress)
     for _ in bar:
-        batch = collate(rng.sample(rows, min(config.batch_size, len(rows))), tokenizer.pad_token_id)
-        loss = response_nll(model, batch)
-        if drill:
-            facts = collate(rng.sample(drill, min(config.drill_batch_size, len(drill))), tokenizer.pad_token_id)
-            loss = loss + response_nll(model, facts)
+        loss = response_nll(model, collate(rng.sample(data.rows, min(config.batch_size, len(data.rows))), pad))
+        if data.drill:
+            facts = rng.sample(data.drill, min(config.drill_batch_size, len(data.drill)))
+            loss = loss + response_nll(model, collate(facts, pad))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -171,22 +213,21 @@ def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
     model.eval()
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    write_json(out_dir / TESTBED_FILE, _describe(task, task_obj, config, model, losses, trace_success,
+    data.tokenizer.save_pretrained(out_dir)
+    write_json(out_dir / TESTBED_FILE, _describe(task, data.record, config, model, losses,
                                                   time.perf_counter() - started))
     return out_dir
 
 
-def _describe(task: str, task_obj: CountdownTask, config: TestbedConfig, model: LlamaForCausalLM, losses: list[float],
-              trace_success: float, seconds: float) -> dict[str, Any]:
+def _describe(task: str, record: dict[str, Any], config: TestbedConfig, model: LlamaForCausalLM,
+              losses: list[float], seconds: float) -> dict[str, Any]:
     """What `testbed.json` records: enough to rebuild the task, and how training went."""
     window = max(1, len(losses) // 20)
     return {
         "task": task,
-        "task_options": task_obj.options(),
+        **record,
         "config": config.model_dump(),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "trace_success_rate": trace_success,
         "loss_first": sum(losses[:window]) / window,
         "loss_last": sum(losses[-window:]) / window,
         "train_seconds": round(seconds, 1),

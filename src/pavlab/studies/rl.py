@@ -12,26 +12,22 @@ to held-out problems), as in the paper.
 from __future__ import annotations
 
 import csv
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from pavlab.io import atomic_open, read_jsonl, write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.loading import load_policy
-from pavlab.policies.procedural import ProceduralProverPolicy
-from pavlab.policies.testbed import TestbedConfig, build_model, encode_examples, response_nll
-from pavlab.policies.testbed_tokenizer import build_number_tokenizer
+from pavlab.policies.testbed import TestbedConfig, train_testbed
 from pavlab.rl.config import RLConfig
 from pavlab.rl.rewards import RewardKind
 from pavlab.rl.trainer import METRICS_FILE, run_rl
 from pavlab.studies.plots import plot_seed_curves
-from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask, match_states, target_of
+from pavlab.tasks.planted import PlantedTask, match_states, target_of
 from pavlab.tasks.registry import TaskConfig
 
 
@@ -43,33 +39,10 @@ def start_model(steps: int) -> TestbedConfig:
 
 def train_planted_start(out_dir: Path, *, sft_gamma: float = 5.0, problems: int = 2000, samples: int = 4,
                         model: TestbedConfig | None = None) -> Path:
-    """SFT a fresh testbed model on `samples` mu_`sft_gamma` traces of each of `problems` training problems.
-
-    Saved as a plain HF checkpoint, so `RLConfig(policy=str(out_dir))` loads it.
-    """
-    config = model or start_model(steps=400)
-    torch.set_num_threads(config.threads)
-    task = PlantedTask()
-    tokenizer = build_number_tokenizer(VOCAB_SIZE, [])
-    prompts = [task.prompt(p) for p in task.problems("train", problems, seed=config.seed)]
-    traces = ProceduralProverPolicy(task, sft_gamma).sample(prompts, [""] * len(prompts), samples,
-                                                            SamplingParams(seed=config.seed))
-    pairs = [(prompt, c.text) for prompt, group in zip(prompts, traces, strict=True) for c in group]
-    net = build_model(config, tokenizer)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    rng = random.Random(config.seed)
-    net.train()
-    for _ in range(config.steps):
-        batch = rng.sample(pairs, min(config.batch_size, len(pairs)))
-        loss = response_nll(net, encode_examples(tokenizer, [p for p, _ in batch], [r for _, r in batch]))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optimizer.step()
-    net.eval()
-    net.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    return Path(out_dir)
+    """The planted testbed policy: SFT on `samples` mu_`sft_gamma` traces of each of `problems` problems."""
+    config = (model or start_model(steps=400)).model_copy(update={
+        "n_train_problems": problems, "n_traces": problems * samples, "planted_sft_gamma": sft_gamma})
+    return train_testbed("planted", Path(out_dir), config)
 
 
 @dataclass(frozen=True)
