@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from pavlab.cli import main
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.verifiers.model import ValueModel
 
@@ -20,20 +18,6 @@ ROWS = [(["2 + 3 = 5", "5 * 4 = 20"], True, [0.4, 0.8, 1.0]),
         (["2 + 3 = 5", "5 + 4 = 9"], False, [0.4, 0.8, 0.0]),
         (["2 * 4 = 8"], False, [0.4, None])]
 
-
-def pavlab(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the real entry point in-process; returns (exit code, stdout, stderr)."""
-    argv = sys.argv
-    sys.argv = ["pavlab", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write_labels(path: Path, rows: list[tuple[list[str], bool, list[float | None]]]) -> Path:
@@ -50,9 +34,9 @@ def tokenizer_dir(tmp_path: Path) -> Path:
     return tmp_path / "tok"
 
 
-def test_train_then_eval_writes_metrics_and_reliability_plot(tmp_path: Path, tokenizer_dir: Path, capsys) -> None:
+def test_train_then_eval_writes_metrics_and_reliability_plot(run_cli, tmp_path: Path, tokenizer_dir: Path) -> None:
     write_labels(tmp_path / "label_run" / "labels" / "shard-00000.jsonl", ROWS)
-    code, out, err = pavlab(capsys, "train-verifier", "--kind", "pav", "--prover", "bok:4", "--labels",
+    code, out, err = run_cli("train-verifier", "--kind", "pav", "--prover", "bok:4", "--labels",
                             str(tmp_path / "label_run"), "--out", str(tmp_path / "pav"), "--tokenizer",
                             str(tokenizer_dir), "--steps", "3", "--batch_size", "4", "--warmup", "1",
                             "--device", "cpu", *TINY)
@@ -60,7 +44,7 @@ def test_train_then_eval_writes_metrics_and_reliability_plot(tmp_path: Path, tok
     model = ValueModel.from_pretrained(tmp_path / "pav")
     assert (model.info.kind, model.info.prover) == ("pav", "bok:4")
 
-    code, out, err = pavlab(capsys, "eval-verifier", "--verifier", str(tmp_path / "pav"), "--labels",
+    code, out, err = run_cli("eval-verifier", "--verifier", str(tmp_path / "pav"), "--labels",
                             str(tmp_path / "label_run"), "--task", "countdown", "--value_threshold", "0.3",
                             "--out", str(tmp_path / "eval"))
     assert code == 0, err
@@ -74,15 +58,15 @@ def test_train_then_eval_writes_metrics_and_reliability_plot(tmp_path: Path, tok
 
 
 @pytest.mark.parametrize("case", ["missing labels", "q_hat above one"])
-def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, tokenizer_dir: Path, capsys, case: str) -> None:
+def test_bad_inputs_exit_2_with_one_line(run_cli, tmp_path: Path, tokenizer_dir: Path, case: str) -> None:
     labels = tmp_path / "nowhere"
     if case == "q_hat above one":
         labels = write_labels(tmp_path / "bad.jsonl", [(["2 + 3 = 5"], False, [0.4, 1.5])])
-    code, out, err = pavlab(capsys, "train-verifier", "--labels", str(labels), "--out", str(tmp_path / "v"),
+    code, out, err = run_cli("train-verifier", "--labels", str(labels), "--out", str(tmp_path / "v"),
                             "--tokenizer", str(tokenizer_dir), "--steps", "1", *TINY)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and str(labels) in err
     assert ("not found" in err) if case == "missing labels" else ("q_hat" in err and ":1" in err)
-    code, out, err = pavlab(capsys, "eval-verifier", "--verifier", str(tmp_path / "nope"), "--labels",
+    code, out, err = run_cli("eval-verifier", "--verifier", str(tmp_path / "nope"), "--labels",
                             str(labels), "--out", str(tmp_path / "e"))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "verifier directory not found" in err

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pavlab.cli import main
 from pavlab.errors import PavlabError
 from pavlab.io import read_jsonl, write_jsonl
 from pavlab.policies.base import SamplingParams
@@ -103,22 +101,10 @@ def test_labels_rolled_out_by_another_policy_are_refused(labels, tmp_path):
         rank_provers([labels], [], [f"policy:mu:10={other}"])
 
 
-def pavlab(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    argv, sys.argv = sys.argv, ["pavlab", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
 
-
-def test_cli_writes_ranking_and_plot_and_rejects_bad_specs(labels, tmp_path, capsys):
+def test_cli_writes_ranking_and_plot_and_rejects_bad_specs(run_cli, labels, tmp_path):
     out = tmp_path / "rank"
-    code, stdout, _ = pavlab(capsys, "prover", "rank", "--labels", str(labels), "--candidates", "bok:1,bok:4,bok:16",
+    code, stdout, _ = run_cli("prover", "rank", "--labels", str(labels), "--candidates", "bok:1,bok:4,bok:16",
                              "--resamples", "40", "--out", str(out))
     assert code == 0 and "bok:16" in stdout
     ranking = json.loads((out / "ranking.json").read_text())
@@ -127,6 +113,6 @@ def test_cli_writes_ranking_and_plot_and_rejects_bad_specs(labels, tmp_path, cap
     assert totals == sorted(totals, reverse=True) and np.all(np.isfinite(totals))
     assert ranking["settings"]["resamples"] == 40
     assert (out / "ranking.png").read_bytes()[:4] == b"\x89PNG"
-    code, _, err = pavlab(capsys, "prover", "rank", "--labels", str(labels), "--candidates", "bok:0",
+    code, _, err = run_cli("prover", "rank", "--labels", str(labels), "--candidates", "bok:0",
                           "--out", str(tmp_path / "bad"))
     assert code == 2 and "bok:0" in err and len(err.strip().splitlines()) == 1

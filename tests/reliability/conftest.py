@@ -1,34 +1,19 @@
-"""Shared helpers for the reliability tests: the in-process CLI runner and tiny model fixtures."""
+"""Shared helpers for the reliability tests: the CLI runner and tiny model fixtures."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from pavlab.cli import main
 from pavlab.reliability.jobs import tiny_policy
 
 
 @pytest.fixture
-def pavlab(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    """Run the real entry point in-process; returns (exit code, stdout, stderr). Exceptions propagate."""
-    def run(*args: str) -> tuple[int, str, str]:
-        argv = sys.argv
-        sys.argv = ["pavlab", *args]
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        finally:
-            sys.argv = argv
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+def pavlab(run_cli: Callable[..., tuple[int, str, str]]) -> Callable[..., tuple[int, str, str]]:
+    """The in-process CLI runner under the name these tests read best with."""
+    return run_cli
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from pavlab.cli import main
 from pavlab.config import load_config
 from pavlab.errors import PavlabError
 from pavlab.search.run import SearchConfig, run_search
@@ -23,19 +21,6 @@ def search_dirs(tmp_path: Path, tokenizer, model_builders) -> tuple[Path, Path]:
     return policy_dir, verifier_dir
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """The real entry point in-process; returns (exit code, stdout, stderr)."""
-    argv, sys.argv = sys.argv, ["pavlab", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def common_args(policy_dir: Path, verifier_dir: Path, out: Path) -> list[str]:
     return ["--task.n_numbers", "3", "--task.max_number", "9", "--policy", str(policy_dir), "--verifier",
@@ -43,9 +28,9 @@ def common_args(policy_dir: Path, verifier_dir: Path, out: Path) -> list[str]:
             "--max_depth", "3", "--out", str(out)]
 
 
-def test_search_command_writes_shards_and_summary_and_resumes(search_dirs, tmp_path, capsys) -> None:
+def test_search_command_writes_shards_and_summary_and_resumes(run_cli, search_dirs, tmp_path) -> None:
     out = tmp_path / "run"
-    code, stdout, stderr = run_cli(capsys, "search", *common_args(*search_dirs, out), "--method", "beam", "--n", "2",
+    code, stdout, stderr = run_cli("search", *common_args(*search_dirs, out), "--method", "beam", "--n", "2",
                                    "--score", "q+a")
     assert code == 0, stderr
     assert "accuracy" in stdout and "pass@N" in stdout
@@ -58,7 +43,7 @@ def test_search_command_writes_shards_and_summary_and_resumes(search_dirs, tmp_p
     assert summary["mean_verifier_tokens"] > 0 and summary["n"] == 2
     assert all(len(row["responses"]) == 2 and row["method"] == "beam" for row in rows)
     stamps = [shard.stat().st_mtime_ns for shard in shards]
-    code, _, stderr = run_cli(capsys, "search", *common_args(*search_dirs, out), "--method", "beam", "--n", "2",
+    code, _, stderr = run_cli("search", *common_args(*search_dirs, out), "--method", "beam", "--n", "2",
                               "--score", "q+a")
     assert code == 0, stderr
     assert [shard.stat().st_mtime_ns for shard in shards] == stamps  # finished shards are not redone
@@ -78,8 +63,8 @@ def test_majority_needs_no_verifier(search_dirs, tmp_path) -> None:
                                             (["--score", "prm"], "field 'score'"),
                                             (["--method", "mcts"], "field 'method'"),
                                             (["--prover", "bok:0"], "bad prover spec")])
-def test_bad_search_configs_exit_2_with_one_line(extra, message, search_dirs, tmp_path, capsys) -> None:
-    code, _, stderr = run_cli(capsys, "search", *common_args(*search_dirs, tmp_path / "bad"), *extra)
+def test_bad_search_configs_exit_2_with_one_line(run_cli, extra, message, search_dirs, tmp_path) -> None:
+    code, _, stderr = run_cli("search", *common_args(*search_dirs, tmp_path / "bad"), *extra)
     assert code == 2
     assert message in stderr and len(stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()

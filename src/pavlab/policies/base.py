@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from pavlab.errors import PavlabError
+
 StopAt = Literal["step", "response"]
 
 
@@ -65,6 +67,22 @@ class PolicyBackend(ABC):
     def __init__(self, step_separator: str = "\n") -> None:
         self.step_separator = step_separator
         self.meter = ComputeMeter()
+
+    @staticmethod
+    def check_request(prompts: list[str], prefixes: list[str], n: int, params: SamplingParams) -> None:
+        """One-line errors for requests no backend can serve; every backend calls this first."""
+        if len(prompts) != len(prefixes):
+            raise PavlabError(f"{len(prompts)} prompts but {len(prefixes)} prefixes")
+        if n < 1:
+            raise PavlabError(f"n must be >= 1, got {n}", field="n")
+        if params.temperature < 0:
+            raise PavlabError(f"temperature must be >= 0, got {params.temperature}", field="temperature")
+        if not 0 < params.top_p <= 1:
+            raise PavlabError(f"top_p must be in (0, 1], got {params.top_p}", field="top_p")
+        if params.max_new_tokens < 1:
+            raise PavlabError(f"max_new_tokens must be >= 1, got {params.max_new_tokens}", field="max_new_tokens")
+        if params.stop not in ("step", "response"):
+            raise PavlabError(f"stop must be 'step' or 'response', got {params.stop!r}", field="stop")
 
     @abstractmethod
     def sample(self, prompts: list[str], prefixes: list[str], n: int,

@@ -67,17 +67,6 @@ def choose_tokens(logits: torch.Tensor, params: SamplingParams, generator: torch
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
-def check_params(params: SamplingParams) -> None:
-    if params.temperature < 0:
-        raise PavlabError(f"temperature must be >= 0, got {params.temperature}", field="temperature")
-    if not 0 < params.top_p <= 1:
-        raise PavlabError(f"top_p must be in (0, 1], got {params.top_p}", field="top_p")
-    if params.max_new_tokens < 1:
-        raise PavlabError(f"max_new_tokens must be >= 1, got {params.max_new_tokens}", field="max_new_tokens")
-    if params.stop not in ("step", "response"):
-        raise PavlabError(f"stop must be 'step' or 'response', got {params.stop!r}", field="stop")
-
-
 class HFPolicy(PolicyBackend):
     """A causal LM sampled step by step or response by response, with one prefill per unique context.
 
@@ -111,11 +100,7 @@ class HFPolicy(PolicyBackend):
 
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
                params: SamplingParams) -> list[list[Completion]]:
-        if len(prompts) != len(prefixes):
-            raise PavlabError(f"{len(prompts)} prompts but {len(prefixes)} prefixes")
-        if n < 1:
-            raise PavlabError(f"n must be >= 1, got {n}", field="n")
-        check_params(params)
+        self.check_request(prompts, prefixes, n, params)
         contexts = [tuple(self.context_ids(prompt, prefix)) for prompt, prefix in zip(prompts, prefixes, strict=True)]
         if any(not context for context in contexts):
             raise PavlabError("a prompt encodes to no tokens and the tokenizer has no BOS token", field="prompt")

@@ -40,6 +40,7 @@ class ProceduralProverPolicy(PolicyBackend):
 
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
                params: SamplingParams) -> list[list[Completion]]:
+        self.check_request(prompts, prefixes, n, params)
         rng = random.Random(params.seed)
         results = []
         for prompt, prefix in zip(prompts, prefixes, strict=True):

@@ -21,7 +21,6 @@ from pydantic import Field, ValidationError
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
-from pavlab.policies.hf import check_params
 from pavlab.policies.loading import load_tokenizer, resolve_checkpoint
 from pavlab.policies.tokenization import encode_prompt, encode_response
 
@@ -108,11 +107,7 @@ class VLLMPolicy(PolicyBackend):
 
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
                params: SamplingParams) -> list[list[Completion]]:
-        if len(prompts) != len(prefixes):
-            raise PavlabError(f"{len(prompts)} prompts but {len(prefixes)} prefixes")
-        if n < 1:
-            raise PavlabError(f"n must be >= 1, got {n}", field="n")
-        check_params(params)
+        self.check_request(prompts, prefixes, n, params)
         requests = [self._tokens_prompt_cls(prompt_token_ids=self.context_ids(prompt, prefix))
                     for prompt, prefix in zip(prompts, prefixes, strict=True)]
         outputs = self.engine.generate(requests, [self.request_params(params, n, i) for i in range(len(requests))],

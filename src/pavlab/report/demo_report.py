@@ -50,7 +50,7 @@ def _policy_section(stages: dict[str, Path]) -> Section:
     ks = [key for key in summary if key.startswith(("pass@", "maj@"))]
     return Section("Testbed policy (countdown)", [
         f"A {testbed.get('parameters', '?')}-parameter Llama trained from scratch by SFT on noisy-solver traces "
-        f"in {testbed.get('seconds', 0):.0f} s; sampled at temperature 1 on {summary['problems']} held-out "
+        f"in {testbed.get('train_seconds', 0):.0f} s; sampled at temperature 1 on {summary['problems']} held-out "
         f"problems x {summary['samples_per_problem']} samples.",
         Table(["metric", "value"], [[k, pct(summary[k])] for k in ks]),
     ])
