@@ -54,3 +54,12 @@ def test_cli_turns_a_bad_config_into_exit_code_2(tmp_path):
     assert result.returncode == 2
     assert "needs a prover" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_prover_auto_needs_a_verifier_and_is_resolved_on_labels(tmp_path):
+    from pavlab.provers.rank import resolve_prover
+
+    config = RLConfig(task="countdown", policy="p", prover="auto", verifier=tmp_path, alpha=1.0, out=tmp_path)
+    assert config.prover == "auto"
+    with pytest.raises(PavlabError, match="labels"):
+        resolve_prover(config.prover, config.labels)

@@ -206,3 +206,13 @@ def plot_ranking(scores: list[ProverScore], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def resolve_prover(spec: str, labels: Path | None) -> tuple[str, str | None]:
+    """`auto` -> the best-ranked BoK prover on `labels` and why (`choose_prover`); any other spec as given."""
+    if spec != "auto":
+        return spec, None
+    if labels is None:
+        raise PavlabError("--prover auto ranks candidate provers on labels: set --labels RUN_DIR (the label run "
+                          "the Q^pi verifier was trained on)", field="labels")
+    return choose_prover([labels])

@@ -34,6 +34,7 @@ class RLConfig(Config):
     prover: str | None = Field(None, description=f"mu:GAMMA (planted, exact values) or, with --verifier, "
                                                  f"a PAV prover: {PROVER_SYNTAX}")
     verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV (needed unless prover is mu:)")
+    labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     alpha: float = Field(0.0, description="weight of the prover advantage; 0 = outcome-only RL")
     reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
     orm: Path | None = Field(None, description="outcome verifier folder; default: the exact outcome check Rex")
@@ -81,7 +82,7 @@ class RLConfig(Config):
     @field_validator("prover")
     @classmethod
     def _valid_prover(cls, value: str | None) -> str | None:
-        if value is None:
+        if value is None or value == "auto":
             return value
         if value.startswith(PROCEDURAL_PREFIX):
             try:

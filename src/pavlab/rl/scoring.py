@@ -49,9 +49,13 @@ def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn 
 
         return lambda problems, steps_lists: [np.asarray(exact_q_values(problem, list(steps), gamma))
                                               for problem, steps in zip(problems, steps_lists, strict=True)]
+    from pavlab.provers.rank import resolve_prover
     from pavlab.verifiers.step_scores import ProcessVerifier
 
-    verifier = ProcessVerifier.load(config.verifier, config.prover)
+    prover, reason = resolve_prover(config.prover, config.labels)
+    if reason:
+        print(f"--prover auto chose {prover}: {reason}")
+    verifier = ProcessVerifier.load(config.verifier, prover)
     for model in (verifier.q_pi, verifier.q_mu):
         if model is not None:
             model.to(config.device)

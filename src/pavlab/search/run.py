@@ -22,6 +22,7 @@ from pavlab.io import write_json
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
+from pavlab.provers.rank import resolve_prover
 from pavlab.runs import prepare_run
 from pavlab.sampling import GenerationConfig
 from pavlab.search.beam import beam_search
@@ -68,18 +69,6 @@ class SearchConfig(Config):
     chunk_problems: int = Field(16, gt=0, description="problems per resumable shard")
     device: str = "cpu"
     out: Path = Field(..., description="run folder")
-
-
-def resolve_prover(spec: str, labels: Path | None) -> tuple[str, str | None]:
-    """`auto` -> the best-ranked BoK prover on `labels` and why (`choose_prover`); any other spec as given."""
-    if spec != "auto":
-        return spec, None
-    if labels is None:
-        raise PavlabError("--prover auto ranks candidate provers on labels: set --labels RUN_DIR (the label run "
-                          "the Q^pi verifier was trained on)", field="labels")
-    from pavlab.provers.rank import choose_prover
-
-    return choose_prover([labels])
 
 
 def run_method(method: str, task: Task, policy: PolicyBackend, scorer: StepScorer | None, problems: list[Problem],
