@@ -39,16 +39,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--policy", help="testbed checkpoint folder (default: random-init testbed shape)")
     parser.add_argument("--quick", action="store_true", help="under a minute")
+    parser.add_argument("--problems", type=int, default=None,
+                        help="problems to label (default 32; Ray start-up costs ~8 s, so speedups need more work)")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     torch.set_num_threads(1)  # one core per worker on both sides: the comparison is 1 core vs 2
-    problems, n_mc, tokens = (8, 4, 24) if args.quick else (32, 8, 48)
+    problems, n_mc, tokens = (8, 4, 24) if args.quick else (args.problems or 32, 8, 48)
     with tempfile.TemporaryDirectory() as tmp:
         policy = args.policy or str(random_testbed(Path(tmp) / "policy"))
 
         def config(name: str, workers: int) -> LabelConfig:
-            return LabelConfig(task="countdown", policy=policy, problems=problems, n_cov=2, n_mc=n_mc,
-                               chunk_problems=2, generation={"max_new_tokens": tokens}, workers=workers,
+            return LabelConfig(task={"name": "countdown", "max_number": 10}, policy=policy, problems=problems,
+                               n_cov=2, n_mc=n_mc, chunk_problems=2 if args.quick else 8,
+                               generation={"max_new_tokens": tokens}, workers=workers,
                                out=Path(tmp) / name)
 
         single_s, single_rows = timed_labeling(config("single", 0))
