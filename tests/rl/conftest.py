@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from pavlab.policies.base import Completion, SamplingParams
@@ -18,19 +17,7 @@ from pavlab.policies.testbed import encode_examples, response_nll
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask
-
-SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
-CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789+-*=. ?\n")
-
-
-def char_tokenizer(merged: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
-    """Character-level BPE tokenizer; `merged` adds two-character tokens (e.g. ".\\n") with their merges."""
-    vocab = {token: index for index, token in enumerate(SPECIALS + CHARS)}
-    for token in merged:
-        vocab[token] = len(vocab)
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[(t[0], t[1:]) for t in merged], unk_token="<unk>"))
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>")
+from pavlab.testing import char_tokenizer
 
 
 def tiny_llama(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:

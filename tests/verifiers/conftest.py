@@ -9,23 +9,10 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from pavlab.testing import char_tokenizer
 from pavlab.verifiers.model import ValueModel
-
-SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
-CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789+-*=. ?\n")
-
-
-def make_tokenizer(merged: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
-    """Character-level BPE tokenizer; `merged` adds two-character tokens (e.g. ".\\n") with their merges."""
-    vocab = {token: index for index, token in enumerate(SPECIALS + CHARS)}
-    for token in merged:
-        vocab[token] = len(vocab)
-    backend = Tokenizer(models.BPE(vocab=vocab, merges=[(t[0], t[1:]) for t in merged], unk_token="<unk>"))
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>")
 
 
 def make_value_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0, kind: str = "pav") -> ValueModel:
@@ -42,7 +29,7 @@ def make_value_model(tokenizer: PreTrainedTokenizerFast, seed: int = 0, kind: st
 
 @pytest.fixture
 def tokenizer_factory() -> Callable[..., PreTrainedTokenizerFast]:
-    return make_tokenizer
+    return char_tokenizer
 
 
 @pytest.fixture
@@ -52,7 +39,7 @@ def value_model_factory() -> Callable[..., ValueModel]:
 
 @pytest.fixture
 def tokenizer() -> PreTrainedTokenizerFast:
-    return make_tokenizer()
+    return char_tokenizer()
 
 
 @pytest.fixture

@@ -1,0 +1,37 @@
+"""Tiny models and tokenizers built in-process, for tests and examples that must not download anything.
+
+Like `transformers.testing_utils`: small, deterministic building blocks that every test folder
+shares instead of keeping its own copy.
+"""
+
+from __future__ import annotations
+
+import torch
+from tokenizers import Tokenizer, decoders, models
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789+-*=. ?\n")
+
+
+def char_tokenizer(merged: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
+    """One token per character; `merged` adds multi-character tokens (e.g. "a\\n") with their BPE merges,
+    so a separator can sit inside a longer token as it does with real BPE vocabularies."""
+    vocab = {token: index for index, token in enumerate(SPECIALS + CHARS)}
+    for token in merged:
+        vocab[token] = len(vocab)
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[(t[0], t[1:]) for t in merged], unk_token="<unk>"))
+    backend.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", unk_token="<unk>", clean_up_tokenization_spaces=False)
+
+
+def tiny_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0, hidden: int = 32, layers: int = 2
+               ) -> LlamaForCausalLM:
+    """A random Llama sized for unit tests (a few thousand parameters per layer)."""
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id)).eval()
