@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,12 @@ def test_cli_writes_ranking_and_plot_and_rejects_bad_specs(run_cli, labels, tmp_
     code, _, err = run_cli("prover", "rank", "--labels", str(labels), "--candidates", "bok:0",
                           "--out", str(tmp_path / "bad"))
     assert code == 2 and "bok:0" in err and len(err.strip().splitlines()) == 1
+
+
+def test_spearman_handles_ties_and_constant_inputs():
+    from pavlab.provers.rank import average_ranks, spearman
+
+    assert list(average_ranks([3.0, 1.0, 3.0, 2.0])) == [2.5, 0.0, 2.5, 1.0]
+    assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)
+    assert math.isnan(spearman([1, 2, 3], [5, 5, 5]))

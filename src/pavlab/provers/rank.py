@@ -216,3 +216,26 @@ def resolve_prover(spec: str, labels: Path | None) -> tuple[str, str | None]:
         raise PavlabError("--prover auto ranks candidate provers on labels: set --labels RUN_DIR (the label run "
                           "the Q^pi verifier was trained on)", field="labels")
     return choose_prover([labels])
+
+
+def average_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks 0..n-1 with ties sharing their mean rank."""
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        ranks[order[start:end + 1]] = (start + end) / 2
+        start = end + 1
+    return ranks
+
+
+def spearman(predicted: Sequence[float], measured: Sequence[float]) -> float:
+    """Rank correlation of the bound's prediction with a measured outcome (NaN if either is constant)."""
+    a, b = average_ranks(predicted), average_ranks(measured)
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
