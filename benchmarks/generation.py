@@ -13,24 +13,20 @@ import random
 import time
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
+from transformers import LlamaForCausalLM, PreTrainedModel
 
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.hf import HFPolicy
 from pavlab.policies.loading import load_model_and_tokenizer
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_prompt
+from pavlab.testing import tiny_llama
 
 BATCHES = (1, 64, 512)
 
 
 def testbed_shaped(tokenizer) -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=512, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id)).eval()
+    return tiny_llama(tokenizer, 0, hidden=128, intermediate=512, layers=4, kv_heads=4, max_positions=512)
 
 
 def mask_eos(model: PreTrainedModel, eos_id: int) -> None:

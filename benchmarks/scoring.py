@@ -14,9 +14,10 @@ import time
 import numpy as np
 import torch
 from tokenizers import Tokenizer, models
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from pavlab.policies.tokenization import encode_prompt, encode_response
+from pavlab.testing import tiny_llama
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.scoring import pad_id_of, score_prefixes, score_sequences
 
@@ -32,12 +33,8 @@ def char_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def testbed_model(tokenizer: PreTrainedTokenizerFast) -> ValueModel:
-    torch.manual_seed(0)
-    backbone = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=512, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True))
+    backbone = tiny_llama(tokenizer, 0, hidden=128, intermediate=512, layers=4, kv_heads=4, max_positions=512,
+                          tie=True)
     return ValueModel.from_backbone(backbone).eval()
 
 

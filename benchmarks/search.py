@@ -20,7 +20,7 @@ import math
 import time
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
+from transformers import LlamaForCausalLM, PreTrainedModel
 
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.hf import HFPolicy
@@ -32,6 +32,7 @@ from pavlab.search.best_of_n import iid_search
 from pavlab.search.outcome import SearchBatch
 from pavlab.search.scorers import build_scorer
 from pavlab.tasks.countdown import CountdownTask
+from pavlab.testing import tiny_llama
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.step_scores import ProcessVerifier, Prover
 
@@ -40,12 +41,7 @@ RESPONSE_STEPS = 3  # mean steps per response of the shaped random policy
 
 
 def testbed_shaped(tokenizer, seed: int) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=128, intermediate_size=384, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512, tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id)).eval()
+    return tiny_llama(tokenizer, seed, hidden=128, intermediate=384, layers=4, kv_heads=4, max_positions=512, tie=True)
 
 
 def shape_lengths(model: PreTrainedModel, tokenizer) -> None:

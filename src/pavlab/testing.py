@@ -26,12 +26,14 @@ def char_tokenizer(merged: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
                                    pad_token="<pad>", unk_token="<unk>", clean_up_tokenization_spaces=False)
 
 
-def tiny_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0, hidden: int = 32, layers: int = 2
+def tiny_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0, hidden: int = 32, intermediate: int | None = None,
+               layers: int = 2, heads: int = 4, kv_heads: int = 2, max_positions: int = 256, tie: bool = False
                ) -> LlamaForCausalLM:
-    """A random Llama sized for unit tests (a few thousand parameters per layer)."""
+    """A seeded random Llama over `tokenizer`'s vocabulary: unit-test size by default, testbed size for
+    benchmarks (hidden 128, 4 layers)."""
     torch.manual_seed(seed)
     return LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id)).eval()
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate or 2 * hidden,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+        max_position_embeddings=max_positions, tie_word_embeddings=tie, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)).eval()

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
+from pavlab import testing
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.policies.hf import HFPolicy
 from pavlab.policies.testbed import COUNTDOWN_SYMBOLS
@@ -69,12 +70,7 @@ def small_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id)).eval()
+    return testing.tiny_llama(tokenizer, seed, tie=True)
 
 
 def random_value_model(tokenizer: PreTrainedTokenizerFast, seed: int = 1) -> ValueModel:

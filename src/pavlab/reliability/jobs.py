@@ -61,19 +61,13 @@ def rl_job(policy: Path, iterations: int = 24) -> Job:
 
 def tiny_policy(out: Path) -> Path:
     """A random 1-layer Llama over the number tokenizer, saved as safetensors (enough to drive RL)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from pavlab.policies.testbed_tokenizer import build_number_tokenizer
     from pavlab.tasks.planted import VOCAB_SIZE
+    from pavlab.testing import tiny_llama
 
     tokenizer = build_number_tokenizer(VOCAB_SIZE, [])
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True))
+    model = tiny_llama(tokenizer, 0, hidden=16, layers=1, heads=2, max_positions=128, tie=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
