@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pavlab.distributed import connect_ray
 from pavlab.errors import PavlabError
 from pavlab.io import read_jsonl
 from pavlab.labeling.run import LabelConfig, label_shards, run_labeling
@@ -89,3 +90,24 @@ def test_negative_workers_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(PavlabError, match="workers must be >= 0"):
         run_chunks([[1]], dict, lambda worker, index, chunk: [], ShardedJsonl(tmp_path), workers=-1)
+
+
+class RecordingRay:
+    """Stands in for the `ray` module: records how the job asked to connect."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def init(self, **kwargs: object) -> None:
+        self.calls.append(kwargs)
+
+
+def test_a_job_joins_the_cluster_named_by_ray_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = RecordingRay()
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    connect_ray(ray, workers=2)
+    monkeypatch.delenv("RAY_ADDRESS")
+    connect_ray(ray, workers=3)
+    joined, private = ray.calls
+    assert joined["address"] == "10.0.0.1:6379" and "num_cpus" not in joined  # a running cluster owns its sizes
+    assert private["num_cpus"] == 3 and "address" not in private

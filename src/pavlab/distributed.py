@@ -80,8 +80,7 @@ def _ray_map(chunks: Sequence[ChunkT], pending: list[int], make_worker: Callable
     ray = import_ray()
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": dict(RAY_ENV)})
+        connect_ray(ray, workers)
     from ray.util import ActorPool
 
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= workers else 0
@@ -96,6 +95,17 @@ def _ray_map(chunks: Sequence[ChunkT], pending: list[int], make_worker: Callable
             ray.kill(actor)
         if started_here:
             ray.shutdown()
+
+
+def connect_ray(ray: Any, workers: int) -> None:
+    """Join the cluster named by RAY_ADDRESS (`ray start --head` once, then every job reuses it), or
+    start a private local one sized to `workers` CPUs, which costs several seconds per job."""
+    options = {"log_to_driver": False, "runtime_env": {"env_vars": dict(RAY_ENV)}}
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, **options)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, **options)
 
 
 def _unwrap_errors(ray: Any, results: Any) -> Any:
