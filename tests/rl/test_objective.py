@@ -85,6 +85,31 @@ def test_kl_term_is_zero_at_the_start(estimator, make_rollouts, make_llama):
     assert float(later.kl) > 0.0
 
 
+def test_entropy_bonus_subtracts_the_mean_token_entropy_and_raises_it(make_rollouts, make_llama):
+    tokenizer, rollouts = make_rollouts(alpha=0.0)
+    policy = make_llama(len(tokenizer))
+    n_tokens = sum(len(r.response_ids) for r in rollouts)
+    common = {"temperature": 1.0, "kl_coef": 0.0, "kl_estimator": "k3"}
+    plain = batch_loss(policy, copy.deepcopy(policy), None, rollouts, None, n_tokens, tokenizer.pad_token_id, **common)
+    bonus = batch_loss(policy, copy.deepcopy(policy), None, rollouts, None, n_tokens, tokenizer.pad_token_id,
+                       entropy_coef=0.3, **common)
+    torch.testing.assert_close(bonus.loss, plain.loss - 0.3 * bonus.entropy)
+    # the bonus alone (no reward signal) is a gradient that raises the entropy
+    for rollout in rollouts:
+        rollout.rewards = [0.0] * len(rollout.rewards)
+    reference = copy.deepcopy(policy)
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.5)
+    entropies = []
+    for _ in range(3):
+        parts = batch_loss(policy, reference, None, rollouts, None, n_tokens, tokenizer.pad_token_id,
+                           entropy_coef=1.0, **common)
+        optimizer.zero_grad()
+        parts.loss.backward()
+        optimizer.step()
+        entropies.append(float(parts.entropy))
+    assert entropies[-1] > entropies[0]
+
+
 def test_kl_estimators():
     logp, ref = torch.tensor([-1.0, -2.0]), torch.tensor([-1.5, -1.0])
     torch.testing.assert_close(kl_per_token(logp, ref, "k1"), torch.tensor([0.5, -1.0]))

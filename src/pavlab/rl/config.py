@@ -53,6 +53,7 @@ class RLConfig(Config):
     max_grad_norm: float = Field(1.0, gt=0)
     kl_coef: float = Field(0.001, description="weight of the KL penalty to the initial policy")
     kl_estimator: KLEstimator = Field("k3", description="k1: in the reward (PPO); k3: in the loss (GRPO)")
+    entropy_coef: float = Field(0.0, ge=0, description="weight of the token-entropy bonus (0 = off)")
     temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(64, ge=1)
     lora_rank: int = Field(0, ge=0, description="train LoRA adapters of this rank (needs pavlab[lora]); 0 = full")

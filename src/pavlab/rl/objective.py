@@ -11,6 +11,9 @@ KL penalty to the frozen initial policy, two estimators of KL(pi || pi_ref) per 
 - `k3 = exp(d) - d - 1` (non-negative, unbiased, low variance), added to the loss and
   differentiated directly, as in GRPO.
 Both are exactly zero while the policy equals its reference.
+
+An optional entropy bonus (`- entropy_coef * mean token entropy` in the loss) keeps a policy from
+collapsing onto a local optimum before the dense reward has shown it the next step.
 """
 
 from __future__ import annotations
@@ -99,7 +102,8 @@ def response_layout(rollouts: Sequence[Rollout], pad_id: int, device: torch.devi
 
 def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model: ValueModel | None,
                rollouts: Sequence[Rollout], baselines: torch.Tensor | None, n_tokens: int, pad_id: int, *,
-               temperature: float, kl_coef: float, kl_estimator: KLEstimator) -> LossParts:
+               temperature: float, kl_coef: float, kl_estimator: KLEstimator,
+               entropy_coef: float = 0.0) -> LossParts:
     """REINFORCE loss of `rollouts` (rewards set) with a value or per-response baseline and the KL penalty.
 
     `baselines` holds one number per rollout (leave-one-out) or None; with `value_model` the
@@ -113,6 +117,7 @@ def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model:
     with torch.no_grad():
         ref_logits = reference(input_ids=ids, attention_mask=attention).logits[:, :-1] / temperature
         ref_logprobs = token_logprobs(ref_logits, targets)
+    with torch.set_grad_enabled(entropy_coef > 0 and torch.is_grad_enabled()):
         entropy = (token_entropy(logits) * mask).sum() / n_tokens
     kl = kl_per_token(logprobs, ref_logprobs, kl_estimator)
     kl_mean = (kl * mask).sum() / n_tokens
@@ -126,5 +131,5 @@ def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model:
     elif baselines is not None:
         baseline = baselines.to(device).float()[:, None]
     pg_loss = policy_gradient_loss(logprobs, returns - baseline, mask, n_tokens)
-    loss = pg_loss + v_loss + (kl_coef * kl_mean if kl_estimator == "k3" else zero)
-    return LossParts(loss, pg_loss, v_loss, kl_mean.detach(), entropy, ((rewards * mask).sum() / n_tokens))
+    loss = pg_loss + v_loss + (kl_coef * kl_mean if kl_estimator == "k3" else zero) - entropy_coef * entropy
+    return LossParts(loss, pg_loss, v_loss, kl_mean.detach(), entropy.detach(), ((rewards * mask).sum() / n_tokens))

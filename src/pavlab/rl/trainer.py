@@ -168,7 +168,7 @@ class RLTrainer:
             parts = batch_loss(self.model, self.reference, self.value_model, rollouts[start:stop],
                                None if baselines is None else baselines[start:stop], n_tokens, self.pad_id,
                                temperature=config.temperature, kl_coef=config.kl_coef,
-                               kl_estimator=config.kl_estimator)
+                               kl_estimator=config.kl_estimator, entropy_coef=config.entropy_coef)
             parts.loss.backward()
             for name, value in vars(parts).items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach())
