@@ -10,6 +10,10 @@ import torch
 from tokenizers import Tokenizer, decoders, models
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from pavlab.policies.testbed import COUNTDOWN_SYMBOLS
+from pavlab.policies.testbed_tokenizer import build_number_tokenizer
+from pavlab.verifiers.model import ValueModel
+
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789+-*=. ?\n")
 
@@ -37,3 +41,16 @@ def tiny_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0, hidden: int = 
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
         max_position_embeddings=max_positions, tie_word_embeddings=tie, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)).eval()
+
+
+def countdown_tokenizer(max_number: int = 9) -> PreTrainedTokenizerFast:
+    """The testbed's number tokenizer over 0..`max_number` and the countdown symbols: small enough that a random
+    model ends steps and responses often."""
+    return build_number_tokenizer(max_number, COUNTDOWN_SYMBOLS)
+
+
+def random_value_model(tokenizer: PreTrainedTokenizerFast, seed: int = 1, prover: str = "bok:4") -> ValueModel:
+    """A random Q^pi verifier on a tiny Llama; the head's weights are spread so that its rankings differ."""
+    model = ValueModel.from_backbone(tiny_llama(tokenizer, seed, tie=True), prover=prover)
+    torch.nn.init.normal_(model.value_head.weight, std=1.0)
+    return model.eval()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from pavlab import testing
@@ -33,3 +35,14 @@ def checkpoint_dir(tmp_path: Path, tiny_llama: LlamaForCausalLM, tokenizer: PreT
     tiny_llama.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models run far faster on one thread than on two contended ones (the dev box is shared): this
+    folder took 187 s with torch's default 2 threads under load, 16 s with 1."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+

@@ -27,7 +27,8 @@ from pavlab.tasks.planted import PlantedTask
 
 TOKENIZER = build_number_tokenizer(200, COUNTDOWN_SYMBOLS)
 TINY = TestbedConfig(n_train_problems=300, n_traces=600, hidden_size=32, intermediate_size=64, num_layers=2,
-                     num_heads=2, steps=60, batch_size=32, lr=1e-2, warmup_steps=5, progress=False)
+                     num_heads=2, steps=60, batch_size=32, lr=1e-2, warmup_steps=5, progress=False,
+                     threads=1)
 
 
 def test_tokenizer_round_trips_prompts_and_traces_with_offsets():

@@ -16,8 +16,6 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 from pavlab import testing
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.policies.hf import HFPolicy
-from pavlab.policies.testbed import COUNTDOWN_SYMBOLS
-from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.tasks.countdown import CountdownTask, after_move, apply_steps, valid_moves
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.step_scores import ProcessVerifier, Prover
@@ -64,19 +62,8 @@ class RandomMovePolicy(PolicyBackend):
         return Completion(text=text, token_ids=[0] * tokens, logprobs=[0.0] * tokens, finish_reason=reason)  # type: ignore[arg-type]
 
 
-def small_tokenizer() -> PreTrainedTokenizerFast:
-    """Numbers 0..9 and the countdown symbols: a random model ends steps and responses often."""
-    return build_number_tokenizer(9, COUNTDOWN_SYMBOLS)
-
-
 def tiny_llama(tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> LlamaForCausalLM:
     return testing.tiny_llama(tokenizer, seed, tie=True)
-
-
-def random_value_model(tokenizer: PreTrainedTokenizerFast, seed: int = 1) -> ValueModel:
-    model = ValueModel.from_backbone(tiny_llama(tokenizer, seed), prover="bok:4")
-    torch.nn.init.normal_(model.value_head.weight, std=1.0)  # spread the values so rankings differ
-    return model.eval()
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +82,7 @@ def small_countdown() -> CountdownTask:
 
 @pytest.fixture
 def tokenizer() -> PreTrainedTokenizerFast:
-    return small_tokenizer()
+    return testing.countdown_tokenizer()
 
 
 @pytest.fixture
@@ -105,7 +92,7 @@ def hf_policy(tokenizer: PreTrainedTokenizerFast) -> HFPolicy:
 
 @pytest.fixture
 def random_verifier(tokenizer: PreTrainedTokenizerFast) -> ProcessVerifier:
-    return ProcessVerifier(random_value_model(tokenizer), tokenizer, Prover.parse("bok:4"))
+    return ProcessVerifier(testing.random_value_model(tokenizer), tokenizer, Prover.parse("bok:4"))
 
 
 @pytest.fixture
@@ -115,4 +102,4 @@ def random_move_policy() -> Callable[[CountdownTask], RandomMovePolicy]:
 
 @pytest.fixture
 def model_builders() -> tuple[Callable[..., LlamaForCausalLM], Callable[..., ValueModel]]:
-    return tiny_llama, random_value_model
+    return tiny_llama, testing.random_value_model

@@ -1,15 +1,14 @@
-"""The planted RL study in a tiny configuration: files, keys and numbers, plus the sample-efficiency rule."""
+"""The planted RL study in a tiny configuration: files, keys and numbers."""
 
 from __future__ import annotations
 
 import csv
 import json
 
-import pytest
 import torch
 
 from pavlab.policies.testbed import TestbedConfig
-from pavlab.studies.rl import run_planted_rl_study, sample_efficiency, train_planted_start
+from pavlab.studies.rl import run_planted_rl_study, train_planted_start
 
 TINY_MODEL = TestbedConfig(hidden_size=16, intermediate_size=32, num_layers=1, num_heads=2, steps=2, batch_size=8,
                            progress=False)
@@ -37,13 +36,3 @@ def test_tiny_study_writes_json_csv_png(tmp_path):
     assert "| paper | measured |" in summary["markdown"]
     assert (tmp_path / "study" / "rl_planted.png").stat().st_size > 0
 
-
-def test_sample_efficiency_ratio():
-    samples = [0, 100, 200, 300, 400]
-    orm = (samples, [0.0, 0.0, 0.1, 0.2, 0.2])
-    pav = (samples, [0.0, 0.3, 0.5, 0.6, 0.6])
-    result = sample_efficiency(orm, pav)
-    assert result["orm_best_accuracy"] == pytest.approx(0.2)
-    assert (result["orm_samples"], result["pav_samples"], result["ratio"]) == (300, 100, 3.0)
-    assert sample_efficiency((samples, [0.1] * 5), pav)["ratio"] is None  # ORM-RL never rose above its start
-    assert sample_efficiency(orm, (samples, [0.0] * 5))["ratio"] is None  # PAV-RL never reached ORM's best

@@ -16,7 +16,19 @@ app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_comp
 stderr = Console(stderr=True)
 
 
-COMMAND_MODULES = ("basics", "labeling", "rl", "verifiers", "search", "provers", "studies", "demo")
+@app.callback()
+def _global_options(threads: int | None = typer.Option(
+        None, "--threads", envvar="PAVLAB_THREADS", min=1,
+        help="torch CPU threads for the command (default: torch's, one per core). On a machine other jobs share, "
+             "use 1: with the cores busy, 2 threads on 2 cores ran SmolLM2 generation 3-7x slower than 1")) -> None:
+    """Options before the command name: `pavlab --threads 1 label ...`."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+COMMAND_MODULES = ("basics", "labeling", "rl", "verifiers", "search", "provers", "studies", "demo", "recipe")
 
 
 def _register_commands() -> None:

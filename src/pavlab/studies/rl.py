@@ -11,22 +11,19 @@ to held-out problems), as in the paper.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pavlab.io import atomic_open, read_jsonl, write_json
+from pavlab.io import write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.loading import load_policy
 from pavlab.policies.testbed import TestbedConfig, train_testbed
-from pavlab.rl.config import RLConfig
-from pavlab.rl.rewards import RewardKind
-from pavlab.rl.trainer import METRICS_FILE, run_rl
-from pavlab.studies.plots import plot_seed_curves
+from pavlab.rl.config import RLConfig, procedural_gamma
+from pavlab.studies.rl_curves import Arm, plot_arm_curves, ratio_text, run_arms, summarize, write_curves_csv
 from pavlab.tasks.planted import PlantedTask, match_states, target_of
 from pavlab.tasks.registry import TaskConfig
 
@@ -45,26 +42,11 @@ def train_planted_start(out_dir: Path, *, sft_gamma: float = 5.0, problems: int 
     return train_testbed("planted", Path(out_dir), config)
 
 
-@dataclass(frozen=True)
-class Arm:
-    """One reward arm of the study: outcome-only (alpha 0), PAV-RL with mu_gamma, or the Q + alpha*Q^mu ablation."""
-
-    name: str
-    alpha: float = 0.0
-    gamma: float | None = None
-    reward: RewardKind = "advantage"
-
-    def overrides(self) -> dict[str, Any]:
-        """The RLConfig fields this arm changes; everything else is shared by all arms."""
-        return {"alpha": self.alpha, "reward": self.reward,
-                "prover": None if self.gamma is None else f"mu:{self.gamma:g}"}
-
-
 def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None) -> list[Arm]:
     """ORM-RL, PAV-RL for each gamma, and (unless None) the values-not-advantages ablation at `ablation_gamma`."""
-    arms = [Arm("ORM-RL"), *(Arm(f"PAV-RL mu_{g:g}", alpha, g) for g in gammas)]
+    arms = [Arm("ORM-RL"), *(Arm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas)]
     if ablation_gamma is not None:
-        arms.append(Arm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, ablation_gamma, "q_plus_q_mu"))
+        arms.append(Arm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, "q_plus_q_mu", f"mu:{ablation_gamma:g}"))
     return arms
 
 
@@ -80,13 +62,6 @@ FULL = {"gammas": (2.0, 5.0, 10.0, 15.0, 30.0), "seeds": (0, 1, 2), "iterations"
         "sft_steps": 3000, "sft_problems": 8000}
 QUICK = {"gammas": (10.0,), "seeds": (0, 1), "iterations": 30, "eval_every": 10, "sft_steps": 300,
          "sft_problems": 2000}
-CURVE_FIELDS = ("arm", "alpha", "gamma", "reward", "seed", "iteration", "samples", "test_accuracy")
-
-
-def arm_curve(run_dir: Path) -> list[dict[str, float]]:
-    """(iteration, samples, test accuracy) at every evaluated iteration of one RL run."""
-    return [{"iteration": row["iteration"], "samples": row["samples_seen"], "test_accuracy": row["test_accuracy"]}
-            for row in read_jsonl(run_dir / METRICS_FILE) if "test_accuracy" in row]
 
 
 def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int) -> float:
@@ -104,67 +79,25 @@ def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int) -> 
                           for problem, group in zip(tests, groups, strict=True) for c in group]))
 
 
-def samples_to_reach(samples: Sequence[float], accuracy: Sequence[float], target: float) -> float | None:
-    """Samples seen when a (mean) curve first reaches `target`, or None if it never does."""
-    return next((s for s, a in zip(samples, accuracy, strict=True) if a >= target - 1e-12), None)
-
-
-def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
-                      pav: tuple[Sequence[float], Sequence[float]]) -> dict[str, float | None]:
-    """Samples ORM-RL needs for its best mean accuracy over the samples PAV-RL needs for the same accuracy.
-
-    None when ORM-RL never rises above its start (then no finite ratio exists) or PAV-RL never gets there.
-    """
-    best = max(orm[1])
-    orm_samples = samples_to_reach(*orm, best)
-    pav_samples = samples_to_reach(*pav, best)
-    ratio = (orm_samples / pav_samples if orm_samples and pav_samples else None)
-    return {"orm_best_accuracy": best, "orm_samples": orm_samples, "pav_samples": pav_samples, "ratio": ratio}
-
-
-def summarize(arms: list[Arm], curves: dict[str, dict[int, list[dict[str, float]]]]) -> dict[str, Any]:
-    """Per-arm start/final accuracy over seeds and, for every PAV arm, the sample-efficiency ratio to ORM-RL."""
-    per_arm: dict[str, Any] = {}
-    means: dict[str, tuple[list[float], list[float]]] = {}
-    for arm in arms:
-        runs = list(curves[arm.name].values())
-        finals = [run[-1]["test_accuracy"] for run in runs]
-        length = min(len(run) for run in runs)
-        means[arm.name] = ([runs[0][i]["samples"] for i in range(length)],
-                           [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
-        per_arm[arm.name] = {"alpha": arm.alpha, "gamma": arm.gamma, "reward": arm.reward, "seeds": len(runs),
-                             "start_accuracy": float(np.mean([run[0]["test_accuracy"] for run in runs])),
-                             "final_accuracy": float(np.mean(finals)), "final_min": min(finals),
-                             "final_max": max(finals), "best_mean_accuracy": max(means[arm.name][1]),
-                             "samples": means[arm.name][0][-1]}
-    efficiency = {arm.name: sample_efficiency(means["ORM-RL"], means[arm.name])
-                  for arm in arms if arm.alpha and arm.reward == "advantage"}
-    return {"arms": per_arm, "sample_efficiency": efficiency, "mean_curves": means}
-
-
 def markdown_section(summary: dict[str, Any], command: str) -> str:
     """The RESULTS.md section: the paper's didactic claims next to what this run measured."""
     arms, efficiency = summary["arms"], summary["sample_efficiency"]
     orm = arms["ORM-RL"]
     pav = {name: row for name, row in arms.items() if name in efficiency}
     best_name = max(pav, key=lambda name: pav[name]["final_accuracy"]) if pav else None
-    gain = [f"{row['gamma']:g}" for row in pav.values() if row["final_min"] > orm["final_max"]]
+    gammas = {name: procedural_gamma(row["prover"]) for name, row in pav.items()}
+    gain = [f"{gammas[name]:g}" for name, row in pav.items() if row["final_min"] > orm["final_max"]]
 
     def pct(value: float) -> str:
         return f"{100 * value:.1f}%"
 
-    def ratio(name: str) -> str:
-        value = efficiency[name]["ratio"]
-        return "n/a (ORM-RL never rose above its start)" if value is None and efficiency[name]["orm_samples"] in \
-            (0, None) else ("PAV-RL never reached it" if value is None else f"{value:.1f}x")
-
     lines = ["## Online RL on the planted task (didactic)", "", f"Command: `{command}`", "",
              "| claim | paper | measured |", "|---|---|---|"]
-    ten = next((name for name in pav if pav[name]["gamma"] == 10.0), best_name)
+    ten = next((name for name in pav if gammas[name] == 10.0), best_name)
     if ten is not None:
         lines.append(f"| PAV-RL with mu_10 | 100% in ~350 iterations | {pct(pav[ten]['final_accuracy'])} after "
                      f"{pav[ten]['samples']:.0f} samples (from {pct(pav[ten]['start_accuracy'])}) |")
-        lines.append(f"| sample efficiency vs ORM-RL (mu_10) | ~10x | {ratio(ten)} |")
+        lines.append(f"| sample efficiency vs ORM-RL (mu_10) | ~10x | {ratio_text(efficiency[ten])} |")
     lines.append(f"| ORM-RL (outcome only) | little progress | {pct(orm['final_accuracy'])} "
                  f"(from {pct(orm['start_accuracy'])}) |")
     lines.append(f"| gammas that beat ORM-RL (every seed) | about 8-15 | {', '.join(gain) or 'none'} |")
@@ -207,39 +140,25 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
                                 model=start or start_model(profile["sft_steps"]))
     shared = {**SHARED_SETTINGS, "eval_every": min(profile["eval_every"], iterations), **(settings or {})}
     arms = study_arms(gammas, alpha, None if quick else ablation_gamma)
-    curves: dict[str, dict[int, list[dict[str, float]]]] = {}
-    prefixes: dict[str, dict[int, float]] = {}
-    rows = []
-    for arm in arms:
-        curves[arm.name], prefixes[arm.name] = {}, {}
-        for seed in seeds:
-            config = RLConfig(task=TaskConfig(name="planted"), policy=str(start_policy), iterations=iterations,
-                              seed=seed, out=out_dir / "runs" / arm.name.replace(" ", "_") / f"seed{seed}",
-                              **shared, **arm.overrides())
-            run_dir = run_rl(config)
-            curves[arm.name][seed] = arm_curve(run_dir)
-            prefixes[arm.name][seed] = matched_prefix(run_dir / "policy", shared["eval_problems"],
-                                                      shared["eval_samples"], seed)
-            rows += [{"arm": arm.name, "alpha": arm.alpha, "gamma": arm.gamma, "reward": arm.reward, "seed": seed,
-                      **point} for point in curves[arm.name][seed]]
-    summary = summarize(arms, curves)
+
+    def config_for(arm: Arm, seed: int) -> RLConfig:
+        return RLConfig(task=TaskConfig(name="planted"), policy=str(start_policy), iterations=iterations, seed=seed,
+                        out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
+
+    runs = run_arms(arms, seeds, config_for)
+    summary = summarize(arms, runs.curves)
     summary["matched_prefix_start"] = matched_prefix(start_policy, shared["eval_problems"], shared["eval_samples"],
                                                      seeds[0])
     for arm in arms:
-        summary["arms"][arm.name]["final_matched_prefix"] = float(np.mean(list(prefixes[arm.name].values())))
+        summary["arms"][arm.name]["final_matched_prefix"] = float(np.mean([
+            matched_prefix(run_dir / "policy", shared["eval_problems"], shared["eval_samples"], seed)
+            for seed, run_dir in runs.run_dirs[arm.name].items()]))
     summary["markdown"] = markdown_section(summary, command)
     write_json(out_dir / "rl_planted.json", {
         "settings": {**shared, "iterations": iterations, "alpha": alpha, "seeds": list(seeds),
                      "gammas": list(gammas), "start_policy": str(start_policy)},
-        "arms": [asdict(arm) for arm in arms], "curves": rows, "summary": summary})
-    with atomic_open(out_dir / "rl_planted.csv") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CURVE_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    plot_seed_curves(out_dir / "rl_planted.png",
-                     {arm.name: (summary["mean_curves"][arm.name][0],
-                                 [[p["test_accuracy"] for p in run][:len(summary["mean_curves"][arm.name][0])]
-                                  for run in curves[arm.name].values()]) for arm in arms},
-                     xlabel="samples seen", ylabel="held-out test accuracy",
-                     title=f"planted: RL from a mu_5 SFT policy (alpha {alpha:g})")
+        "arms": [asdict(arm) for arm in arms], "curves": runs.rows(), "summary": summary})
+    write_curves_csv(out_dir / "rl_planted.csv", runs)
+    plot_arm_curves(out_dir / "rl_planted.png", runs, summary,
+                    title=f"planted: RL from a mu_5 SFT policy (alpha {alpha:g})")
     return summary

@@ -1,0 +1,350 @@
+"""The countdown RL study (issue #5): ORM-RL vs PAV-RL with a trained PAV, from the testbed policy.
+
+Why a study module: PAPER.md's "Online RL" claims are comparisons of reward arms that share every
+other setting — learning curves with seeds, the sample-efficiency ratio, Pass@N of the final
+policies, and problems that the final PAV-RL policy plus PAV beam search solves although the
+start policy fails them at best-of-256. This module owns that protocol on countdown:
+
+1. RL runs: ORM-RL (alpha 0), PAV-RL for each alpha, and (optionally) the Q + alpha*Q^mu
+   ablation, each from the same start policy with the same PAV (a fixed Q^pi verifier + prover);
+2. learning curves, seed spread and sample-efficiency ratios (`rl_curves`);
+3. Pass@N (unbiased, exact oracle) of the start policy and every final policy on the first
+   `pass_problems` test problems, which are also the RL runs' held-out problems;
+4. the screened test problems where the start policy has no correct sample among
+   `screen_samples`, and how many of them each final policy (and the start policy, the control)
+   solves with PAV beam search at each beam budget.
+
+Every RL run resumes and every evaluation is cached under `evals/`, so rerunning the command only
+does what is missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pavlab.errors import PavlabError
+from pavlab.io import atomic_open, write_json
+from pavlab.metrics import powers_of_two_up_to
+from pavlab.policies.base import SamplingParams
+from pavlab.policies.registry import build_policy
+from pavlab.rl.config import RLConfig
+from pavlab.search.scorers import build_scorer
+from pavlab.shards import chunk_seed
+from pavlab.studies.plots import plot_seed_curves
+from pavlab.studies.policy_evals import (
+    beam_rows,
+    cached_json,
+    correct_counts,
+    pass_at_n_curve,
+    seed_spread,
+    solved_among,
+    unsolved,
+    weights_fingerprint,
+)
+from pavlab.studies.rl_curves import Arm, ArmRuns, plot_arm_curves, ratio_text, run_arms, summarize, write_curves_csv
+from pavlab.studies.search_cells import pct, spread
+from pavlab.tasks.base import Task
+from pavlab.tasks.registry import TaskConfig, get_task
+from pavlab.verifiers.step_scores import ProcessVerifier
+
+TESTBED_TASK = TaskConfig(name="countdown", max_number=10)
+START_LABEL = "start"
+
+# Settings shared by every arm (only alpha, prover and reward differ): 16 problems x 4 samples = 64
+# responses per iteration (the paper's batch is 32), leave-one-out baseline, KL 0.001 to the start
+# policy as in the paper, 10% warm-up then cosine decay; held-out accuracy on 128 test problems x 4.
+# lr 1e-4 from a 100-iteration pilot of ORM-RL on the testbed (seed 0): 1e-4 moves it 5.1% -> 8.2%,
+# 2e-4 gets no further (8.4%) at twice the KL, 3e-4 collapses it (0.4% after 60 iterations).
+SHARED_SETTINGS: dict[str, Any] = {
+    "problems_per_iteration": 16, "group_size": 4, "lr": 1e-4, "warmup_fraction": 0.1, "min_lr_ratio": 0.0,
+    "kl_coef": 0.001, "baseline": "loo", "max_new_tokens": 64, "eval_problems": 128, "eval_samples": 4,
+    "checkpoint_every": 25, "threads": 1, "progress": False,
+}
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How every final policy is measured (identical for all of them)."""
+
+    pass_problems: int = 128  # first test problems: Pass@N, and the RL runs' held-out set
+    pass_samples: int = 128  # samples per problem: Pass@N for N = 1, 2, 4 .. pass_samples
+    screen_problems: int = 512  # first test problems screened with the start policy for "beyond best-of-K"
+    screen_samples: int = 256  # K of best-of-K
+    beam_budgets: tuple[int, ...] = (16, 32)
+    beam_alpha: float = 0.5  # Q^pi + alpha * A^mu, the demo's and the recipe's search setting
+    candidates: int = 3
+    max_depth: int = 6
+    step_tokens: int = 32
+    max_new_tokens: int = 64
+
+    def check(self) -> None:
+        """The start policy's Pass@N is read off its screen, so the screen must cover the Pass@N problems."""
+        if self.screen_problems < self.pass_problems or self.screen_samples < self.pass_samples:
+            raise PavlabError(f"the start-policy screen ({self.screen_problems} problems x {self.screen_samples}) "
+                              f"must cover Pass@N ({self.pass_problems} x {self.pass_samples})", field="evals")
+
+
+FULL: dict[str, Any] = {"alphas": (0.5, 1.0, 3.0), "ablation_alpha": 1.0, "seeds": (0, 1, 2), "iterations": 200,
+                        "eval_every": 25, "evals": EvalSettings(), "settings": {}}
+QUICK: dict[str, Any] = {"alphas": (1.0,), "ablation_alpha": None, "seeds": (0, 1), "iterations": 20,
+                         "eval_every": 10, "settings": {"eval_problems": 32, "eval_samples": 2},
+                         "evals": EvalSettings(pass_problems=32, pass_samples=16, screen_problems=64, screen_samples=32,
+                                               beam_budgets=(4, 8))}
+
+
+def study_arms(alphas: Sequence[float], prover: str, ablation_alpha: float | None) -> list[Arm]:
+    """ORM-RL, PAV-RL for each alpha, and (unless None) the values-not-advantages ablation at `ablation_alpha`."""
+    arms = [Arm("ORM-RL"), *(Arm(f"PAV-RL alpha {a:g}", a, prover=prover) for a in alphas)]
+    if ablation_alpha is not None:
+        arms.append(Arm(f"Q+aQ^mu alpha {ablation_alpha:g}", ablation_alpha, "q_plus_q_mu", prover))
+    return arms
+
+
+class PolicyEvaluator:
+    """Pass@N counts and beam searches of one policy at a time, cached as JSON files under `folder`."""
+
+    def __init__(self, folder: Path, task_config: TaskConfig, verifier: Path, prover: str,
+                 evals: EvalSettings) -> None:
+        self.folder, self.task_config, self.evals = Path(folder), task_config, evals
+        self.task: Task = get_task(task_config)
+        self.screened = self.task.problems("test", evals.screen_problems)
+        self.verifier_path, self.prover = Path(verifier), prover
+        self.scorer = build_scorer("q+a", self.task, ProcessVerifier.load(verifier, prover), evals.beam_alpha)
+
+    def key(self, policy_dir: Path, **extra: Any) -> dict[str, Any]:
+        return {"task": self.task_config.model_dump(mode="json"), "policy": weights_fingerprint(policy_dir),
+                "max_new_tokens": self.evals.max_new_tokens, **extra}
+
+    def counts(self, label: str, policy_dir: Path, problems: int, samples: int, seed: int) -> list[int]:
+        """Correct samples per problem for the first `problems` test problems (cached)."""
+        def compute() -> list[int]:
+            policy = build_policy(str(policy_dir), self.task)
+            params = SamplingParams(max_new_tokens=self.evals.max_new_tokens, seed=seed)
+            return correct_counts(self.task, policy, self.screened[:problems], samples, params)
+
+        return cached_json(self.folder / f"counts-{label}.json",
+                           self.key(policy_dir, problems=problems, samples=samples, seed=seed), compute)
+
+    def beam(self, label: str, policy_dir: Path, hard: Sequence[str], width: int, seed: int) -> list[dict[str, Any]]:
+        """PAV beam search of the policy at beam width `width` on the `hard` problems (cached)."""
+        evals = self.evals
+
+        def compute() -> list[dict[str, Any]]:
+            policy = build_policy(str(policy_dir), self.task)
+            wanted = set(hard)
+            problems = [p for p in self.screened if p.id in wanted]
+            params = SamplingParams(max_new_tokens=evals.step_tokens, seed=chunk_seed(seed, width))
+            return beam_rows(self.task, policy, self.scorer, problems, width, params, evals.candidates,
+                             evals.max_depth)
+
+        key = self.key(policy_dir, hard=sorted(hard), width=width, seed=seed, verifier=str(self.verifier_path),
+                       prover=self.prover, alpha=evals.beam_alpha, candidates=evals.candidates,
+                       max_depth=evals.max_depth, step_tokens=evals.step_tokens)
+        return cached_json(self.folder / f"beam-{label}-n{width}.json", key, compute)
+
+
+def evaluate_policies(evaluator: PolicyEvaluator, start_policy: Path, runs: ArmRuns,
+                      seeds: Sequence[int]) -> dict[str, Any]:
+    """Pass@N of the start and every final policy, the start's unsolved screen problems, and beam counts on them."""
+    evals = evaluator.evals
+    budgets = powers_of_two_up_to(evals.pass_samples)
+    screen = evaluator.counts(START_LABEL, start_policy, evals.screen_problems, evals.screen_samples, seed=0)
+    hard = unsolved([p.id for p in evaluator.screened], screen)
+    pass_at_n = {START_LABEL: seed_spread({0: pass_at_n_curve(screen[:evals.pass_problems], evals.screen_samples,
+                                                                budgets)})}
+    beams: dict[str, dict[str, dict[str, list[int]]]] = {START_LABEL: {}}
+    for seed in seeds:
+        for width in evals.beam_budgets:
+            rows = evaluator.beam(f"{START_LABEL}-seed{seed}", start_policy, hard, width, seed)
+            record_beam(beams[START_LABEL], width, hard, rows)
+    for arm in runs.arms:
+        per_seed, beams[arm.name] = {}, {}
+        for seed, run_dir in runs.run_dirs[arm.name].items():
+            label = f"{arm.folder}-seed{seed}"
+            counts = evaluator.counts(label, run_dir / "policy", evals.pass_problems, evals.pass_samples, seed)
+            per_seed[seed] = pass_at_n_curve(counts, evals.pass_samples, budgets)
+            for width in evals.beam_budgets:
+                record_beam(beams[arm.name], width, hard,
+                            evaluator.beam(label, run_dir / "policy", hard, width, seed))
+        pass_at_n[arm.name] = {**seed_spread(per_seed), "per_seed": per_seed}
+    return {"budgets": budgets, "pass_at_n": pass_at_n, "screened": len(screen), "hard": hard, "beam": beams}
+
+
+def record_beam(into: dict[str, dict[str, list[int]]], width: int, hard: Sequence[str],
+                rows: Sequence[dict[str, Any]]) -> None:
+    """Append one seed's counts of solved hard problems (pick correct / any beam correct) at `width`."""
+    cell = into.setdefault(str(width), {"picked": [], "any": []})
+    cell["picked"].append(solved_among(hard, rows, "correct"))
+    cell["any"].append(solved_among(hard, rows, "pass_at_n"))
+
+
+def points(a: float, b: float) -> str:
+    """The difference of two accuracies in percentage points, signed."""
+    return f"{100 * (a - b):+.1f} points"
+
+
+def claims(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Rows of the claim | paper | measured here table."""
+    arms, efficiency = summary["arms"], summary["sample_efficiency"]
+    orm = arms["ORM-RL"]
+    rows = []
+    if efficiency:
+        best = max(efficiency, key=lambda name: arms[name]["final_accuracy"])
+        row, budgets, curves = arms[best], evaluation["budgets"], evaluation["pass_at_n"]
+        every_seed = "yes" if row["final_min"] > orm["final_max"] else "no"
+        rows += [f"| PAV-RL beats ORM-RL in accuracy | > +7 points | best arm {best}: {pct(row['final_accuracy'])} vs "
+                 f"{pct(orm['final_accuracy'])} ({points(row['final_accuracy'], orm['final_accuracy'])}; every seed "
+                 f"above ORM-RL's best seed: {every_seed}) |",
+                 f"| PAV-RL over the start policy | +11 points (2B) | {best}: "
+                 f"{points(row['final_accuracy'], row['start_accuracy'])}; ORM-RL: "
+                 f"{points(orm['final_accuracy'], orm['start_accuracy'])} |",
+                 "| sample efficiency vs ORM-RL | 5-6x | "
+                 + "; ".join(f"{name}: {ratio_text(eff)}" for name, eff in efficiency.items()) + " |"]
+        gaps = [p - o for p, o in zip(curves[best]["mean"], curves["ORM-RL"]["mean"], strict=True)]
+        rows.append(f"| Pass@N: PAV-RL above ORM-RL at every N <= {budgets[-1]} | > +7 points at every N | {best} "
+                    f"above at {sum(g > 0 for g in gaps)} of {len(budgets)} N (gap {100 * min(gaps):+.1f} to "
+                    f"{100 * max(gaps):+.1f} points) |")
+        below = [n for n, o, s in zip(budgets, curves["ORM-RL"]["mean"], curves[START_LABEL]["mean"], strict=True)
+                 if o < s]
+        rows.append(f"| ORM-RL Pass@N below the start policy at large N | at N >= 64 | below at N = "
+                    f"{', '.join(map(str, below)) or 'none'} |")
+        rows.append(f"| PAV-RL + beam (N = {'/'.join(map(str, settings['beam_budgets']))}) solves problems the start "
+                    f"policy fails at best-of-{settings['screen_samples']} | yes | {beam_claim(evaluation, best)} |")
+    rows += [f"| {name} (values, not advantages) | hacked: opens with filler steps | {pct(row['final_accuracy'])}; "
+             f"train responses {row['final_response_tokens']:.1f} tokens vs {orm['final_response_tokens']:.1f} "
+             "(ORM-RL) |" for name, row in arms.items() if row["reward"] == "q_plus_q_mu"]
+    return rows
+
+
+def beam_claim(evaluation: dict[str, Any], best: str) -> str:
+    """Solved counts (picked / any beam) of the best PAV arm, ORM-RL and the start policy at the largest budget."""
+    beams, hard = evaluation["beam"], evaluation["hard"]
+    if not hard:
+        return "n/a: the start policy solves every screened problem"
+    width = str(max(int(n) for n in beams[START_LABEL]))
+
+    def solved(name: str) -> str:
+        return f"{np.mean(beams[name][width]['picked']):.1f} / {np.mean(beams[name][width]['any']):.1f}"
+
+    return (f"of {len(hard)} such problems, at N = {width} (seed mean, picked / any beam): {best} {solved(best)}, "
+            f"ORM-RL {solved('ORM-RL')}, start policy {solved(START_LABEL)}")
+
+
+def tables(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Per-arm accuracy and Pass@1/Pass@max, sample efficiency, Pass@N, and the beyond-best-of-K counts."""
+    budgets, curves, widths = evaluation["budgets"], evaluation["pass_at_n"], settings["beam_budgets"]
+    start, top = curves[START_LABEL]["mean"], budgets[-1]
+    lines = ["Held-out accuracy per arm (final value of each seed: mean [min, max]) and Pass@1 / Pass@"
+             f"{top} of the final policies ({settings['pass_problems']} test problems x {settings['pass_samples']} "
+             f"samples; the start policy's from its {settings['screen_samples']}-sample screen):", "",
+             f"| arm | seeds | start | final mean [min, max] | best mean | samples | Pass@1 | Pass@{top} | "
+             "train response tokens (last iteration) |", "|---|---|---|---|---|---|---|---|---|",
+             f"| start policy | - | - | - | - | 0 | {pct(start[0])} | {pct(start[-1])} | - |"]
+    for name, row in summary["arms"].items():
+        per_seed = list(curves[name]["per_seed"].values())
+        lines.append(f"| {name} | {row['seeds']} | {pct(row['start_accuracy'])} | {pct(row['final_accuracy'])} "
+                     f"[{pct(row['final_min'])}, {pct(row['final_max'])}] | {pct(row['best_mean_accuracy'])} | "
+                     f"{row['samples']:.0f} | {spread([c[0] for c in per_seed])} | {spread([c[-1] for c in per_seed])} "
+                     f"| {row['final_response_tokens']:.1f} |")
+    lines += ["", "Sample efficiency (samples at which a seed-mean curve first reaches ORM-RL's best mean):", "",
+              "| arm | ORM-RL best mean | ORM-RL samples | PAV-RL samples | ratio |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {pct(eff['orm_best_accuracy'])} | {eff['orm_samples']:.0f} | "
+              f"{'never' if eff['pav_samples'] is None else format(eff['pav_samples'], '.0f')} | "
+              f"{ratio_text(eff)} |" for name, eff in summary["sample_efficiency"].items()]
+    lines += ["", "Pass@N (seed mean):", "", "| policy | " + " | ".join(f"N={n}" for n in budgets) + " |",
+              "|---|" + "---|" * len(budgets)]
+    lines += [f"| {name} | " + " | ".join(pct(v) for v in curve["mean"]) + " |" for name, curve in curves.items()]
+    lines += ["", f"Beyond best-of-{settings['screen_samples']}: {len(evaluation['hard'])} of {evaluation['screened']} "
+              f"screened test problems have no correct answer among {settings['screen_samples']} samples of the start "
+              f"policy. Solved by PAV beam search (q+a, alpha {settings['beam_alpha']:g}, "
+              f"C = {settings['candidates']}, depth {settings['max_depth']}); each seed as picked/any: the picked "
+              "answer is correct / some final beam is correct:", "",
+              "| policy + PAV beam | " + " | ".join(f"N={n}" for n in widths) + " |", "|---|" + "---|" * len(widths)]
+    lines += [f"| {name} | " + " | ".join(", ".join(f"{p}/{a}" for p, a in zip(cells[str(n)]["picked"],
+                                                                              cells[str(n)]["any"], strict=True))
+                                        for n in widths) + " |" for name, cells in evaluation["beam"].items()]
+    return lines
+
+
+def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any], command: str,
+                     settings: dict[str, Any]) -> str:
+    """The RESULTS.md section: the paper's online-RL claims next to what this run measured, then the tables."""
+    lines = ["## Online RL on countdown with a trained PAV", "", f"Command: `{command}`", "",
+             f"Seeds {', '.join(map(str, settings['seeds']))}; {settings['iterations']} iterations x "
+             f"{settings['problems_per_iteration']} problems x {settings['group_size']} samples, "
+             f"lr {settings['lr']:g}; "
+             f"held-out accuracy on {settings['eval_problems']} test problems x {settings['eval_samples']} samples; "
+             f"PAV: {settings['verifier']} with prover {settings['prover']}.", "",
+             "| claim | paper | measured here |", "|---|---|---|", *claims(summary, evaluation, settings), "",
+             *tables(summary, evaluation, settings)]
+    return "\n".join(lines) + "\n"
+
+
+def run_countdown_rl_study(out_dir: Path, *, policy: Path, verifier: Path, prover: str = "bok:4",
+                           alphas: Sequence[float] | None = None, seeds: Sequence[int] | None = None,
+                           iterations: int | None = None, quick: bool = False, ablation: bool | None = None,
+                           task: TaskConfig = TESTBED_TASK, settings: dict[str, Any] | None = None,
+                           evals: EvalSettings | None = None,
+                           command: str = "pavlab study rl-countdown") -> dict[str, Any]:
+    """Every arm x seed from `policy` with the PAV (`verifier`, `prover`), then the final-policy evaluations.
+
+    Writes rl_countdown.{json,csv,png}, rl_countdown_pass_at_n.png and rl_countdown.md under
+    `out_dir`; returns the summary (with its Markdown). Unset arguments come from the full or quick
+    profile; `ablation` None means the profile's choice (on in full, off in quick).
+    """
+    started = time.perf_counter()
+    profile = QUICK if quick else FULL
+    alphas = tuple(profile["alphas"] if alphas is None else alphas)
+    seeds = tuple(profile["seeds"] if seeds is None else seeds)
+    iterations = profile["iterations"] if iterations is None else iterations
+    evals = evals or profile["evals"]
+    evals.check()
+    ablation_alpha = profile["ablation_alpha"] if ablation is None else (FULL["ablation_alpha"] if ablation else None)
+    shared = {**SHARED_SETTINGS, **profile["settings"], "eval_every": min(profile["eval_every"], iterations),
+              **(settings or {})}
+    if shared["eval_problems"] > evals.pass_problems:
+        raise PavlabError(f"eval_problems ({shared['eval_problems']}) must not exceed the Pass@N problems "
+                          f"({evals.pass_problems}): the held-out problems are shared", field="eval_problems")
+    if shared.get("threads"):
+        torch.set_num_threads(shared["threads"])
+    out_dir = Path(out_dir)
+    evaluator = PolicyEvaluator(out_dir / "evals", task, verifier, prover, evals)  # loads the PAV: bad paths fail now
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arms = study_arms(alphas, prover, ablation_alpha)
+
+    def config_for(arm: Arm, seed: int) -> RLConfig:
+        return RLConfig(task=task, policy=str(policy), verifier=verifier, iterations=iterations, seed=seed,
+                        out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
+
+    runs = run_arms(arms, seeds, config_for)
+    summary = summarize(arms, runs.curves)
+    for arm in arms:
+        summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
+    evaluation = evaluate_policies(evaluator, Path(policy), runs, seeds)
+    record = {**shared, **asdict(evals), "iterations": iterations, "seeds": list(seeds),
+              "alphas": list(alphas), "ablation_alpha": ablation_alpha, "policy": str(policy),
+              "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
+    summary["markdown"] = markdown_section(summary, evaluation, command, record)
+    summary["wall_seconds_this_run"] = round(time.perf_counter() - started, 1)
+    write_json(out_dir / "rl_countdown.json", {"settings": record, "arms": [asdict(arm) for arm in arms],
+                                               "curves": runs.rows(), "summary": summary, "evaluation": evaluation})
+    with atomic_open(out_dir / "rl_countdown.md") as handle:
+        handle.write(summary["markdown"])
+    write_curves_csv(out_dir / "rl_countdown.csv", runs)
+    plot_arm_curves(out_dir / "rl_countdown.png", runs, summary,
+                    title=f"countdown: RL from the testbed policy (PAV {prover})")
+    per_seed = {name: list(curve.get("per_seed", {0: curve["mean"]}).values())
+                for name, curve in evaluation["pass_at_n"].items()}
+    order = [*(arm.name for arm in arms), START_LABEL]  # the arms first: same colours as in rl_countdown.png
+    plot_seed_curves(out_dir / "rl_countdown_pass_at_n.png",
+                     {name: (evaluation["budgets"], per_seed[name]) for name in order},
+                     xlabel="N (samples per problem)", ylabel="Pass@N (held-out test)",
+                     title="countdown: Pass@N of the start and final RL policies", logx=True)
+    return summary

@@ -1,0 +1,151 @@
+"""What every online-RL study shares: reward arms, arm x seed runs, learning curves, sample efficiency, figures.
+
+Why one module: the paper's RL claims (planted and countdown alike) compare learning curves
+(held-out accuracy vs samples seen) of reward arms that share every other setting, over several
+seeds, and the ratio "samples ORM-RL needs for its best accuracy / samples PAV-RL needs for the
+same" must be computed the same way in every study.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pavlab.io import atomic_open, read_jsonl
+from pavlab.rl.config import RLConfig
+from pavlab.rl.rewards import RewardKind
+from pavlab.rl.trainer import METRICS_FILE, run_rl
+from pavlab.studies.plots import plot_seed_curves
+
+CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "seed", "iteration", "samples", "test_accuracy")
+Curve = list[dict[str, float]]
+Curves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One reward arm: outcome-only (alpha 0), PAV-RL (advantages under `prover`), or the Q + alpha*Q^mu ablation."""
+
+    name: str
+    alpha: float = 0.0
+    reward: RewardKind = "advantage"
+    prover: str | None = None
+
+    @property
+    def is_pav(self) -> bool:
+        """PAV-RL proper (a weight on prover advantages): the arms the sample-efficiency ratio is reported for."""
+        return self.alpha != 0.0 and self.reward == "advantage"
+
+    @property
+    def folder(self) -> str:
+        return self.name.replace(" ", "_")
+
+    def overrides(self) -> dict[str, Any]:
+        """The RLConfig fields this arm changes; everything else is shared by all arms."""
+        return {"alpha": self.alpha, "reward": self.reward, "prover": self.prover}
+
+
+@dataclass
+class ArmRuns:
+    """The finished RL runs of a study: where each arm x seed lives and its curve."""
+
+    arms: list[Arm]
+    run_dirs: dict[str, dict[int, Path]]
+    curves: Curves
+
+    def last_metric(self, arm: str, key: str) -> float:
+        """Seed mean of one metric of the runs' last iteration (e.g. response length, where a reward hack shows)."""
+        return float(np.mean([read_jsonl(run_dir / METRICS_FILE)[-1][key] for run_dir in self.run_dirs[arm].values()]))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One CSV row per evaluated point of every run."""
+        return [{"arm": arm.name, **{k: v for k, v in asdict(arm).items() if k != "name"}, "seed": seed, **point}
+                for arm in self.arms for seed, curve in self.curves[arm.name].items() for point in curve]
+
+
+def arm_curve(run_dir: Path) -> Curve:
+    """(iteration, samples, test accuracy) at every evaluated iteration of one RL run."""
+    return [{"iteration": row["iteration"], "samples": row["samples_seen"], "test_accuracy": row["test_accuracy"]}
+            for row in read_jsonl(run_dir / METRICS_FILE) if "test_accuracy" in row]
+
+
+def run_arms(arms: Sequence[Arm], seeds: Sequence[int], config_for: Callable[[Arm, int], RLConfig]) -> ArmRuns:
+    """Train (or resume: `run_rl` skips finished runs) every arm x seed, in a fixed order."""
+    run_dirs: dict[str, dict[int, Path]] = {}
+    curves: Curves = {}
+    for arm in arms:
+        run_dirs[arm.name], curves[arm.name] = {}, {}
+        for seed in seeds:
+            run_dirs[arm.name][seed] = run_dir = run_rl(config_for(arm, seed))
+            curves[arm.name][seed] = arm_curve(run_dir)
+    return ArmRuns(list(arms), run_dirs, curves)
+
+
+def samples_to_reach(samples: Sequence[float], accuracy: Sequence[float], target: float) -> float | None:
+    """Samples seen when a (mean) curve first reaches `target`, or None if it never does."""
+    return next((s for s, a in zip(samples, accuracy, strict=True) if a >= target - 1e-12), None)
+
+
+def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
+                      pav: tuple[Sequence[float], Sequence[float]]) -> dict[str, Any]:
+    """Samples ORM-RL needs for its best mean accuracy over the samples PAV-RL needs for the same accuracy.
+
+    `ratio` is None, with the `reason`, when ORM-RL never rises above its start (no finite ratio
+    exists) or PAV-RL never gets there.
+    """
+    best = max(orm[1])
+    orm_samples = samples_to_reach(*orm, best)
+    pav_samples = samples_to_reach(*pav, best)
+    ratio = orm_samples / pav_samples if orm_samples and pav_samples else None
+    reason = (None if ratio is not None else "ORM-RL never rose above its start" if not orm_samples
+              else "PAV-RL never reached ORM-RL's best")
+    return {"orm_best_accuracy": best, "orm_samples": orm_samples, "pav_samples": pav_samples, "ratio": ratio,
+            "reason": reason}
+
+
+def ratio_text(efficiency: dict[str, Any]) -> str:
+    return f"n/a ({efficiency['reason']})" if efficiency["ratio"] is None else f"{efficiency['ratio']:.1f}x"
+
+
+def summarize(arms: Sequence[Arm], curves: Curves) -> dict[str, Any]:
+    """Per-arm start/final accuracy over seeds and, for every PAV arm, the sample-efficiency ratio to ORM-RL.
+
+    Mean curves are cut to the shortest run, so every point averages all seeds.
+    """
+    per_arm: dict[str, Any] = {}
+    means: dict[str, tuple[list[float], list[float]]] = {}
+    for arm in arms:
+        runs = list(curves[arm.name].values())
+        finals = {seed: run[-1]["test_accuracy"] for seed, run in curves[arm.name].items()}
+        length = min(len(run) for run in runs)
+        means[arm.name] = ([runs[0][i]["samples"] for i in range(length)],
+                           [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
+        per_arm[arm.name] = {"alpha": arm.alpha, "reward": arm.reward, "prover": arm.prover, "seeds": len(runs),
+                             "start_accuracy": float(np.mean([run[0]["test_accuracy"] for run in runs])),
+                             "final_accuracy": float(np.mean(list(finals.values()))),
+                             "final_min": min(finals.values()), "final_max": max(finals.values()),
+                             "final_per_seed": finals,
+                             "best_mean_accuracy": max(means[arm.name][1]), "samples": means[arm.name][0][-1]}
+    efficiency = {arm.name: sample_efficiency(means["ORM-RL"], means[arm.name]) for arm in arms if arm.is_pav}
+    return {"arms": per_arm, "sample_efficiency": efficiency, "mean_curves": means}
+
+
+def write_curves_csv(path: Path, runs: ArmRuns) -> None:
+    with atomic_open(path) as handle:
+        writer = csv.DictWriter(handle, fieldnames=CURVE_FIELDS)
+        writer.writeheader()
+        writer.writerows(runs.rows())
+
+
+def plot_arm_curves(path: Path, runs: ArmRuns, summary: dict[str, Any], title: str) -> Path:
+    """Held-out accuracy vs samples seen: the seed mean of every arm with its min-max band."""
+    curves = {}
+    for arm in runs.arms:
+        x = summary["mean_curves"][arm.name][0]
+        curves[arm.name] = (x, [[p["test_accuracy"] for p in run][:len(x)] for run in runs.curves[arm.name].values()])
+    return plot_seed_curves(path, curves, xlabel="samples seen", ylabel="held-out test accuracy", title=title)

@@ -1,0 +1,45 @@
+"""The shared RL-study pieces: the sample-efficiency rule (with its reasons) and the per-arm summary over seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from pavlab.studies.rl_curves import Arm, ratio_text, sample_efficiency, summarize
+
+
+def test_sample_efficiency_ratio():
+    samples = [0, 100, 200, 300, 400]
+    orm = (samples, [0.0, 0.0, 0.1, 0.2, 0.2])
+    pav = (samples, [0.0, 0.3, 0.5, 0.6, 0.6])
+    result = sample_efficiency(orm, pav)
+    assert result["orm_best_accuracy"] == pytest.approx(0.2)
+    assert (result["orm_samples"], result["pav_samples"], result["ratio"], result["reason"]) == (300, 100, 3.0, None)
+    flat = sample_efficiency((samples, [0.1] * 5), pav)
+    assert flat["ratio"] is None and flat["reason"] == "ORM-RL never rose above its start"
+    never = sample_efficiency(orm, (samples, [0.0] * 5))
+    assert never["ratio"] is None and never["reason"] == "PAV-RL never reached ORM-RL's best"
+    assert ratio_text(result) == "3.0x" and ratio_text(never) == "n/a (PAV-RL never reached ORM-RL's best)"
+
+
+def point(samples: float, accuracy: float) -> dict[str, float]:
+    return {"iteration": samples / 10, "samples": samples, "test_accuracy": accuracy}
+
+
+def test_summarize_over_seeds_cuts_mean_curves_to_the_shortest_run():
+    arms = [Arm("ORM-RL"), Arm("PAV-RL alpha 1", 1.0, prover="bok:4"), Arm("Q+aQ^mu alpha 1", 1.0, "q_plus_q_mu")]
+    curves = {
+        "ORM-RL": {0: [point(0, 0.1), point(10, 0.2)], 1: [point(0, 0.1), point(10, 0.1)]},
+        "PAV-RL alpha 1": {0: [point(0, 0.1), point(10, 0.4), point(20, 0.5)], 1: [point(0, 0.1), point(10, 0.2)]},
+        "Q+aQ^mu alpha 1": {0: [point(0, 0.1), point(10, 0.0)], 1: [point(0, 0.1), point(10, 0.0)]},
+    }
+    summary = summarize(arms, curves)
+    pav = summary["arms"]["PAV-RL alpha 1"]
+    assert pav["final_per_seed"] == {0: 0.5, 1: 0.2}
+    assert (pav["final_min"], pav["final_max"]) == (0.2, 0.5)
+    assert pav["final_accuracy"] == pytest.approx(0.35)
+    assert summary["mean_curves"]["PAV-RL alpha 1"] == ([0, 10], [pytest.approx(0.1), pytest.approx(0.3)])
+    assert pav["best_mean_accuracy"] == pytest.approx(0.3) and pav["samples"] == 10
+    assert summary["arms"]["ORM-RL"]["best_mean_accuracy"] == pytest.approx(0.15)
+    # the ablation is not PAV-RL proper, so no ratio for it; PAV-RL reaches ORM's best 0.15 at 10 samples, as ORM does
+    assert set(summary["sample_efficiency"]) == {"PAV-RL alpha 1"}
+    assert summary["sample_efficiency"]["PAV-RL alpha 1"]["ratio"] == pytest.approx(1.0)
