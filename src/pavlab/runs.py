@@ -20,9 +20,10 @@ from pavlab.errors import PavlabError
 from pavlab.io import read_json, write_json
 
 # Fields that change how a job runs but not what it writes: resuming with other values is fine.
-EXECUTION_ONLY_FIELDS = frozenset({"workers", "device"})
+EXECUTION_ONLY_FIELDS = frozenset({"workers", "device", "progress", "tensorboard"})
 
-TRACKED_PACKAGES = ("pavlab", "torch", "transformers", "tokenizers", "math-verify", "vllm", "ray")
+TRACKED_PACKAGES = ("pavlab", "torch", "transformers", "tokenizers", "math-verify", "vllm", "ray", "peft",
+                    "tensorboard")
 
 
 def package_versions() -> dict[str, str]:

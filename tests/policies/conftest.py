@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -46,3 +49,16 @@ def one_torch_thread() -> Iterator[None]:
     yield
     torch.set_num_threads(threads)
 
+
+@pytest.fixture
+def vllm_standin(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """fake_vllm.py installed as `vllm` (and `vllm.inputs`) for one test, so `VLLMPolicy` and its
+    `import_vllm` run unchanged on CPU. Loaded fresh each time: the engine class keeps per-test state."""
+    spec = importlib.util.spec_from_file_location("fake_vllm", Path(__file__).with_name("fake_vllm.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "fake_vllm", module)  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setitem(sys.modules, "vllm.inputs", module.inputs)
+    return module

@@ -4,6 +4,7 @@ Helpers are handed to tests as fixtures (pytest runs with --import-mode=importli
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from pavlab.config import load_config
 from pavlab.policies.base import Completion, SamplingParams
 from pavlab.policies.procedural import ProceduralProverPolicy
 from pavlab.policies.testbed import encode_examples, response_nll
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
+from pavlab.rl.config import RLConfig
+from pavlab.rl.trainer import METRICS_FILE, RLTrainer, run_rl
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask
 from pavlab.testing import char_tokenizer
@@ -99,3 +103,46 @@ def suffix_task() -> SuffixTask:
 @pytest.fixture
 def make_planted_policy():
     return planted_policy
+
+
+def rl_config(policy: Path, out: Path, **overrides) -> RLConfig:
+    """A seconds-long planted-task RL run (4 problems x 2 samples per iteration, dense mu:10 rewards)."""
+    base = {"task": "planted", "policy": str(policy), "out": str(out), "prover": "mu:10", "alpha": 3.0,
+            "problems_per_iteration": 4, "group_size": 2, "train_problems": 8, "eval_problems": 4,
+            "max_new_tokens": 24, "lr": 3e-3, "progress": False, "threads": 1}
+    return load_config(RLConfig, overrides={**base, **overrides})
+
+
+def metric_rows(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
+
+
+@pytest.fixture
+def make_rl_config():
+    return rl_config
+
+
+@pytest.fixture
+def read_metrics():
+    return metric_rows
+
+
+def killed_run(monkeypatch: pytest.MonkeyPatch, config: RLConfig, at_step: int) -> None:
+    """Run `config` and kill it (KeyboardInterrupt) inside its `at_step`-th iteration of this session."""
+    original, calls = RLTrainer.step, []
+
+    def dying_step(self: RLTrainer) -> dict:
+        calls.append(self.iteration)
+        if len(calls) == at_step:
+            raise KeyboardInterrupt
+        return original(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(RLTrainer, "step", dying_step)
+        with pytest.raises(KeyboardInterrupt):
+            run_rl(config)
+
+
+@pytest.fixture
+def run_killed(monkeypatch):
+    return lambda config, at_step: killed_run(monkeypatch, config, at_step)

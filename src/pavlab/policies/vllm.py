@@ -13,10 +13,13 @@ below), so a recipe can leave GPU memory for a verifier on the same device.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import Field, ValidationError
+from transformers import AutoConfig, GenerationConfig
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
@@ -64,16 +67,33 @@ def import_vllm() -> tuple[Any, Any, Any]:
     return LLM, SamplingParams, TokensPrompt
 
 
-def finish_reason_of(output: Any, stop: str) -> str:
-    """vLLM's (finish_reason, stop_reason) -> pavlab's "step" | "eos" | "length".
+def end_token_ids(path: Path, tokenizer: Any) -> set[int]:
+    """The ids vLLM ends a response on: the tokenizer's EOS plus the generation config's (a chat model's
+    end-of-turn), which vLLM adds as stop tokens. The same set `HFPolicy` stops on."""
+    try:
+        generation = GenerationConfig.from_pretrained(path, local_files_only=True)
+    except OSError:  # no generation_config.json: derived from config.json, as transformers and vLLM do
+        generation = GenerationConfig.from_model_config(AutoConfig.from_pretrained(path, local_files_only=True))
+    configured = generation.eos_token_id
+    ids = {tokenizer.eos_token_id, *(configured if isinstance(configured, list) else [configured])}
+    ids.discard(None)
+    return ids
 
-    vLLM reports "stop" for both a stop string (stop_reason = the string) and EOS or a stop
-    token (stop_reason None or an id); only a stop string ends a step.
+
+def finish_reason_of(output: Any, stop: str, eos_ids: Collection[int]) -> str:
+    """vLLM's (finish_reason, stop_reason, last token) -> pavlab's "step" | "eos" | "length".
+
+    vLLM reports "stop" for a stop string (stop_reason = the string), for EOS (None) and for a
+    generation-config EOS (its id); only a stop string ends a step. An EOS sampled as the last allowed
+    token ends the response like any other EOS, though older V1 schedulers (length checked first,
+    vllm-project/vllm#27390) report it as "length"; EOS wins over a step end, as in `HFPolicy`.
     """
-    if output.finish_reason == "length":
-        return "length"
+    if output.token_ids and output.token_ids[-1] in eos_ids:
+        return "eos"
     if stop == "step" and isinstance(output.stop_reason, str):
         return "step"
+    if output.finish_reason == "length":
+        return "length"
     return "eos"
 
 
@@ -89,6 +109,7 @@ class VLLMPolicy(PolicyBackend):
         engine_cls, self._sampling_params_cls, self._tokens_prompt_cls = import_vllm()
         self.path = resolve_checkpoint(path)
         self.tokenizer = load_tokenizer(self.path)
+        self.eos_ids = end_token_ids(self.path, self.tokenizer)
         opts = self.options
         self.engine = engine_cls(model=str(self.path), tokenizer=str(self.path), dtype=opts.dtype,
                                gpu_memory_utilization=opts.gpu_memory_utilization,
@@ -99,17 +120,21 @@ class VLLMPolicy(PolicyBackend):
         return encode_prompt(self.tokenizer, prompt) + encode_response(self.tokenizer, prefix)[0]
 
     def request_params(self, params: SamplingParams, n: int, index: int) -> Any:
-        """vLLM sampling params of request `index`: its own seed, so duplicate contexts differ."""
+        """vLLM sampling params of request `index`. vLLM seeds the j-th of a request's n samples with
+        seed + j, so request i starts at seed + i*n: every sample of the call gets its own seed, and
+        duplicate contexts (common in MC labeling) do not repeat each other's samples."""
         return self._sampling_params_cls(
             n=n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_new_tokens,
             stop=[self.step_separator] if params.stop == "step" else None, include_stop_str_in_output=True,
-            logprobs=0, seed=None if params.seed is None else params.seed + index, skip_special_tokens=False)
+            logprobs=0, seed=None if params.seed is None else params.seed + index * n, skip_special_tokens=False)
 
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
                params: SamplingParams) -> list[list[Completion]]:
         self.check_request(prompts, prefixes, n, params)
-        requests = [self._tokens_prompt_cls(prompt_token_ids=self.context_ids(prompt, prefix))
-                    for prompt, prefix in zip(prompts, prefixes, strict=True)]
+        contexts = [self.context_ids(prompt, prefix) for prompt, prefix in zip(prompts, prefixes, strict=True)]
+        if any(not context for context in contexts):
+            raise PavlabError("a prompt encodes to no tokens and the tokenizer has no BOS token", field="prompt")
+        requests = [self._tokens_prompt_cls(prompt_token_ids=context) for context in contexts]
         outputs = self.engine.generate(requests, [self.request_params(params, n, i) for i in range(len(requests))],
                                        use_tqdm=False)
         result = [[self.completion(output, params.stop) for output in request.outputs] for request in outputs]
@@ -117,11 +142,14 @@ class VLLMPolicy(PolicyBackend):
         return result
 
     def completion(self, output: Any, stop: str) -> Completion:
-        """One vLLM `CompletionOutput` as a pavlab Completion (EOS kept in ids and logprobs, not in text)."""
+        """One vLLM `CompletionOutput` as a pavlab Completion (EOS kept in ids and logprobs, not in text).
+
+        The text is decoded from `token_ids`, not taken from `output.text`: vLLM cuts its text right after
+        a stop string and keeps an EOS's text with include_stop_str_in_output, HF does neither."""
         token_ids = list(output.token_ids)
         logprobs = [step[token].logprob for step, token in zip(output.logprobs, token_ids, strict=True)]
-        reason = finish_reason_of(output, stop)
-        text_ids = token_ids[:-1] if reason == "eos" and token_ids else token_ids
+        reason = finish_reason_of(output, stop, self.eos_ids)
+        text_ids = token_ids[:-1] if token_ids and token_ids[-1] in self.eos_ids else token_ids
         text = self.tokenizer.decode(text_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
         return Completion(text=text, token_ids=token_ids, logprobs=logprobs, finish_reason=reason)  # type: ignore[arg-type]
 

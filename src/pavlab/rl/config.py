@@ -56,8 +56,10 @@ class RLConfig(Config):
     entropy_coef: float = Field(0.0, ge=0, description="weight of the token-entropy bonus (0 = off)")
     temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(64, ge=1)
-    lora_rank: int = Field(0, ge=0, description="train LoRA adapters of this rank (needs pavlab[lora]); 0 = full")
-    lora_alpha: float = Field(16.0, gt=0)
+    lora_rank: int = Field(0, ge=0, description="RL trains LoRA adapters of this rank on every linear layer but "
+                                                "lm_head (needs the lora extra; RFT still tunes all weights); "
+                                                "policy/ is saved merged; 0 = full fine-tuning")
+    lora_alpha: float = Field(16.0, gt=0, description="LoRA scale numerator: adapters add (alpha / rank) * B @ A")
     rft_steps: int = Field(0, ge=0, description="rejection fine-tuning steps on the policy's own correct samples")
     rft_problems: int = Field(256, ge=1)
     rft_samples: int = Field(8, ge=1, description="samples per problem for RFT")
@@ -72,6 +74,8 @@ class RLConfig(Config):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's choice)")
     device: str = "cpu"
     progress: bool = True
+    tensorboard: bool = Field(False, description="also write every metrics.jsonl row as TensorBoard scalars "
+                                                 "(step = iteration) to OUT/tensorboard; needs the tensorboard extra")
 
     @field_validator("kl_coef")
     @classmethod

@@ -8,8 +8,9 @@ the token-mean REINFORCE loss with a baseline and a KL penalty to the frozen ini
 
 Run folder: `rl_run.json` (config record), `metrics.jsonl` (one row per iteration; the row of
 iteration 0 holds the starting test accuracy), `checkpoint.pt` (every `checkpoint_every`
-iterations; rerunning the same command resumes from it), and at the end `policy/` (an HF
-checkpoint), `value/` (the value model, with baseline 'value') and `rl_summary.json`.
+iterations; rerunning the same command resumes from it), `tensorboard/` (the same rows as
+scalars, with `tensorboard: true`), and at the end `policy/` (an HF checkpoint; a LoRA run's
+adapters are merged into it), `value/` (the value model, with baseline 'value') and `rl_summary.json`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pavlab.rl.objective import batch_loss, leave_one_out_baselines
 from pavlab.rl.rft import rejection_finetune
 from pavlab.rl.rollouts import Rollout, assign_rewards, build_rollouts
 from pavlab.rl.scoring import build_outcome, build_prover
+from pavlab.rl.tensorboard_log import TENSORBOARD_DIR, NoLog, TensorBoardLog, open_log, summary_writer_class
 from pavlab.runs import prepare_run
 from pavlab.shards import chunk_seed
 from pavlab.tasks.registry import get_task
@@ -49,20 +51,35 @@ METRICS_FILE = "metrics.jsonl"
 EVAL_SEED_INDEX = -2  # every evaluation samples with the same seed, so test accuracies differ only by the policy
 
 
-def add_lora(model: PreTrainedModel, rank: int, alpha: float) -> PreTrainedModel:
-    """Inject LoRA adapters into `model` in place (peft is an optional extra, imported only here)."""
+def import_peft() -> Any:
+    """peft (an optional extra, imported only for LoRA runs), or a one-line error naming the extra."""
     try:
-        from peft import LoraConfig, get_peft_model
+        import peft
     except ImportError:
         raise PavlabError("lora_rank > 0 needs peft: pip install 'pavlab[lora]'", field="lora_rank") from None
-    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, target_modules="all-linear",
-                                            task_type="CAUSAL_LM"))
+    return peft
+
+
+def check_extras(config: RLConfig) -> None:
+    """Fail before any model work (and before the run folder exists) when an enabled extra is missing."""
+    if config.lora_rank > 0:
+        import_peft()
+    if config.tensorboard:
+        summary_writer_class()
+
+
+def add_lora(model: PreTrainedModel, rank: int, alpha: float) -> PreTrainedModel:
+    """Inject LoRA adapters into `model` in place (its base weights frozen) and return the peft wrapper."""
+    peft = import_peft()
+    return peft.get_peft_model(model, peft.LoraConfig(r=rank, lora_alpha=alpha, target_modules="all-linear",
+                                                      task_type="CAUSAL_LM"))
 
 
 class RLTrainer:
     """Holds the policy, its frozen reference, the optional value model and the optimizer; resumable."""
 
     def __init__(self, config: RLConfig, run_dir: Path) -> None:
+        check_extras(config)
         self.config, self.run_dir = config, Path(run_dir)
         if config.threads is not None:
             torch.set_num_threads(config.threads)
@@ -211,21 +228,27 @@ class RLTrainer:
         """Run (or finish) all iterations, then save the final policy and a summary."""
         config = self.config
         started = time.perf_counter()
-        if not self.metrics:
-            self.metrics.append({"iteration": 0, "samples_seen": 0, "test_accuracy": self.evaluate(),
-                                 **self.rft_stats})
-        with progress_bar(f"RL ({config.task.name}, alpha {config.alpha})", total=config.iterations) as advance:
+        with (open_log(config.tensorboard, self.run_dir / TENSORBOARD_DIR, self.metrics) as board,
+              progress_bar(f"RL ({config.task.name}, alpha {config.alpha})", total=config.iterations) as advance):
+            if not self.metrics:
+                self.record({"iteration": 0, "samples_seen": 0, "test_accuracy": self.evaluate(),
+                             **self.rft_stats}, board)
             advance(self.iteration)
             while self.iteration < config.iterations:
                 row = self.step()
                 if self.iteration % config.eval_every == 0 or self.iteration == config.iterations:
                     row["test_accuracy"] = self.evaluate()
-                self.metrics.append(row)
-                write_jsonl(self.run_dir / METRICS_FILE, self.metrics)
+                self.record(row, board)
                 if self.iteration % config.checkpoint_every == 0 or self.iteration == config.iterations:
                     self.save()
                 advance(1)
         return self.finish(time.perf_counter() - started)
+
+    def record(self, row: dict[str, Any], board: TensorBoardLog | NoLog) -> None:
+        """Append a metrics row to `metrics.jsonl` (rewritten whole, atomically) and to TensorBoard."""
+        self.metrics.append(row)
+        write_jsonl(self.run_dir / METRICS_FILE, self.metrics)
+        board.write(row)
 
     def finish(self, seconds: float) -> dict[str, Any]:
         """Save `policy/` (LoRA merged), `value/` and `rl_summary.json`; returns the summary."""
@@ -245,6 +268,7 @@ class RLTrainer:
 
 def run_rl(config: RLConfig) -> Path:
     """Train (or resume) the run in `config.out`; returns the run folder."""
+    check_extras(config)
     run_dir = prepare_run(config.out, config, kind="rl")
     RLTrainer(config, run_dir).train()
     return run_dir
