@@ -133,3 +133,18 @@ def test_value_baseline_is_trained_towards_the_token_rewards(make_rollouts, make
         optimizer.step()
         losses.append(float(parts.value_loss.detach()))
     assert losses[-1] < 0.5 * losses[0]  # shared prefixes with different returns leave some error
+
+
+def test_leave_one_out_baseline_centres_the_dense_rewards_too(make_rollouts):
+    """The baseline averages the other samples' mean token reward: the outcome when alpha = 0, and the
+    prover advantages' (negative) mean too when alpha > 0."""
+    from pavlab.rl.trainer import mean_token_rewards
+
+    _, outcome_only = make_rollouts(alpha=0.0)
+    torch.testing.assert_close(mean_token_rewards(outcome_only), torch.tensor(OUTCOMES, dtype=torch.float64))
+    _, dense = make_rollouts(alpha=2.0)
+    means = mean_token_rewards(dense)
+    assert means[1] < OUTCOMES[1]  # a failed response's advantages sum to 0 - Q(s_0) < 0
+    torch.testing.assert_close(means, torch.tensor([float(np.mean(r.rewards)) for r in dense], dtype=torch.float64))
+    baselines = leave_one_out_baselines(means.view(1, -1)).flatten()
+    torch.testing.assert_close(baselines[0], (means[1] + means[2]) / 2)

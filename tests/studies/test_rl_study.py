@@ -36,3 +36,42 @@ def test_tiny_study_writes_json_csv_png(tmp_path):
     assert "| paper | measured |" in summary["markdown"]
     assert (tmp_path / "study" / "rl_planted.png").stat().st_size > 0
 
+    for row in summary["arms"].values():
+        assert len(row["final_rule_probabilities"]) == 5 and all(0 <= p <= 1 for p in row["final_rule_probabilities"])
+    assert "P(y*_k+1 in state k)" in summary["markdown"]
+
+
+def test_rule_probabilities_read_each_match_state(monkeypatch):
+    """A stand-in policy that knows the rule in states 0 and 1 only: the diagnostic must show exactly that."""
+    from types import SimpleNamespace
+
+    from pavlab.policies.testbed_tokenizer import build_number_tokenizer
+    from pavlab.policies.tokenization import encode_prompt, encode_response
+    from pavlab.studies import rl as study
+    from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask, match_states, target_of
+
+    task, tokenizer = PlantedTask(), build_number_tokenizer(VOCAB_SIZE, [])
+
+    class RuleModel(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            out = torch.zeros(*input_ids.shape, len(tokenizer))
+            for row, (ids, mask) in enumerate(zip(input_ids, attention_mask, strict=True)):
+                context = ids[: int(mask.sum())].tolist()
+                problem, prefix = contexts[tuple(context)]
+                state = match_states(target_of(problem), task.counted_tokens(prefix))[-1]
+                if state < 2:
+                    out[row, int(mask.sum()) - 1, encode_response(tokenizer, str(target_of(problem)[state]))[0][0]] = 50
+            return SimpleNamespace(logits=out)
+
+    contexts: dict[tuple[int, ...], tuple] = {}
+
+    def context_ids(prompt: str, prefix: str) -> list[int]:
+        ids = encode_prompt(tokenizer, prompt) + encode_response(tokenizer, prefix)[0]
+        contexts[tuple(ids)] = (task.problem_from_prompt(prompt), prefix)
+        return ids
+
+    stub = SimpleNamespace(model=RuleModel(), tokenizer=tokenizer, context_ids=context_ids)
+    monkeypatch.setattr(study, "load_policy", lambda _: stub)
+    probabilities = study.rule_probabilities("stand-in", problems=20)
+    assert probabilities[0] > 0.99 and probabilities[1] > 0.99
+    assert all(abs(p - 1 / len(tokenizer)) < 1e-6 for p in probabilities[2:])

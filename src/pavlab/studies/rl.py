@@ -11,6 +11,7 @@ to held-out problems), as in the paper.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -22,10 +23,12 @@ from pavlab.io import write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.loading import load_policy
 from pavlab.policies.testbed import TestbedConfig, train_testbed
+from pavlab.policies.tokenization import encode_response
 from pavlab.rl.config import RLConfig, procedural_gamma
 from pavlab.studies.rl_curves import Arm, plot_arm_curves, ratio_text, run_arms, summarize, write_curves_csv
-from pavlab.tasks.planted import PlantedTask, match_states, target_of
+from pavlab.tasks.planted import TARGET_LENGTH, TOKENS, PlantedTask, match_states, target_of
 from pavlab.tasks.registry import TaskConfig
+from pavlab.verifiers.scoring import right_pad
 
 
 def start_model(steps: int) -> TestbedConfig:
@@ -51,10 +54,14 @@ def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | No
 
 
 # Settings shared by every arm (only alpha, prover and reward differ): a batch of 16 problems x 4
-# samples = 64 responses (the paper's batch), constant lr, leave-one-out baseline.
+# samples = 64 responses (the paper's batch), constant lr, the paper's learned token-level value
+# baseline. Why not leave-one-out: it is one number per response, so it cannot centre advantages that
+# differ from step to step; measured from the same start (mu_10, alpha 3 and 1, 300 iterations) it
+# drove the policy into steps it rarely sampled (spaces, stepless text: P(y*_2 | state 1) 0.27 -> 0.00),
+# while the value baseline sharpened it (0.27 -> 0.97).
 SHARED_SETTINGS: dict[str, Any] = {
     "problems_per_iteration": 16, "group_size": 4, "lr": 1e-3, "warmup_fraction": 0.0, "min_lr_ratio": 1.0,
-    "kl_coef": 0.0, "baseline": "loo", "max_new_tokens": 24, "eval_problems": 200, "eval_samples": 2,
+    "kl_coef": 0.0, "baseline": "value", "max_new_tokens": 24, "eval_problems": 200, "eval_samples": 2,
     "checkpoint_every": 50, "threads": 1, "progress": False,
 }
 ALPHA = 3.0
@@ -77,6 +84,43 @@ def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int) -> 
                            SamplingParams(max_new_tokens=SHARED_SETTINGS["max_new_tokens"], seed=seed))
     return float(np.mean([max(match_states(target_of(problem), task.counted_tokens(c.text)))
                           for problem, group in zip(tests, groups, strict=True) for c in group]))
+
+
+def rule_probabilities(policy_dir: Path, problems: int = 200, seed: int = 0) -> list[float]:
+    """Mean probability the policy puts on y*_{k+1} in match state k, for k = 0 .. 4.
+
+    Why: test accuracy and the y* run say *that* a start policy fails, not *which* part of the rule
+    it lacks. mu_gamma puts gamma / (gamma + 13) on the right token in every state (0.278 for
+    mu_5); a policy that only learned "open with y*_1" shows ~0.07 (uniform) from state 1 on, and RL
+    must then build the later states from scratch. Prefixes are a few random tokens (left in state
+    0) followed by y*_1 .. y*_k.
+    """
+    import torch
+
+    task, rng = PlantedTask(), random.Random(seed)
+    policy = load_policy(str(policy_dir))
+    model, tokenizer = policy.model, policy.tokenizer  # type: ignore[attr-defined]
+    means = []
+    for state in range(TARGET_LENGTH):
+        contexts, wanted = [], []
+        for problem in task.problems("test", problems):
+            target = target_of(problem)
+            junk = [rng.choice(TOKENS) for _ in range(rng.randint(0, 4))]
+            while match_states(target, junk)[-1] != 0:
+                junk.pop()
+            prefix = "".join(f"{token}{task.step_separator}" for token in (*junk, *target[:state]))
+            contexts.append(policy.context_ids(task.prompt(problem), prefix))
+            wanted.append(encode_response(tokenizer, str(target[state]))[0][0])
+        ids, mask = right_pad(contexts, tokenizer.pad_token_id)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        last = logits[torch.arange(len(contexts)), mask.sum(1) - 1].float().softmax(-1)
+        means.append(float(last[torch.arange(len(contexts)), torch.tensor(wanted)].mean()))
+    return means
+
+
+def rules_text(probabilities: Sequence[float]) -> str:
+    return " / ".join(f"{p:.2f}" for p in probabilities)
 
 
 def markdown_section(summary: dict[str, Any], command: str) -> str:
@@ -105,14 +149,19 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
         if row["reward"] == "q_plus_q_mu":
             lines.append(f"| {name} (values, not advantages) | hacked (shown on MATH) | "
                          f"{pct(row['final_accuracy'])} |")
-    lines += ["", "Test accuracy per arm (mean over seeds), and the mean longest run of y* in test responses "
-              f"(0..5; start policy: {summary['matched_prefix_start']:.2f}):", "",
-              "| arm | seeds | start | final mean [min, max] | best mean | samples | final y* run |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "Test accuracy per arm (mean over seeds), the mean longest run of y* in test responses "
+              f"(0..5; start policy: {summary['matched_prefix_start']:.2f}), and the probability the final "
+              "policy puts on the right next token in each match state k (mu_5: "
+              f"{5 / 18:.2f} in every state, uniform: {1 / 14:.2f}; start policy: "
+              f"{rules_text(summary['rule_probabilities_start'])}):", "",
+              "| arm | seeds | start | final mean [min, max] | best mean | samples | final y* run | "
+              "P(y*_k+1 in state k), k = 0..4 |",
+              "|---|---|---|---|---|---|---|---|"]
     for name, row in arms.items():
         lines.append(f"| {name} | {row['seeds']} | {pct(row['start_accuracy'])} | {pct(row['final_accuracy'])} "
                      f"[{pct(row['final_min'])}, {pct(row['final_max'])}] | {pct(row['best_mean_accuracy'])} | "
-                     f"{row['samples']:.0f} | {row['final_matched_prefix']:.2f} |")
+                     f"{row['samples']:.0f} | {row['final_matched_prefix']:.2f} | "
+                     f"{rules_text(row['final_rule_probabilities'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -153,6 +202,11 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
         summary["arms"][arm.name]["final_matched_prefix"] = float(np.mean([
             matched_prefix(run_dir / "policy", shared["eval_problems"], shared["eval_samples"], seed)
             for seed, run_dir in runs.run_dirs[arm.name].items()]))
+    summary["rule_probabilities_start"] = rule_probabilities(start_policy, seed=seeds[0])
+    for arm in arms:
+        per_seed = [rule_probabilities(run_dir / "policy", seed=seed)
+                    for seed, run_dir in runs.run_dirs[arm.name].items()]
+        summary["arms"][arm.name]["final_rule_probabilities"] = np.mean(per_seed, axis=0).tolist()
     summary["markdown"] = markdown_section(summary, command)
     write_json(out_dir / "rl_planted.json", {
         "settings": {**shared, "iterations": iterations, "alpha": alpha, "seeds": list(seeds),
