@@ -38,8 +38,10 @@ class RLConfig(Config):
     alpha: float = Field(0.0, description="weight of the prover advantage; 0 = outcome-only RL")
     reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
     orm: Path | None = Field(None, description="outcome verifier folder; default: the exact outcome check Rex")
-    baseline: Baseline = Field("loo", description="value: learned token-level value head; loo: leave-one-out "
-                                                  "over the group; none: plain REINFORCE")
+    baseline: Baseline = Field("loo", description="value: learned token-level value head (the paper's; use it "
+                                                  "with alpha > 0: one number per response cannot centre "
+                                                  "per-step advantages, RESULTS.md section 5); loo: "
+                                                  "leave-one-out over the group; none: plain REINFORCE")
     iterations: int = Field(100, ge=1)
     problems_per_iteration: int = Field(16, ge=1)
     group_size: int = Field(4, ge=1, description="responses sampled per problem")
