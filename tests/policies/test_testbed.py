@@ -110,3 +110,52 @@ def test_planted_testbed_trains_on_prover_samples_and_loads_as_a_policy(tmp_path
     policy = load_policy(str(out))
     completion = policy.sample([task.prompt(problem)], [""], 1, SamplingParams(seed=0, stop="step"))[0][0]
     assert completion.text.endswith("\n") or completion.finished
+
+
+def test_planted_distillation_targets_are_mu_gammas_exact_step_distribution():
+    """Each soft step favours y*_{k+1} in match state k (uniform once y* is matched); prompt tokens are never soft."""
+    from pavlab.policies.testbed import planted_sft_data
+    from pavlab.tasks.planted import TOKENS, match_states, prover_probs, target_of
+
+    config = TINY.model_copy(update={"n_train_problems": 30, "n_traces": 120, "planted_distill": True})
+    data = planted_sft_data(config)
+    assert data.soft is not None and data.record["distilled"] and len(data.soft.steps) == len(data.rows)
+    tokenizer, task = data.tokenizer, PlantedTask()
+    problems = task.problems("train", 30, seed=config.seed)
+    for r, ((ids, labels), steps) in enumerate(zip(data.rows, data.soft.steps, strict=True)):
+        problem = problems[r // 4]
+        prompt_length = len(encode_prompt(tokenizer, task.prompt(problem)))
+        assert len(steps) == 10 and all(i >= prompt_length and labels[i] == ids[i] for i, _ in steps)
+        tokens = [int(tokenizer.convert_ids_to_tokens(ids[i])) for i, _ in steps]
+        target = target_of(problem)
+        for (_, favoured), state in zip(steps, match_states(target, tokens), strict=False):
+            weights = [data.soft.boost if index == favoured else 1.0 for index in range(len(TOKENS))]
+            expected = prover_probs(target, state, 5.0)
+            assert [w / sum(weights) for w in weights] == pytest.approx(expected)
+
+
+def test_distillation_loss_is_cross_entropy_to_the_teacher_and_hard_ce_elsewhere():
+    from pavlab.policies.testbed import SoftTargets, collate, distillation_nll
+
+    torch.manual_seed(0)
+    tokenizer = build_number_tokenizer(14, [])
+    model = build_model(TINY, tokenizer).eval()
+    rows = [([1, 5, 6, 7, 8, 2], [-100, -100, 6, 7, 8, 2]), ([1, 9, 10, 2], [-100, -100, 10, 2])]
+    batch = collate(rows, tokenizer.pad_token_id)
+    token_ids = [5, 6, 7]
+    soft = SoftTargets(token_ids, boost=4.0, steps=[])
+    with torch.no_grad():
+        assert distillation_nll(model, batch, soft, []).item() == pytest.approx(response_nll(model, batch).item(),
+                                                                               rel=1e-5)
+        logp = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.log_softmax(-1)
+        soft_loss = distillation_nll(model, batch, soft, [(0, 3, 1), (1, 2, -1)]).item()
+    teacher = torch.tensor([1.0, 4.0, 1.0]) / 6.0
+    terms = [-logp[0, 1, 6], -(teacher * logp[0, 2, token_ids]).sum(), -logp[0, 3, 8], -logp[0, 4, 2],
+             -logp[1, 1, token_ids].mean(), -logp[1, 2, 2]]
+    assert soft_loss == pytest.approx(torch.stack(terms).mean().item(), rel=1e-5)
+
+
+def test_distilled_planted_testbed_trains(tmp_path):
+    config = TINY.model_copy(update={"n_train_problems": 40, "n_traces": 160, "steps": 40, "planted_distill": True})
+    record = read_json(train_testbed("planted", tmp_path / "planted", config) / "testbed.json")
+    assert record["distilled"] and record["loss_last"] < record["loss_first"] - 0.5
