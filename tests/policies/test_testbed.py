@@ -159,3 +159,13 @@ def test_distilled_planted_testbed_trains(tmp_path):
     config = TINY.model_copy(update={"n_train_problems": 40, "n_traces": 160, "steps": 40, "planted_distill": True})
     record = read_json(train_testbed("planted", tmp_path / "planted", config) / "testbed.json")
     assert record["distilled"] and record["loss_last"] < record["loss_first"] - 0.5
+
+
+def test_planted_trace_gamma_needs_distillation():
+    from pavlab.policies.testbed import planted_sft_data
+
+    with pytest.raises(PavlabError, match="planted_trace_gamma"):
+        planted_sft_data(TINY.model_copy(update={"n_train_problems": 4, "n_traces": 8, "planted_trace_gamma": 15.0}))
+    data = planted_sft_data(TINY.model_copy(update={"n_train_problems": 4, "n_traces": 8, "planted_trace_gamma": 15.0,
+                                                    "planted_distill": True}))
+    assert data.record["trace_gamma"] == 15.0 and data.soft is not None and data.soft.boost == 5.0

@@ -61,6 +61,9 @@ class TestbedConfig(Config):
     planted_sft_gamma: float = Field(5.0, gt=0, description="planted: SFT on samples of mu_gamma")
     planted_distill: bool = Field(False, description="planted: score each sampled step against mu_gamma's exact "
                                   "next-token distribution (same optimum as SFT on samples, far less noise)")
+    planted_trace_gamma: float | None = Field(None, gt=0, description="planted, with planted_distill: sample the "
+                                              "training states from mu_THIS (default: planted_sft_gamma); a "
+                                              "stronger one visits the deep match states more often")
     drill_batch_size: int = Field(256, ge=0, description="arithmetic-fact lines per step on top of traces (0 = off)")
     seed: int = 0
     threads: int = Field(2, ge=1, le=2, description="torch CPU threads (use 1 when the 2 cores are shared)")
@@ -210,7 +213,11 @@ def planted_sft_data(config: TestbedConfig) -> SFTData:
     problems = task.problems("train", config.n_train_problems, seed=config.seed)
     prompts = [task.prompt(p) for p in problems]
     per_problem = max(1, config.n_traces // len(problems))
-    groups = ProceduralProverPolicy(task, config.planted_sft_gamma).sample(
+    trace_gamma = config.planted_trace_gamma or config.planted_sft_gamma
+    if trace_gamma != config.planted_sft_gamma and not config.planted_distill:
+        raise PavlabError("planted_trace_gamma differs from planted_sft_gamma: only meaningful with planted_distill "
+                          "(SFT on samples would learn the trace prover instead)", field="planted_trace_gamma")
+    groups = ProceduralProverPolicy(task, trace_gamma).sample(
         prompts, [""] * len(prompts), per_problem, SamplingParams(seed=config.seed))
     pairs = [(problem, prompt, c.text) for problem, prompt, group in zip(problems, prompts, groups, strict=True)
              for c in group]
@@ -224,7 +231,7 @@ def planted_sft_data(config: TestbedConfig) -> SFTData:
             for (problem, prompt, _), (ids, _) in zip(pairs, rows, strict=True)])
     return SFTData(tokenizer, rows, [], {"task_options": {}, "trace_success_rate": success,
                                          "sft_gamma": config.planted_sft_gamma,
-                                         "distilled": config.planted_distill}, soft)
+                                         "distilled": config.planted_distill, "trace_gamma": trace_gamma}, soft)
 
 
 def _planted_soft_steps(problem: Problem, ids: list[int], prompt_length: int, token_ids: list[int]

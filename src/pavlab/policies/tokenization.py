@@ -31,3 +31,21 @@ def encode_response(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[in
         return [], []
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     return list(enc["input_ids"]), [tuple(span) for span in enc["offset_mapping"]]
+
+
+def decoded_offsets(tokenizer: Any, token_ids: list[int]) -> list[tuple[int, int]]:
+    """Each token's (start, end) character span in the text `token_ids` decode to, by decoding growing prefixes.
+
+    Why: a sampled sequence need not be the tokenizer's canonical encoding of its text (a policy
+    can spell "10" as "1" "0"), and policy gradient must train the ids that were sampled, so
+    their spans come from decoding them rather than from re-encoding the text. A token that
+    leaves a multi-byte character unfinished gets an empty or partial span; the last end is the
+    full decoded length.
+    """
+    spans, start = [], 0
+    for count in range(1, len(token_ids) + 1):
+        end = max(start, len(tokenizer.decode(token_ids[:count], skip_special_tokens=False,
+                                              clean_up_tokenization_spaces=False)))
+        spans.append((start, end))
+        start = end
+    return spans

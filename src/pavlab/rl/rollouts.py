@@ -4,7 +4,9 @@ The ids follow the shared convention (`encode_prompt` + `encode_response`), the 
 verifier scores, and `encode_response`'s character offsets map each token to its step. When a
 response ended with EOS, the EOS token is trained too (ending is an action) and belongs to the
 last step. A sampled token sequence that is not the tokenizer's canonical encoding of its text
-is re-encoded; `retokenized` counts these, since their gradient is for the canonical ids.
+(e.g. "1" "0" for "10") keeps its sampled ids, with spans from decoding them: re-encoding it
+would put the gradient on ids the policy never sampled, and nothing would then push down the
+odd spelling it did sample (a run on planted collapsed that way). `retokenized` counts these.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pavlab.policies.base import Completion
-from pavlab.policies.tokenization import encode_prompt, encode_response
+from pavlab.policies.tokenization import decoded_offsets, encode_prompt, encode_response
 from pavlab.rl.rewards import RewardKind, response_token_rewards
 from pavlab.tasks.base import Problem, Task
 
@@ -50,9 +52,12 @@ def build_rollouts(task: Task, tokenizer: Any, problems: Sequence[Problem],
         prompt = task.prompt(problem)
         prompt_ids = encode_prompt(tokenizer, prompt)
         for completion in samples:
-            ids, offsets = encode_response(tokenizer, completion.text)
             ended = completion.finish_reason == "eos"
-            retokenized = ids != completion.token_ids[:len(completion.token_ids) - ended]
+            sampled = list(completion.token_ids[:len(completion.token_ids) - ended])
+            ids, offsets = encode_response(tokenizer, completion.text)
+            retokenized = ids != sampled
+            if retokenized:
+                ids, offsets = sampled, decoded_offsets(tokenizer, sampled)
             if ended:
                 ids, offsets = ids + completion.token_ids[-1:], offsets + [(len(completion.text),) * 2]
             rollouts.append(Rollout(group, problem, prompt, completion.text, task.split_steps(completion.text),
