@@ -32,24 +32,37 @@ from pavlab.verifiers.scoring import right_pad
 
 
 def start_model(steps: int) -> TestbedConfig:
-    """The start policy's network and SFT optimisation (a 2-layer, 64-wide Llama; Adam lr 3e-3, batch 64)."""
+    """The start policy's network and SFT optimisation (a 2-layer, 64-wide Llama; Adam lr 3e-3, batch 64).
+
+    SFT is distillation of mu_5 (its exact step distribution as the target) on states visited by
+    mu_30: measured after 10,000 steps, P(y*_k+1 | state k) for k = 0..4 (mu_5: 0.28 each) was
+    0.26 / 0.27 / 0.07 / 0.07 / 0.07 with plain SFT on mu_5 samples (240k traces), 0.27 / 0.28 /
+    0.28 / 0.07 / 0.08 distilling on mu_5's own states, 0.27 / 0.27 / 0.27 / 0.24 / 0.11 on mu_15's
+    and 0.28 / 0.27 / 0.27 / 0.26 / 0.25 on mu_30's. mu_5 reaches the deep states too rarely for a
+    small network to learn them from its own samples; the target distribution, and so the policy
+    RL starts from, is still mu_5's.
+    """
     return TestbedConfig(hidden_size=64, intermediate_size=192, num_layers=2, num_heads=4, steps=steps,
-                         batch_size=64, lr=3e-3, progress=False)
+                         batch_size=64, lr=3e-3, planted_distill=True, planted_trace_gamma=30.0, progress=False)
 
 
 def train_planted_start(out_dir: Path, *, sft_gamma: float = 5.0, problems: int = 2000, samples: int = 4,
                         model: TestbedConfig | None = None) -> Path:
-    """The planted testbed policy: SFT on `samples` mu_`sft_gamma` traces of each of `problems` problems."""
+    """The planted testbed policy: SFT towards mu_`sft_gamma` on `samples` traces of each of `problems` problems."""
     config = (model or start_model(steps=400)).model_copy(update={
         "n_train_problems": problems, "n_traces": problems * samples, "planted_sft_gamma": sft_gamma})
     return train_testbed("planted", Path(out_dir), config)
 
 
-def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None) -> list[Arm]:
-    """ORM-RL, PAV-RL for each gamma, and (unless None) the values-not-advantages ablation at `ablation_gamma`."""
+def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None,
+               orm_factor: int = 1) -> list[Arm]:
+    """ORM-RL, PAV-RL for each gamma, (unless None) the values-not-advantages ablation at `ablation_gamma`,
+    and, with `orm_factor` > 1, ORM-RL run `orm_factor` times longer (the sample-efficiency reference)."""
     arms = [Arm("ORM-RL"), *(Arm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas)]
     if ablation_gamma is not None:
         arms.append(Arm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, "q_plus_q_mu", f"mu:{ablation_gamma:g}"))
+    if orm_factor > 1:
+        arms.append(Arm(f"ORM-RL x{orm_factor} samples", iteration_factor=orm_factor))
     return arms
 
 
@@ -68,12 +81,10 @@ SHARED_SETTINGS: dict[str, Any] = {
     "checkpoint_every": 50, "threads": 1, "progress": False,
 }
 ALPHA = 3.0
-FULL = {"gammas": (2.0, 5.0, 10.0, 15.0, 30.0), "seeds": (0, 1, 2), "iterations": 300, "eval_every": 25,
-        "sft_steps": 10000, "sft_problems": 8000}
-# sft_steps: P(right token | match state) of the start after 3000 steps 0.22 / 0.07 / 0.07 / 0.07 / 0.07
-# (states 0..4; mu_5: 0.28 each), after 10000 steps 0.27 / 0.27 / 0.07 / 0.07 / 0.08 (`rule_probabilities`).
+FULL = {"gammas": (2.0, 5.0, 10.0, 15.0, 30.0), "seeds": (0, 1, 2), "iterations": 400, "eval_every": 25,
+        "sft_steps": 10000, "sft_problems": 8000, "sft_samples": 30, "orm_factor": 10}
 QUICK = {"gammas": (10.0,), "seeds": (0, 1), "iterations": 30, "eval_every": 10, "sft_steps": 300,
-         "sft_problems": 2000}
+         "sft_problems": 2000, "sft_samples": 4, "orm_factor": 1}
 
 
 def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int) -> float:
@@ -146,7 +157,8 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
     if ten is not None:
         lines.append(f"| PAV-RL with mu_10 | 100% in ~350 iterations | {pct(pav[ten]['final_accuracy'])} after "
                      f"{pav[ten]['samples']:.0f} samples (from {pct(pav[ten]['start_accuracy'])}) |")
-        lines.append(f"| sample efficiency vs ORM-RL (mu_10) | ~10x | {ratio_text(efficiency[ten])} |")
+        lines.append(f"| sample efficiency vs ORM-RL (mu_10; reference arm: {summary['efficiency_reference']}) "
+                     f"| ~10x | {ratio_text(efficiency[ten])} |")
     lines.append(f"| ORM-RL (outcome only) | little progress | {pct(orm['final_accuracy'])} "
                  f"(from {pct(orm['start_accuracy'])}) |")
     lines.append(f"| gammas that beat ORM-RL (every seed) | about 8-15 | {', '.join(gain) or 'none'} |")
@@ -172,14 +184,15 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
 
 def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, seeds: Sequence[int] | None = None,
                          iterations: int | None = None, quick: bool = False, *, alpha: float = ALPHA,
-                         ablation_gamma: float | None = 10.0, start_policy: Path | None = None,
+                         ablation_gamma: float | None = 10.0, orm_factor: int | None = None,
+                         start_policy: Path | None = None,
                          start: TestbedConfig | None = None, settings: dict[str, Any] | None = None,
                          command: str = "pavlab study rl-planted") -> dict[str, Any]:
     """Every arm x seed from one SFT start; writes rl_planted.{json,csv,png} under `out_dir`, returns the summary.
 
-    Unset `gammas`/`seeds`/`iterations` come from the full or the quick profile (quick skips the
-    Q + alpha*Q^mu ablation arm). Each RL run resumes and a finished start policy is reused, so an
-    interrupted study can simply be rerun.
+    Unset `gammas`/`seeds`/`iterations`/`orm_factor` come from the full or the quick profile (quick
+    skips the Q + alpha*Q^mu ablation arm and the long ORM-RL reference). Each RL run resumes and a
+    finished start policy is reused, so an interrupted study can simply be rerun.
     """
     profile = QUICK if quick else FULL
     gammas = tuple(profile["gammas"] if gammas is None else gammas)
@@ -190,13 +203,15 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
     if start_policy is None:
         start_policy = out_dir / "start"
         if not (start_policy / "config.json").exists():
-            train_planted_start(start_policy, problems=profile["sft_problems"],
+            train_planted_start(start_policy, problems=profile["sft_problems"], samples=profile["sft_samples"],
                                 model=start or start_model(profile["sft_steps"]))
     shared = {**SHARED_SETTINGS, "eval_every": min(profile["eval_every"], iterations), **(settings or {})}
-    arms = study_arms(gammas, alpha, None if quick else ablation_gamma)
+    arms = study_arms(gammas, alpha, None if quick else ablation_gamma,
+                      profile["orm_factor"] if orm_factor is None else orm_factor)
 
     def config_for(arm: Arm, seed: int) -> RLConfig:
-        return RLConfig(task=TaskConfig(name="planted"), policy=str(start_policy), iterations=iterations, seed=seed,
+        return RLConfig(task=TaskConfig(name="planted"), policy=str(start_policy), seed=seed,
+                        iterations=iterations * arm.iteration_factor,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
 
     runs = run_arms(arms, seeds, config_for)

@@ -22,7 +22,7 @@ from pavlab.rl.rewards import RewardKind
 from pavlab.rl.trainer import METRICS_FILE, run_rl
 from pavlab.studies.plots import plot_seed_curves
 
-CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "seed", "iteration", "samples", "test_accuracy")
+CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "iteration_factor", "seed", "iteration", "samples", "test_accuracy")
 Curve = list[dict[str, float]]
 Curves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
 
@@ -35,6 +35,7 @@ class Arm:
     alpha: float = 0.0
     reward: RewardKind = "advantage"
     prover: str | None = None
+    iteration_factor: int = 1  # runs this many times the study's iterations (a long outcome-only reference)
 
     @property
     def is_pav(self) -> bool:
@@ -115,7 +116,9 @@ def ratio_text(efficiency: dict[str, Any]) -> str:
 def summarize(arms: Sequence[Arm], curves: Curves) -> dict[str, Any]:
     """Per-arm start/final accuracy over seeds and, for every PAV arm, the sample-efficiency ratio to ORM-RL.
 
-    Mean curves are cut to the shortest run, so every point averages all seeds.
+    The ratio is taken against the longest outcome-only arm: when ORM-RL barely moves in the
+    study's budget, only a longer ORM-RL run says how many samples it needs. Mean curves are cut
+    to the shortest run, so every point averages all seeds.
     """
     per_arm: dict[str, Any] = {}
     means: dict[str, tuple[list[float], list[float]]] = {}
@@ -131,8 +134,10 @@ def summarize(arms: Sequence[Arm], curves: Curves) -> dict[str, Any]:
                              "final_min": min(finals.values()), "final_max": max(finals.values()),
                              "final_per_seed": finals,
                              "best_mean_accuracy": max(means[arm.name][1]), "samples": means[arm.name][0][-1]}
-    efficiency = {arm.name: sample_efficiency(means["ORM-RL"], means[arm.name]) for arm in arms if arm.is_pav}
-    return {"arms": per_arm, "sample_efficiency": efficiency, "mean_curves": means}
+    reference = max((arm for arm in arms if arm.alpha == 0.0), key=lambda arm: arm.iteration_factor)
+    efficiency = {arm.name: sample_efficiency(means[reference.name], means[arm.name]) for arm in arms if arm.is_pav}
+    return {"arms": per_arm, "sample_efficiency": efficiency, "efficiency_reference": reference.name,
+            "mean_curves": means}
 
 
 def write_curves_csv(path: Path, runs: ArmRuns) -> None:
@@ -143,9 +148,16 @@ def write_curves_csv(path: Path, runs: ArmRuns) -> None:
 
 
 def plot_arm_curves(path: Path, runs: ArmRuns, summary: dict[str, Any], title: str) -> Path:
-    """Held-out accuracy vs samples seen: the seed mean of every arm with its min-max band."""
+    """Held-out accuracy vs samples seen: the seed mean of every arm with its min-max band.
+
+    With a long arm (10x the samples) x is on a log scale, from the first evaluation after the start.
+    """
+    logx = any(arm.iteration_factor > 1 for arm in runs.arms)
     curves = {}
     for arm in runs.arms:
         x = summary["mean_curves"][arm.name][0]
-        curves[arm.name] = (x, [[p["test_accuracy"] for p in run][:len(x)] for run in runs.curves[arm.name].values()])
-    return plot_seed_curves(path, curves, xlabel="samples seen", ylabel="held-out test accuracy", title=title)
+        ys = [[p["test_accuracy"] for p in run][:len(x)] for run in runs.curves[arm.name].values()]
+        cut = 1 if logx else 0
+        curves[arm.name] = (x[cut:], [y[cut:] for y in ys])
+    return plot_seed_curves(path, curves, xlabel="samples seen", ylabel="held-out test accuracy", title=title,
+                            logx=logx)
