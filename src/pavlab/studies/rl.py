@@ -25,7 +25,15 @@ from pavlab.policies.loading import load_policy
 from pavlab.policies.testbed import TestbedConfig, train_testbed
 from pavlab.policies.tokenization import encode_response
 from pavlab.rl.config import RLConfig, procedural_gamma
-from pavlab.studies.rl_curves import Arm, plot_arm_curves, ratio_text, run_arms, summarize, write_curves_csv
+from pavlab.studies.rl_curves import (
+    Arm,
+    plot_arm_curves,
+    ratio_text,
+    run_arms,
+    samples_to_reach,
+    summarize,
+    write_curves_csv,
+)
 from pavlab.tasks.planted import TARGET_LENGTH, TOKENS, PlantedTask, match_states, target_of
 from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.scoring import right_pad
@@ -81,6 +89,7 @@ SHARED_SETTINGS: dict[str, Any] = {
     "checkpoint_every": 50, "threads": 1, "progress": False,
 }
 ALPHA = 3.0
+REACH_LEVELS = (50, 90)  # held-out accuracy (%) whose first crossing by the seed-mean curve is reported
 FULL = {"gammas": (2.0, 5.0, 10.0, 15.0, 30.0), "seeds": (0, 1, 2), "iterations": 400, "eval_every": 25,
         "sft_steps": 10000, "sft_problems": 8000, "sft_samples": 30, "orm_factor": 10}
 QUICK = {"gammas": (10.0,), "seeds": (0, 1), "iterations": 30, "eval_every": 10, "sft_steps": 300,
@@ -151,12 +160,19 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
     def pct(value: float) -> str:
         return f"{100 * value:.1f}%"
 
+    def reached(row: dict[str, Any]) -> str:
+        return " / ".join("never" if row[f"samples_to_{t}"] is None else f"{row[f'samples_to_{t}']:.0f}"
+                          for t in REACH_LEVELS)
+
     lines = ["## Online RL on the planted task (didactic)", "", f"Command: `{command}`", "",
              "| claim | paper | measured |", "|---|---|---|"]
     ten = next((name for name in pav if gammas[name] == 10.0), best_name)
     if ten is not None:
+        to_90 = pav[ten]["samples_to_90"]
+        when = "never" if to_90 is None else f"at {to_90 / summary['batch']:.0f} iterations"
         lines.append(f"| PAV-RL with mu_10 | 100% in ~350 iterations | {pct(pav[ten]['final_accuracy'])} after "
-                     f"{pav[ten]['samples']:.0f} samples (from {pct(pav[ten]['start_accuracy'])}) |")
+                     f"{pav[ten]['samples']:.0f} samples (from {pct(pav[ten]['start_accuracy'])}); seed mean >= 90% "
+                     f"{when} |")
         lines.append(f"| sample efficiency vs ORM-RL (mu_10; reference arm: {summary['efficiency_reference']}) "
                      f"| ~10x | {ratio_text(efficiency[ten])} |")
     lines.append(f"| ORM-RL (outcome only) | little progress | {pct(orm['final_accuracy'])} "
@@ -171,13 +187,14 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
               "policy puts on the right next token in each match state k (mu_5: "
               f"{5 / 18:.2f} in every state, uniform: {1 / 14:.2f}; start policy: "
               f"{rules_text(summary['rule_probabilities_start'])}):", "",
-              "| arm | seeds | start | final mean [min, max] | best mean | samples | final y* run | "
+              "| arm | seeds | start | final mean [min, max] | best mean | samples | samples to "
+              f"{' / '.join(f'{t}%' for t in REACH_LEVELS)} (seed mean) | final y* run | "
               "P(y*_k+1 in state k), k = 0..4 |",
-              "|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|"]
     for name, row in arms.items():
         lines.append(f"| {name} | {row['seeds']} | {pct(row['start_accuracy'])} | {pct(row['final_accuracy'])} "
                      f"[{pct(row['final_min'])}, {pct(row['final_max'])}] | {pct(row['best_mean_accuracy'])} | "
-                     f"{row['samples']:.0f} | {row['final_matched_prefix']:.2f} | "
+                     f"{row['samples']:.0f} | {reached(row)} | {row['final_matched_prefix']:.2f} | "
                      f"{rules_text(row['final_rule_probabilities'])} |")
     return "\n".join(lines) + "\n"
 
@@ -216,6 +233,10 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
 
     runs = run_arms(arms, seeds, config_for)
     summary = summarize(arms, runs.curves)
+    summary["batch"] = shared["problems_per_iteration"] * shared["group_size"]
+    for name, (samples, accuracy) in summary["mean_curves"].items():
+        for level in REACH_LEVELS:
+            summary["arms"][name][f"samples_to_{level}"] = samples_to_reach(samples, accuracy, level / 100)
     summary["matched_prefix_start"] = matched_prefix(start_policy, shared["eval_problems"], shared["eval_samples"],
                                                      seeds[0])
     for arm in arms:
