@@ -5,8 +5,9 @@ curves (held-out accuracy vs samples seen) across reward arms and prover strengt
 means something with several seeds, identical settings per arm except the reward, and the
 sample-efficiency ratio computed the same way every time. This module owns that protocol.
 
-Start policy: a tiny Llama SFT'd on mu_5 samples over many training problems (so it generalises
-to held-out problems), as in the paper.
+Start policy: a tiny Llama trained towards mu_5 over many training problems (so it generalises to
+held-out problems), as in the paper; see `start_model` for why the SFT distils mu_5's exact step
+distribution rather than fitting its samples.
 """
 
 from __future__ import annotations
@@ -75,13 +76,12 @@ def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | No
 
 
 # Settings shared by every arm (only alpha, prover and reward differ): a batch of 16 problems x 4
-# samples = 64 responses (the paper's batch), constant lr, the paper's learned token-level value
-# baseline. Why not leave-one-out: it is one number per response, so it cannot centre advantages that
-# differ from step to step; measured from the same start (mu_10, alpha 3 and 1, 300 iterations) it
-# drove the policy into steps it rarely sampled (spaces, stepless text: P(y*_2 | state 1) 0.27 -> 0.00),
-# while the value baseline sharpened it (0.27 -> 0.97). No entropy bonus: with 0.01 the arms that get
-# no signal (ORM-RL, mu_2) decayed to unparsable text (P(right token) 0.27 -> 0.08 in every state) in
-# 300 iterations; without it a PAV-RL run is stable for ~300 iterations (it collapsed by 1000).
+# samples = 64 responses (the paper's batch), constant lr 1e-3 (the paper's), the paper's learned
+# token-level value baseline. Why not leave-one-out: it is one number per response, so it cannot
+# centre advantages that differ from step to step; from an earlier start (mu_10, alpha 3 and 1, 300
+# iterations) it drove the policy into steps it rarely sampled (P(y*_2 | state 1) 0.27 -> 0.00) while
+# the value baseline sharpened it (0.27 -> 0.97). No entropy bonus: with 0.01 the arms that get no
+# signal (ORM-RL, mu_2) decayed to unparsable text in 300 iterations (RESULTS.md section 5).
 SHARED_SETTINGS: dict[str, Any] = {
     "problems_per_iteration": 16, "group_size": 4, "lr": 1e-3, "warmup_fraction": 0.0, "min_lr_ratio": 1.0,
     "kl_coef": 0.0, "baseline": "value", "max_new_tokens": 24, "eval_problems": 200,
