@@ -19,6 +19,11 @@ def test_sample_efficiency_ratio():
     never = sample_efficiency(orm, (samples, [0.0] * 5))
     assert never["ratio"] is None and never["reason"] == "PAV-RL never reached ORM-RL's best"
     assert ratio_text(result) == "3.0x" and ratio_text(never) == "n/a (PAV-RL never reached ORM-RL's best)"
+    # a flat ORM-RL bounds the ratio from below: its whole budget (400) over PAV-RL's samples to pass it (100)
+    assert flat["lower_bound"] == pytest.approx(4.0) and never["lower_bound"] is None
+    assert ratio_text(flat).startswith("> 4x (ORM-RL never rose above its start in 400 samples")
+    stuck = sample_efficiency((samples, [0.1] * 5), (samples, [0.1] * 5))
+    assert stuck["lower_bound"] is None and ratio_text(stuck) == "n/a (ORM-RL never rose above its start)"
 
 
 def point(samples: float, accuracy: float) -> dict[str, float]:

@@ -97,7 +97,8 @@ def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
     """Samples ORM-RL needs for its best mean accuracy over the samples PAV-RL needs for the same accuracy.
 
     `ratio` is None, with the `reason`, when ORM-RL never rises above its start (no finite ratio
-    exists) or PAV-RL never gets there.
+    exists) or PAV-RL never gets there. In the first case `lower_bound` is ORM-RL's whole budget
+    over the samples PAV-RL needs to pass ORM-RL's best: the ratio is at least that.
     """
     best = max(orm[1])
     orm_samples = samples_to_reach(*orm, best)
@@ -105,12 +106,20 @@ def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
     ratio = orm_samples / pav_samples if orm_samples and pav_samples else None
     reason = (None if ratio is not None else "ORM-RL never rose above its start" if not orm_samples
               else "PAV-RL never reached ORM-RL's best")
+    passed = next((s for s, a in zip(*pav, strict=True) if a > best + 1e-12), None)
+    lower_bound = orm[0][-1] / passed if not orm_samples and passed else None
     return {"orm_best_accuracy": best, "orm_samples": orm_samples, "pav_samples": pav_samples, "ratio": ratio,
-            "reason": reason}
+            "reason": reason, "orm_budget": orm[0][-1], "pav_passed_orm_best": passed, "lower_bound": lower_bound}
 
 
 def ratio_text(efficiency: dict[str, Any]) -> str:
-    return f"n/a ({efficiency['reason']})" if efficiency["ratio"] is None else f"{efficiency['ratio']:.1f}x"
+    if efficiency["ratio"] is not None:
+        return f"{efficiency['ratio']:.1f}x"
+    if efficiency.get("lower_bound"):
+        return (f"> {efficiency['lower_bound']:.0f}x (ORM-RL never rose above its start in "
+                f"{efficiency['orm_budget']:.0f} samples; PAV-RL passed it after "
+                f"{efficiency['pav_passed_orm_best']:.0f})")
+    return f"n/a ({efficiency['reason']})"
 
 
 def summarize(arms: Sequence[Arm], curves: Curves) -> dict[str, Any]:
