@@ -81,7 +81,7 @@ def test_dense_prover_rewards_move_the_policy_towards_the_planted_sequence(tmp_p
 
 
 def test_pav_rl_with_a_good_prover_raises_accuracy_from_a_mu5_clone(tmp_path):
-    """The didactic result in miniature: a tiny mu_5 clone (~3% on its problem) climbs past 50% with mu_10 advantages."""
+    """The didactic result in miniature: a tiny mu_5 clone (~3% on its problem) passes 50% with mu_10 advantages."""
     from pavlab.policies.base import SamplingParams
     from pavlab.policies.loading import load_policy
     from pavlab.policies.testbed import TestbedConfig, train_testbed
