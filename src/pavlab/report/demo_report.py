@@ -14,6 +14,7 @@ from typing import Any
 from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, read_json
 from pavlab.report.document import Code, Document, Image, Markdown, Section, Table, to_html, to_markdown
+from pavlab.studies.rl_curves import ratio_text
 
 
 def pct(value: float | None) -> str:
@@ -99,10 +100,9 @@ def _claims(cells: list[dict[str, Any]], rl: dict[str, Any]) -> Section:
     arms = rl["arms"]
     orm = arms.get("ORM-RL")
     for name, eff in rl.get("sample_efficiency", {}).items():
-        ratio = eff.get("ratio")
         rows.append([f"{name} vs ORM-RL (planted)", "~10x sample-efficient; 100% in ~350 iterations at gamma=10",
                      f"final {pct(arms[name]['final_accuracy'])} vs {pct(orm['final_accuracy']) if orm else 'n/a'}; "
-                     f"sample-efficiency {'n/a' if ratio is None else f'{ratio:.1f}x'}"])
+                     f"sample-efficiency {ratio_text(eff)}"])
     return Section("Paper's claims | measured here", [
         Table(["claim", "paper", "measured here"], rows),
         "Measured on the built-in testbeds with the budgets of this run; see RESULTS.md for the full studies."])
