@@ -6,9 +6,9 @@ against the measured PAV-RL gains of `pavlab study rl-planted` (RESULTS.md secti
 
 from __future__ import annotations
 
-import json
 import sys
 
+from pavlab.io import read_json
 from pavlab.provers.exact import exact_terms_planted
 from pavlab.provers.rank import spearman
 from pavlab.rl.config import procedural_gamma
@@ -16,7 +16,7 @@ from pavlab.tasks.planted import PlantedTask
 
 
 def main(path: str, base_gamma: float = 5.0, problems: int = 50) -> None:
-    arms = json.loads(open(path).read())["summary"]["arms"]
+    arms = read_json(path)["summary"]["arms"]
     pav = {name: row for name, row in arms.items() if row["reward"] == "advantage" and row["alpha"] != 0.0}
     tests = PlantedTask().problems("test", problems, seed=0)
     rows = []

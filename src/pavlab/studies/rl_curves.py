@@ -162,11 +162,11 @@ def plot_arm_curves(path: Path, runs: ArmRuns, summary: dict[str, Any], title: s
     With a long arm (10x the samples) x is on a log scale, from the first evaluation after the start.
     """
     logx = any(arm.iteration_factor > 1 for arm in runs.arms)
+    first = 1 if logx else 0  # the start (0 samples) has no place on a log axis
     curves = {}
     for arm in runs.arms:
         x = summary["mean_curves"][arm.name][0]
-        ys = [[p["test_accuracy"] for p in run][:len(x)] for run in runs.curves[arm.name].values()]
-        cut = 1 if logx else 0
-        curves[arm.name] = (x[cut:], [y[cut:] for y in ys])
+        ys = [[p["test_accuracy"] for p in run][first:len(x)] for run in runs.curves[arm.name].values()]
+        curves[arm.name] = (x[first:], ys)
     return plot_seed_curves(path, curves, xlabel="samples seen", ylabel="held-out test accuracy", title=title,
                             logx=logx)
