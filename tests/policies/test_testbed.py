@@ -22,6 +22,7 @@ from pavlab.policies.testbed import (
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_prompt, encode_response
 from pavlab.policies.traces import countdown_trace
+from pavlab.tasks.base import Problem
 from pavlab.tasks.countdown import CountdownTask, apply_steps
 from pavlab.tasks.planted import PlantedTask
 
@@ -64,6 +65,18 @@ def test_traces_are_valid_until_a_slip_and_respect_the_result_bound():
     results = [int(line.split("=")[1]) for t in noisy for line in t.split("\n")]
     assert max(results) <= 30 and "|" not in "".join(noisy)
     assert 0 < sum(task.is_correct(t, p) for t, p in zip(noisy, problems, strict=True)) < len(problems)
+
+
+def test_five_number_traces_at_the_defaults_never_run_out_of_moves():
+    # A slip used to write results up to max_result + 3, leaving states such as (2, 103) with no
+    # move under the bound: `train-testbed --task.n_numbers 5` crashed with an IndexError.
+    config = TestbedConfig(n_numbers=5, n_train_problems=400)
+    problems, traces = countdown_traces(config, "train", 4000, seed=0)
+    results = [int(line.split("=")[1].split("|")[0]) for t in traces for line in t.split("\n") if line]
+    assert len(traces) == 4000 and max(results) <= config.max_result
+    rng = random.Random(1)
+    stuck = Problem(id="p", question="2 103 -> 5", answer="5", meta={"numbers": [2, 103], "target": 5})
+    assert countdown_trace(stuck, rng, 0.5, 0.5, 100, True) == ""  # no move fits under the bound: no line
 
 
 def test_encode_examples_puts_labels_on_response_and_eos_only():

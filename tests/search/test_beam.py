@@ -6,7 +6,7 @@ from pavlab.errors import PavlabError
 from pavlab.policies.base import SamplingParams
 from pavlab.search.beam import beam_search
 from pavlab.search.best_of_n import iid_search
-from pavlab.search.scorers import OracleScorer, build_scorer
+from pavlab.search.scorers import OracleScorer, ResponseScores, build_scorer
 from pavlab.tasks.countdown import CountdownTask
 
 STEP = SamplingParams(max_new_tokens=12, seed=3)
@@ -80,3 +80,42 @@ def test_bad_beam_budgets_are_one_line_errors(width, candidates, depth, field, r
         beam_search(task, policy, OracleScorer(task), task.problems("test", 1), width, STEP,
                     candidates=candidates, max_depth=depth)
     assert "\n" not in str(info.value) and policy.meter.samples == 0
+
+
+def test_dedup_keeps_distinct_states_and_diagnostics_count_them(random_move_policy) -> None:
+    # 2 3 4 -> 20 has few legal first moves, so 8 beams x 3 candidates must repeat some of them.
+    task = CountdownTask(n_numbers=3, max_number=9)
+    problems = task.problems("test", 6)
+    policy, oracle = random_move_policy(task), OracleScorer(task)
+    plain = beam_search(task, policy, oracle, problems, 8, SamplingParams(seed=0), candidates=3, max_depth=2)
+    dedup = beam_search(task, policy, oracle, problems, 8, SamplingParams(seed=0), candidates=3, max_depth=2,
+                        dedup=True)
+    for without, with_ in zip(plain.outcomes, dedup.outcomes, strict=True):
+        first_without, first_with = without.diagnostics["distinct_per_depth"][0], with_.diagnostics[
+            "distinct_per_depth"][0]
+        assert first_with >= first_without
+        assert len(set(with_.responses)) == len(with_.responses)  # no finished response kept twice
+        assert with_.diagnostics["depths"] == len(with_.diagnostics["distinct_per_depth"]) >= 1
+        # the oracle's step score is its value, so ranking by value keeps the same beams
+        assert with_.diagnostics["depths_q_differs"] == 0
+    assert any(len(set(o.responses)) < len(o.responses) for o in plain.outcomes)  # copies without dedup
+    assert sum(o.diagnostics["distinct_per_depth"][0] for o in plain.outcomes) < sum(
+        o.diagnostics["distinct_per_depth"][0] for o in dedup.outcomes)
+
+
+class ReversedOracle(OracleScorer):
+    """Ranks steps against the oracle's values: a step score that disagrees with "q" wherever it can."""
+
+    def score(self, problems, steps_lists, meter=None):
+        return [ResponseScores(1.0 - s.values, s.final, s.values) for s in super().score(problems, steps_lists)]
+
+
+def test_depths_where_the_step_score_and_q_keep_different_beams_are_counted(random_move_policy) -> None:
+    task = CountdownTask()
+    problems = task.problems("test", 8)
+    policy = random_move_policy(task)
+    agree = beam_search(task, policy, OracleScorer(task), problems, 3, SamplingParams(seed=0), candidates=3)
+    differ = beam_search(task, policy, ReversedOracle(task), problems, 3, SamplingParams(seed=0), candidates=3)
+    assert all(o.diagnostics["depths_q_differs"] == 0 for o in agree.outcomes)
+    assert sum(o.diagnostics["depths_q_differs"] for o in differ.outcomes) > 0
+    assert all(o.diagnostics["depths_q_differs"] <= o.diagnostics["depths"] for o in differ.outcomes)

@@ -26,12 +26,14 @@ from pavlab.io import write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_prompt, encode_response
-from pavlab.policies.traces import countdown_trace
+from pavlab.policies.traces import countdown_trace, subset_sum_trace
 from pavlab.tasks.base import Problem
 from pavlab.tasks.countdown import OPERATORS, CountdownTask, apply_op, parse_step
+from pavlab.tasks.subset_sum import SubsetSumTask
 
 TESTBED_FILE = "testbed.json"
 COUNTDOWN_SYMBOLS = [*OPERATORS, "=", "|", "->"]
+SUBSET_SUM_SYMBOLS = ["->"]
 MAX_POSITIONS = 512  # RoPE positions the model config declares; traces are far shorter
 
 
@@ -40,9 +42,12 @@ class TestbedConfig(Config):
 
     __test__ = False  # not a pytest test class despite its name
 
-    n_numbers: int = Field(4, ge=2, le=6, description="countdown: numbers per problem")
-    max_number: int = Field(10, ge=2, description="countdown: largest input number (the task default is 25; "
-                            "a 1M-parameter policy cannot learn its arithmetic in minutes)")
+    n_numbers: int | None = Field(None, ge=2, le=12, description="numbers per problem (default: countdown 4, "
+                                  "subset_sum 8)")
+    max_number: int | None = Field(None, ge=2, description="largest input number (default: countdown 10, whose "
+                                   "task default of 25 a 1M-parameter policy cannot learn in minutes; subset_sum 40)")
+    min_take: int = Field(5, ge=2, description="subset_sum: fewest numbers any solution takes")
+    max_take: int = Field(6, ge=2, description="subset_sum: most numbers the planted solution takes")
     max_result: int = Field(100, ge=2, description="largest number in traces; 0..max_result are single tokens")
     annotate_state: bool = Field(True, description="append '| numbers left' to every trace line")
     good_move_prob: float = Field(0.85, ge=0.0, le=1.0, description="chance the solver plays a move that can still win")
@@ -64,7 +69,8 @@ class TestbedConfig(Config):
     planted_trace_gamma: float | None = Field(None, gt=0, description="planted, with planted_distill: sample the "
                                               "training states from mu_THIS (default: planted_sft_gamma); a "
                                               "stronger one visits the deep match states more often")
-    drill_batch_size: int = Field(256, ge=0, description="arithmetic-fact lines per step on top of traces (0 = off)")
+    drill_batch_size: int = Field(256, ge=0, description="countdown: arithmetic-fact lines per step on top of "
+                                  "traces (0 = off)")
     seed: int = 0
     threads: int = Field(2, ge=1, le=2, description="torch CPU threads (use 1 when the 2 cores are shared)")
     progress: bool = True
@@ -110,15 +116,32 @@ def build_model(config: TestbedConfig, tokenizer: PreTrainedTokenizerBase) -> Ll
         pad_token_id=tokenizer.pad_token_id))
 
 
+def countdown_task(config: TestbedConfig) -> CountdownTask:
+    """The countdown task a testbed config trains on (4 numbers from 1..10 unless set)."""
+    return CountdownTask(config.n_numbers or 4, config.max_number or 10)
+
+
+def subset_sum_task(config: TestbedConfig) -> SubsetSumTask:
+    """The subset-sum task a testbed config trains on (8 numbers from 1..40 unless set)."""
+    return SubsetSumTask(config.n_numbers or 8, config.max_number or 40, config.min_take, config.max_take)
+
+
 def countdown_traces(config: TestbedConfig, split: str, n: int, seed: int) -> tuple[list[Problem], list[str]]:
     """`n` noisy-solver traces, cycling over the first `n_train_problems` problems of `split`."""
-    task = CountdownTask(config.n_numbers, config.max_number)
-    problems = task.problems(split, min(n, config.n_train_problems), seed=seed)
+    problems = countdown_task(config).problems(split, min(n, config.n_train_problems), seed=seed)
     rng = random.Random(seed)
     chosen = [problems[i % len(problems)] for i in range(n)]
     traces = [countdown_trace(p, rng, config.good_move_prob, config.slip_prob, config.max_result,
                               config.annotate_state) for p in chosen]
     return chosen, traces
+
+
+def subset_sum_traces(config: TestbedConfig, split: str, n: int, seed: int) -> tuple[list[Problem], list[str]]:
+    """`n` noisy-solver traces, cycling over the first `n_train_problems` problems of `split`."""
+    problems = subset_sum_task(config).problems(split, min(n, config.n_train_problems), seed=seed)
+    rng = random.Random(seed)
+    chosen = [problems[i % len(problems)] for i in range(n)]
+    return chosen, [subset_sum_trace(p, rng, config.good_move_prob) for p in chosen]
 
 
 def arithmetic_drill(tokenizer: PreTrainedTokenizerBase, traces: list[str]) -> list[tuple[list[int], list[int]]]:
@@ -194,13 +217,23 @@ def distillation_nll(model: LlamaForCausalLM, batch: dict[str, torch.Tensor], so
 
 
 def countdown_sft_data(config: TestbedConfig) -> SFTData:
-    task = CountdownTask(config.n_numbers, config.max_number)
+    task = countdown_task(config)
     tokenizer = build_number_tokenizer(max(config.max_result, task.max_target), COUNTDOWN_SYMBOLS)
     problems, traces = countdown_traces(config, "train", config.n_traces, config.seed)
     rows = [encode_example(tokenizer, task.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
     drill = arithmetic_drill(tokenizer, traces) if config.drill_batch_size else []
     success = sum(task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
     return SFTData(tokenizer, rows, drill, {"task_options": task.options(), "trace_success_rate": success})
+
+
+def subset_sum_sft_data(config: TestbedConfig) -> SFTData:
+    """Noisy-solver traces; numbers up to the largest target are single tokens, so no arithmetic drill."""
+    task = subset_sum_task(config)
+    tokenizer = build_number_tokenizer(task.max_target, SUBSET_SUM_SYMBOLS)
+    problems, traces = subset_sum_traces(config, "train", config.n_traces, config.seed)
+    rows = [encode_example(tokenizer, task.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
+    success = sum(task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
+    return SFTData(tokenizer, rows, [], {"task_options": task.options(), "trace_success_rate": success})
 
 
 def planted_sft_data(config: TestbedConfig) -> SFTData:
@@ -250,7 +283,7 @@ def _planted_soft_steps(problem: Problem, ids: list[int], labels: list[int], tok
     return [(i, target[state] - 1 if state < len(target) else -1) for (i, _), state in zip(steps, states, strict=True)]
 
 
-SFT_DATA = {"countdown": countdown_sft_data, "planted": planted_sft_data}
+SFT_DATA = {"countdown": countdown_sft_data, "subset_sum": subset_sum_sft_data, "planted": planted_sft_data}
 
 
 def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:

@@ -12,12 +12,17 @@ import random
 
 from pavlab.tasks.base import Problem
 from pavlab.tasks.countdown import Move, after_move, solvable, valid_moves
+from pavlab.tasks.subset_sum import good_takes
 
 
-def _slipped(move: Move, rng: random.Random) -> Move:
-    """The same operation with a wrong (but positive) result written down."""
-    wrong = move.result + rng.choice([-3, -2, -1, 1, 2, 3])
-    return Move(move.a, move.op, move.b, wrong if wrong > 0 else move.result + 1)
+def _slipped(move: Move, rng: random.Random, max_result: int) -> Move:
+    """The same operation with a wrong result written down, positive and within `max_result`.
+
+    Why the bound: a slip above it would leave states such as (2, 103) with no move the trace
+    may play, and numbers above it are not single tokens of the testbed tokenizer.
+    """
+    wrong = [w for w in (move.result + d for d in (-3, -2, -1, 1, 2, 3)) if 0 < w <= max_result]
+    return Move(move.a, move.op, move.b, rng.choice(wrong)) if wrong else move
 
 
 def countdown_trace(problem: Problem, rng: random.Random, good_move_prob: float, slip_prob: float,
@@ -35,10 +40,12 @@ def countdown_trace(problem: Problem, rng: random.Random, good_move_prob: float,
     lines: list[str] = []
     while len(state) > 1:
         moves = [m for m in valid_moves(state) if m.result <= max_result]
+        if not moves:  # every move overflows the bound: the solver gives up, as a failed trace
+            break
         good = [m for m in moves if m.result == target or solvable(after_move(state, m), target)]
         move = rng.choice(good if good and rng.random() < good_move_prob else moves)
         if rng.random() < slip_prob:
-            move = _slipped(move, rng)
+            move = _slipped(move, rng, max_result)
         state = after_move(state, move)
         ordered.remove(move.a)
         ordered.remove(move.b)
@@ -46,4 +53,23 @@ def countdown_trace(problem: Problem, rng: random.Random, good_move_prob: float,
         lines.append(move.text(tuple(ordered) if annotate else None))
         if move.result == target:
             break
+    return "\n".join(lines)
+
+
+def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float) -> str:
+    """One response of the noisy subset-sum solver: a number that keeps the target reachable with
+    probability `good_move_prob` (when one exists), else any legal number; it stops at need 0 or
+    when no remaining number fits the need (a failed trace)."""
+    left = tuple(problem.meta["numbers"])
+    need = problem.meta["target"]
+    lines: list[str] = []
+    while need > 0:
+        legal = [x for x in left if x <= need]
+        if not legal:
+            break
+        good = good_takes(left, need)
+        taken = rng.choice(good if good and rng.random() < good_move_prob else legal)
+        left = tuple(x for x in left if x != taken)
+        need -= taken
+        lines.append(f"{taken} -> {need}")
     return "\n".join(lines)

@@ -7,6 +7,12 @@ new step. A kept candidate that ended the response (EOS or length) is set aside 
 of the B slots, so at most B responses per problem come out: the budget N of the paper is B.
 Beams still alive at the depth limit join the finished ones, and the final answer is the
 response with the best final value (the Q^pi model acting as an ORM).
+
+Two things the paper leaves open are options here. With `dedup`, identical candidates of one
+problem (the same prefix extended by the same step) count once: otherwise a few likely steps
+fill the beam with copies and it explores fewer distinct states than its width. And each
+outcome records diagnostics: the distinct prefixes kept per depth, and at how many depths
+ranking by Q^pi alone would have kept a different set (where "q+a" and "q" actually differ).
 """
 
 from __future__ import annotations
@@ -29,14 +35,26 @@ class Candidate:
     text: str
     finished: bool
     rank_score: float = float("-inf")
+    value: float = float("-inf")
     final: float = float("-inf")
 
 
+def kept_candidates(mine: list[Candidate], slots: int, key: str = "rank_score") -> list[Candidate]:
+    """The top `slots` candidates of one problem by `key` (stable on ties: sampling order breaks them)."""
+    return sorted(mine, key=lambda c: -getattr(c, key))[:slots]
+
+
+def unique_candidates(mine: list[Candidate]) -> list[Candidate]:
+    """The first candidate of each distinct text (same prefix, same new step)."""
+    return list({c.text: c for c in reversed(mine)}.values())[::-1]
+
+
 def beam_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems: list[Problem], width: int,
-                params: SamplingParams, candidates: int = 3, max_depth: int = 10) -> SearchBatch:
+                params: SamplingParams, candidates: int = 3, max_depth: int = 10, dedup: bool = False) -> SearchBatch:
     """Beam search with beam width `width` (= N) and `candidates` (= C) next steps per beam.
 
     Depth d samples with seed `chunk_seed(params.seed, d)`, so a run is reproducible from `params.seed`.
+    With `dedup`, duplicate candidates of a problem are dropped before ranking.
     """
     check_budget(width, candidates, max_depth)
     before = policy.meter.snapshot()
@@ -45,6 +63,8 @@ def beam_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems:
     done: list[list[Candidate]] = [[] for _ in problems]
     tokens = [0] * len(problems)
     samples = [0] * len(problems)
+    distinct: list[list[int]] = [[] for _ in problems]
+    differs: list[list[bool]] = [[] for _ in problems]
     for depth in range(max_depth):
         owners = [index for index, alive in enumerate(beams) for _ in alive]
         if not owners:
@@ -63,18 +83,26 @@ def beam_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems:
                               policy.meter)
         for candidate, scores in zip(pool, scored, strict=True):
             candidate.rank_score = float(scores.steps[-1]) if len(scores.steps) else float("-inf")
+            candidate.value = float(scores.values[-1]) if len(scores.values) else float("-inf")
             candidate.final = scores.final
         last_depth = depth == max_depth - 1
         by_owner: dict[int, list[Candidate]] = {}
         for candidate in pool:
             by_owner.setdefault(candidate.owner, []).append(candidate)
         for index, mine in by_owner.items():
-            kept = sorted(mine, key=lambda c: -c.rank_score)[:width - len(done[index])]  # stable on ties
+            mine = unique_candidates(mine) if dedup else mine
+            slots = width - len(done[index])
+            kept = kept_candidates(mine, slots)
+            distinct[index].append(len({c.text for c in kept}))
+            differs[index].append({id(c) for c in kept} != {id(c) for c in kept_candidates(mine, slots, "value")})
             beams[index] = [c.text for c in kept if not (c.finished or last_depth)]
             done[index].extend(c for c in kept if c.finished or last_depth)
     outcomes = []
     for index, problem in enumerate(problems):
         finals = [c.final for c in done[index]]
-        outcomes.append(make_outcome(task, problem, [c.text for c in done[index]], finals, pick_highest(finals),
-                                     tokens[index], samples[index]))
+        outcome = make_outcome(task, problem, [c.text for c in done[index]], finals, pick_highest(finals),
+                               tokens[index], samples[index])
+        outcome.diagnostics = {"distinct_per_depth": distinct[index], "depths": len(differs[index]),
+                               "depths_q_differs": sum(differs[index])}
+        outcomes.append(outcome)
     return SearchBatch(outcomes, policy.meter.since(before))

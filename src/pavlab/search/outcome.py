@@ -7,7 +7,7 @@ are only known per batch and come from the backend's meter (`SearchBatch.compute
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pavlab.errors import PavlabError
@@ -27,6 +27,7 @@ class SearchOutcome:
     pass_at_n: bool
     generated_tokens: int
     samples: int
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -62,6 +62,7 @@ class SearchConfig(Config):
     n: int = Field(16, gt=0, description="budget N: samples per problem, or the beam width")
     candidates: int = Field(3, gt=0, description="beam: next steps sampled per beam state (C)")
     max_depth: int = Field(10, gt=0, description="beam: most steps per response")
+    dedup: bool = Field(False, description="beam: identical candidates of a problem count once")
     split: str = "test"
     problems: int | None = Field(100, gt=0, description="first N problems of the split (all if null)")
     generation: GenerationConfig = GenerationConfig()
@@ -73,12 +74,13 @@ class SearchConfig(Config):
 
 def run_method(method: str, task: Task, policy: PolicyBackend, scorer: StepScorer | None, problems: list[Problem],
                n: int, params: SamplingParams, candidates: int = 3, max_depth: int = 10,
-               how: str = "last") -> SearchBatch:
+               how: str = "last", dedup: bool = False) -> SearchBatch:
     """Dispatch to beam search or an i.i.d. method at budget `n`."""
     if method == "beam":
         if scorer is None:
             raise PavlabError("beam search needs a step scorer", field="score")
-        return beam_search(task, policy, scorer, problems, n, params, candidates=candidates, max_depth=max_depth)
+        return beam_search(task, policy, scorer, problems, n, params, candidates=candidates, max_depth=max_depth,
+                           dedup=dedup)
     return iid_search(method, task, policy, problems, n, params, scorer, how)
 
 
@@ -94,7 +96,7 @@ def search_batch(config: SearchConfig, task: Task, policy: PolicyBackend, scorer
     gen = config.generation
     params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=seed)
     batch = run_method(config.method, task, policy, scorer, problems, config.n, params, config.candidates,
-                       config.max_depth, config.aggregate)
+                       config.max_depth, config.aggregate, config.dedup)
     return [{**row, "method": config.method, "n": config.n} for row in batch_rows(batch)]
 
 

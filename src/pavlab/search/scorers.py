@@ -28,10 +28,12 @@ AGGREGATES: tuple[str, ...] = get_args(Aggregate)
 
 @dataclass(frozen=True)
 class ResponseScores:
-    """`steps[h-1]` scores step h (h = 1..H); `final` is the outcome value of the whole response (an ORM's view)."""
+    """`steps[h-1]` scores step h (h = 1..H); `values[h-1]` is the value (Q^pi, or the oracle's) of the state
+    after step h, what a "q" ranking would read; `final` is the outcome value of the whole response (an ORM's view)."""
 
     steps: np.ndarray
     final: float
+    values: np.ndarray
 
 
 class StepScorer(Protocol):
@@ -59,26 +61,31 @@ class VerifierScorer:
         results = self.verifier.score(prompts, steps_lists, self.alpha, meter)
         readings = {"q": lambda s: s.q_pi[1:], "a": lambda s: s.advantages, "q+a": lambda s: s.effective_rewards}
         read = readings[self.name]
-        return [ResponseScores(np.asarray(read(s), dtype=np.float64), float(s.q_pi[-1])) for s in results]
+        return [ResponseScores(np.asarray(read(s), dtype=np.float64), float(s.q_pi[-1]),
+                               np.asarray(s.q_pi[1:], dtype=np.float64)) for s in results]
 
 
 class OracleScorer:
-    """Exact ground truth on tasks with an oracle (countdown): a step scores 1 iff its prefix can still win."""
+    """Exact ground truth on tasks with an oracle (countdown, subset_sum): a step scores 1 iff its prefix can still
+    win."""
 
     name = "oracle"
 
     def __init__(self, task: Task) -> None:
         if not callable(getattr(task, "prefix_alive", None)):
-            raise PavlabError(f"the oracle scorer needs a task with an exact oracle (countdown), not '{task.name}'",
-                              field="score")
+            raise PavlabError("the oracle scorer needs a task with an exact oracle (countdown, subset_sum), "
+                              f"not '{task.name}'", field="score")
         self.task = task
 
     def score(self, problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]],
               meter: ComputeMeter | None = None) -> list[ResponseScores]:
         alive = self.task.prefix_alive  # type: ignore[attr-defined]
-        return [ResponseScores(np.array([float(alive(problem, list(steps[:h]))) for h in range(1, len(steps) + 1)]),
-                               float(self.task.is_correct(self.task.prefix_text(list(steps)), problem)))
-                for problem, steps in zip(problems, steps_lists, strict=True)]
+        results = []
+        for problem, steps in zip(problems, steps_lists, strict=True):
+            values = np.array([float(alive(problem, list(steps[:h]))) for h in range(1, len(steps) + 1)])
+            results.append(ResponseScores(values, float(self.task.is_correct(self.task.prefix_text(list(steps)),
+                                                                             problem)), values))
+        return results
 
 
 def build_scorer(score: str, task: Task, verifier: ProcessVerifier | None = None,

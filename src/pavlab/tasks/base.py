@@ -7,11 +7,21 @@ policy asked for "the next step" stops right after it emits the separator.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 SPLITS = ("train", "val", "test")
+# Fractions of a stable hash space owned by each split (train 80%, val 10%, test 10%), so generated
+# tasks never share a problem between splits whatever the seed.
+SPLIT_BUCKETS = {"train": range(0, 80), "val": range(80, 90), "test": range(90, 100)}
+
+
+def split_of(key: str) -> str:
+    """The split a generated problem belongs to, from a stable hash of its key."""
+    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 100
+    return next(split for split, buckets in SPLIT_BUCKETS.items() if bucket in buckets)
 
 
 @dataclass(frozen=True)

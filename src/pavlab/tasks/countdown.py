@@ -29,12 +29,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pavlab.errors import PavlabError
-from pavlab.tasks.base import SPLITS, Problem, Task
+from pavlab.tasks.base import SPLIT_BUCKETS, SPLITS, Problem, Task
 
 OPERATORS = ("+", "-", "*", "/")
 _LINE = re.compile(r"\s*([0-9]+)\s*([-+*/])\s*([0-9]+)\s*=\s*([0-9]+)\s*(?:\|((?:\s*[0-9]+)*)\s*)?", re.ASCII)
-# Fractions of the hash space owned by each split: train 80%, val 10%, test 10%.
-_SPLIT_BUCKETS = {"train": range(0, 80), "val": range(80, 90), "test": range(90, 100)}
 # Size of a split when `problems(split, None)` asks for "all" of a generated, unbounded task.
 _DEFAULT_SPLIT_SIZE = {"train": 5000, "val": 500, "test": 500}
 
@@ -150,8 +148,9 @@ class CountdownTask(Task):
     name = "countdown"
 
     def __init__(self, n_numbers: int = 4, max_number: int = 25, max_target: int | None = None) -> None:
-        if n_numbers < 2:
-            raise PavlabError(f"countdown needs at least 2 numbers (got n_numbers={n_numbers})")
+        if not 2 <= n_numbers <= 6:
+            raise PavlabError(f"countdown needs 2 to 6 numbers (got n_numbers={n_numbers}; the exact oracle "
+                              "searches every order of operations)", field="task.n_numbers")
         if max_number < 2:
             raise PavlabError(f"countdown needs max_number >= 2 (got {max_number})")
         self.n_numbers = n_numbers
@@ -190,7 +189,7 @@ class CountdownTask(Task):
                 raise PavlabError(f"could not generate {n} distinct countdown problems for split '{split}' "
                                   f"with n_numbers={self.n_numbers}, max_number={self.max_number}")
             drawn = self._random_problem(rng)
-            if drawn is None or _split_bucket(*drawn) not in _SPLIT_BUCKETS[split]:
+            if drawn is None or _split_bucket(*drawn) not in SPLIT_BUCKETS[split]:
                 continue
             numbers, target = drawn
             question = " ".join(map(str, numbers)) + f" -> {target}"

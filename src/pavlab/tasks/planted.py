@@ -31,7 +31,7 @@ import random
 from functools import lru_cache
 
 from pavlab.errors import PavlabError
-from pavlab.tasks.base import SPLITS, Problem, Task
+from pavlab.tasks.base import SPLIT_BUCKETS, SPLITS, Problem, Task
 
 VOCAB_SIZE = 14
 TOKENS = tuple(range(1, VOCAB_SIZE + 1))
@@ -40,14 +40,13 @@ TARGET_LENGTH = 5
 SIGMA: tuple[int, ...] = (8, 4, 1, 10, 6, 13, 14, 7, 5, 3, 11, 2, 9, 12)
 SIGMA_SEED = 241008146
 # Hash buckets (of 100) owned by each split, and the size of a split when `problems(split)` asks for all.
-_SPLIT_BUCKETS = {"train": range(0, 80), "val": range(80, 90), "test": range(90, 100)}
 _DEFAULT_SPLIT_SIZE = {"train": 5000, "val": 500, "test": 500}
 
 
 def split_of_keys(keys: tuple[int, ...]) -> str:
     """The split a key tuple belongs to, from a stable hash (independent of any seed)."""
     bucket = int(hashlib.sha256(("planted:" + " ".join(map(str, keys))).encode()).hexdigest(), 16) % 100
-    return next(split for split, buckets in _SPLIT_BUCKETS.items() if bucket in buckets)
+    return next(split for split, buckets in SPLIT_BUCKETS.items() if bucket in buckets)
 
 
 def target_of_keys(keys: tuple[int, ...]) -> tuple[int, ...]:
@@ -167,7 +166,7 @@ class PlantedTask(Task):
         if split not in SPLITS:
             raise PavlabError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})", field="split")
         count = _DEFAULT_SPLIT_SIZE[split] if n is None else n
-        capacity = int(0.9 * VOCAB_SIZE ** TARGET_LENGTH * len(_SPLIT_BUCKETS[split]) / 100)  # keys it can draw
+        capacity = int(0.9 * VOCAB_SIZE ** TARGET_LENGTH * len(SPLIT_BUCKETS[split]) / 100)  # keys it can draw
         if count > capacity:
             raise PavlabError(f"the planted {split} split has about {capacity} problems; asked for {count}", field="n")
         rng = random.Random(f"planted:{split}:{seed}")

