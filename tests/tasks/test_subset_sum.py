@@ -22,7 +22,7 @@ def test_generator_is_deterministic_split_disjoint_and_well_posed():
     assert not keys["train"] & keys["val"] and not keys["train"] & keys["test"] and not keys["val"] & keys["test"]
     for p in first:
         numbers, target = p.meta["numbers"], p.meta["target"]
-        assert len(set(numbers)) == 8 and numbers == sorted(numbers) and all(1 <= x <= 40 for x in numbers)
+        assert len(set(numbers)) == 8 and numbers == sorted(numbers) and all(1 <= x <= 20 for x in numbers)
         assert p.question == " ".join(map(str, numbers)) + f" -> {target}" and p.answer == str(target)
         sizes = [k for k in range(1, 9) if any(sum(c) == target for c in combinations(numbers, k))]
         assert sizes and min(sizes) >= 5  # every solution takes at least min_take numbers
@@ -37,7 +37,11 @@ def test_bad_options_raise_pavlab_error():
         TASK.problems("dev", 3)
 
 
-@pytest.mark.parametrize("response", ["14 -> 17\n3 -> 14\n5 -> 9\n9 -> 0", " 3->28\n5 -> 23\n\n9 -> 14\n14 -> 0\n"])
+@pytest.mark.parametrize("response", [
+    "14 -> 17\n3 -> 14\n5 -> 9\n9 -> 0",
+    " 3->28\n5 -> 23\n\n9 -> 14\n14 -> 0\n",  # spacing and blank lines are free
+    "14 -> 17 | 3 5 9 20\n3 -> 14 | 5 9 20\n5 -> 9 | 20 9\n9 -> 0 | 20",  # annotations in any order
+])
 def test_correct_responses(response):
     assert TASK.is_correct(response, P31)
     assert TASK.extract_answer(response) == "31"
@@ -51,6 +55,7 @@ def test_correct_responses(response):
     "31 -> 0",  # not a given number
     "14 -> 17\n3 -> 14\n5 -> 9\n9 -> 0\n20 -> 0",  # a line after the need is met
     "14 - 17",  # malformed
+    "14 -> 17 | 3 5 9\n3 -> 14\n5 -> 9\n9 -> 0",  # the annotation forgets 20
 ])
 def test_incorrect_responses(response):
     assert not TASK.is_correct(response, P31)
@@ -69,15 +74,17 @@ def test_oracle_and_good_takes_match_brute_force():
         need = rng.randint(0, 60)
         brute = any(sum(c) == need for k in range(7) for c in combinations(left, k))
         assert reachable(left, need) == brute
-    assert parse_take("12 -> 7") == (12, 7) and parse_take("12 + 7") is None
+    assert parse_take("12 -> 7") == (12, 7, None) and parse_take("12 + 7") is None
+    assert parse_take("12 -> 7 | 3 5") == (12, 7, (3, 5))
 
 
 def test_solver_traces_are_valid_and_a_perfect_solver_always_wins():
     problems = TASK.problems("train", 150, seed=0)
     rng = random.Random(0)
-    perfect = [subset_sum_trace(p, rng, 1.0) for p in problems]
+    perfect = [subset_sum_trace(p, rng, 1.0, True) for p in problems]
     assert all(TASK.is_correct(t, p) for t, p in zip(perfect, problems, strict=True))
-    noisy = [subset_sum_trace(p, rng, 0.3) for p in problems]
+    noisy = [subset_sum_trace(p, rng, 0.3, False) for p in problems]
+    assert "|" in perfect[0] and "|" not in "".join(noisy)
     for trace, problem in zip(noisy, problems, strict=True):
         outcome = apply_takes(problem.meta["numbers"], problem.meta["target"], TASK.split_steps(trace))
         assert outcome is not None  # every line is legal, right or wrong

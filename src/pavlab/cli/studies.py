@@ -16,6 +16,7 @@ from pavlab.errors import PavlabError
 from pavlab.studies.search import SearchStudyConfig, run_search_study
 from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
 from pavlab.studies.search_cells import SearchStudyBase
+from pavlab.studies.search_compute import SearchComputeConfig, run_search_compute
 from pavlab.studies.search_exploration import ExplorationConfig, run_exploration_study
 from pavlab.studies.search_provers import ProverSweepConfig, run_prover_sweep
 from pavlab.studies.search_rerank import RerankConfig, run_rerank_study
@@ -90,14 +91,17 @@ def report(result: dict[str, Any], out: Path, kind: str) -> None:
     if result["prover_choice"]:
         console.print(f"--prover auto chose {result['prover_choice']}", highlight=False, markup=False)
     console.print(result["markdown"], highlight=False, markup=False)
-    console.print(f"{kind}.json, {kind}.csv, {kind}.md and " + ", ".join(
+    console.print(f"{kind}.json, {kind}.md and " + ", ".join(
         Path(f).name for f in result["summary"]["figures"]) + f" in {out}", highlight=False)
 
 
 
 SEARCH_STUDIES: tuple[tuple[str, type[SearchStudyBase], Callable[..., dict[str, Any]], str, str], ...] = (
-    ("search-compute", SearchStudyConfig, run_search_study, "search_study",
-     "Accuracy vs N and vs tokens: ORM best-of-N, Q^pi beam, PAV beam; compute-efficiency ratios."),
+    ("search-compute", SearchComputeConfig, run_search_compute, "search_compute",
+     "Accuracy vs tokens with power: ORM / PRM best-of-N and pass@N from one pool, Q^pi / PAV / oracle beam; "
+     "paired-bootstrap CIs on gains and compute ratios."),
+    ("search-grid", SearchStudyConfig, run_search_study, "search_study",
+     "Accuracy vs N and vs tokens per (arm, N, seed) cell: ORM best-of-N, Q^pi beam, PAV beam (the demo's grid)."),
     ("search-alpha", AlphaSweepConfig, run_alpha_sweep, "search_alpha",
      "Alpha sweep of PAV beam search on the val split, then the chosen alpha on the test split."),
     ("search-provers", ProverSweepConfig, run_prover_sweep, "search_provers",

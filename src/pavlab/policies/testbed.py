@@ -33,7 +33,7 @@ from pavlab.tasks.subset_sum import SubsetSumTask
 
 TESTBED_FILE = "testbed.json"
 COUNTDOWN_SYMBOLS = [*OPERATORS, "=", "|", "->"]
-SUBSET_SUM_SYMBOLS = ["->"]
+SUBSET_SUM_SYMBOLS = ["->", "|"]
 MAX_POSITIONS = 512  # RoPE positions the model config declares; traces are far shorter
 
 
@@ -45,11 +45,12 @@ class TestbedConfig(Config):
     n_numbers: int | None = Field(None, ge=2, le=12, description="numbers per problem (default: countdown 4, "
                                   "subset_sum 8)")
     max_number: int | None = Field(None, ge=2, description="largest input number (default: countdown 10, whose "
-                                   "task default of 25 a 1M-parameter policy cannot learn in minutes; subset_sum 40)")
+                                   "task default of 25 a 1M-parameter policy cannot learn in minutes; subset_sum 20)")
     min_take: int = Field(5, ge=2, description="subset_sum: fewest numbers any solution takes")
     max_take: int = Field(6, ge=2, description="subset_sum: most numbers the planted solution takes")
     max_result: int = Field(100, ge=2, description="largest number in traces; 0..max_result are single tokens")
-    annotate_state: bool = Field(True, description="append '| numbers left' to every trace line")
+    annotate_state: bool = Field(True, description="append '| numbers left' (countdown) or '| numbers untaken' "
+                                 "(subset_sum) to every trace line")
     good_move_prob: float = Field(0.85, ge=0.0, le=1.0, description="chance the solver plays a move that can still win")
     slip_prob: float = Field(0.03, ge=0.0, le=1.0, description="chance a trace line has a wrong result")
     n_train_problems: int = Field(8000, ge=1, description="training problems traces are drawn from")
@@ -122,8 +123,8 @@ def countdown_task(config: TestbedConfig) -> CountdownTask:
 
 
 def subset_sum_task(config: TestbedConfig) -> SubsetSumTask:
-    """The subset-sum task a testbed config trains on (8 numbers from 1..40 unless set)."""
-    return SubsetSumTask(config.n_numbers or 8, config.max_number or 40, config.min_take, config.max_take)
+    """The subset-sum task a testbed config trains on (8 numbers from 1..20 unless set)."""
+    return SubsetSumTask(config.n_numbers or 8, config.max_number or 20, config.min_take, config.max_take)
 
 
 def countdown_traces(config: TestbedConfig, split: str, n: int, seed: int) -> tuple[list[Problem], list[str]]:
@@ -141,7 +142,7 @@ def subset_sum_traces(config: TestbedConfig, split: str, n: int, seed: int) -> t
     problems = subset_sum_task(config).problems(split, min(n, config.n_train_problems), seed=seed)
     rng = random.Random(seed)
     chosen = [problems[i % len(problems)] for i in range(n)]
-    return chosen, [subset_sum_trace(p, rng, config.good_move_prob) for p in chosen]
+    return chosen, [subset_sum_trace(p, rng, config.good_move_prob, config.annotate_state) for p in chosen]
 
 
 def arithmetic_drill(tokenizer: PreTrainedTokenizerBase, traces: list[str]) -> list[tuple[list[int], list[int]]]:

@@ -56,10 +56,11 @@ def countdown_trace(problem: Problem, rng: random.Random, good_move_prob: float,
     return "\n".join(lines)
 
 
-def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float) -> str:
+def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float, annotate: bool) -> str:
     """One response of the noisy subset-sum solver: a number that keeps the target reachable with
     probability `good_move_prob` (when one exists), else any legal number; it stops at need 0 or
-    when no remaining number fits the need (a failed trace)."""
+    when no remaining number fits the need (a failed trace). With `annotate`, every line lists the
+    untaken numbers in their prompt order (a copy minus one, easy for a tiny model)."""
     left = tuple(problem.meta["numbers"])
     need = problem.meta["target"]
     lines: list[str] = []
@@ -71,5 +72,5 @@ def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float
         taken = rng.choice(good if good and rng.random() < good_move_prob else legal)
         left = tuple(x for x in left if x != taken)
         need -= taken
-        lines.append(f"{taken} -> {need}")
+        lines.append(f"{taken} -> {need}" + (" | " + " ".join(map(str, left)) if annotate else ""))
     return "\n".join(lines)

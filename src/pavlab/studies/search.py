@@ -73,7 +73,7 @@ def markdown(run: StudyRun, summary: dict[str, Any], budgets: list[int], seeds: 
                    per_budget_table(run, list(ARMS), budgets, seeds))
 
 
-def run_search_study(config: SearchStudyConfig, command: str = "pavlab study search-compute") -> dict[str, Any]:
+def run_search_study(config: SearchStudyConfig, command: str = "pavlab study search-grid") -> dict[str, Any]:
     """Every (arm, N, seed) cell, the two accuracy-vs-compute figures, efficiency ratios and the Markdown section."""
     budgets, seeds = sorted(set(config.budgets)), config.seeds
     title = f"test-time search (alpha={config.alpha})"

@@ -67,13 +67,15 @@ class SearchStudyBase(Config):
 
 @dataclass(frozen=True)
 class Arm:
-    """One way to search. `alpha` / `prover` None mean the study's own; `aggregate` is for best-of-N."""
+    """One way to search. `alpha` / `prover` None mean the study's own; `aggregate` is for best-of-N, `dedup` for
+    beam."""
 
     method: str
     score: str = "q"
     alpha: float | None = None
     prover: str | None = None
     aggregate: Aggregate = "last"
+    dedup: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class CellRunner:
             self.problems[cell.split] = self.task.problems(cell.split, config.problems, seed=0)
         params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=chunk_seed(cell.seed, cell.n))
         batch = run_method(arm.method, self.task, self.policy, self.scorer(arm), self.problems[cell.split], cell.n,
-                           params, config.candidates, config.max_depth, arm.aggregate)
+                           params, config.candidates, config.max_depth, arm.aggregate, arm.dedup)
         return {**asdict(cell), **summarize_search(batch_rows(batch))}
 
 

@@ -31,7 +31,7 @@ class TaskConfig(Config):
     n_numbers: int | None = Field(None, ge=2, le=12, description="countdown (<= 6), subset_sum: numbers per "
                                   "problem (default 4, 8)")
     max_number: int | None = Field(None, ge=2, description="countdown, subset_sum: largest input number "
-                                   "(default 25, 40)")
+                                   "(default 25, 20)")
     min_take: int = Field(5, ge=2, description="subset_sum: fewest numbers any solution takes")
     max_take: int = Field(6, ge=2, description="subset_sum: most numbers the planted solution takes")
     path: str | None = Field(None, description="jsonl: the problems file (every split reads it)")
@@ -59,7 +59,7 @@ def get_task(config: TaskConfig | str) -> Task:
     if config.name == "subset_sum":
         from pavlab.tasks.subset_sum import SubsetSumTask
 
-        return SubsetSumTask(n_numbers=config.n_numbers or 8, max_number=config.max_number or 40,
+        return SubsetSumTask(n_numbers=config.n_numbers or 8, max_number=config.max_number or 20,
                              min_take=config.min_take, max_take=config.max_take)
     if config.name == "planted":
         from pavlab.tasks.planted import PlantedTask

@@ -9,12 +9,14 @@ line before holds the amount still needed, and the only arithmetic is one subtra
 
 Format. The question is the distinct numbers (ascending) and the target, e.g.
 ``3 8 12 17 21 25 30 38 -> 95``. A response takes one number per line and writes what is still
-needed after it::
+needed after it, optionally followed by the numbers still untaken::
 
-    21 -> 74
+    21 -> 74 | 3 8 12 17 25 30 38
 
 A line ``x -> r`` is valid iff ``x`` is one of the numbers not yet taken and ``r`` equals the
-need before it (the target, at the first line) minus ``x``, with ``r >= 0``. A response is correct
+need before it (the target, at the first line) minus ``x``, with ``r >= 0``; the annotation after
+``|``, when present, must list the untaken numbers exactly (any order). It puts the state a tiny
+policy needs next to where it acts (the testbed's traces write it). A response is correct
 (Rex = 1) iff it has at least one line, every line is valid, and the last line's need is 0.
 Problems are built so that no fewer than `min_take` numbers reach the target: every solution
 has at least that many steps.
@@ -30,16 +32,17 @@ from itertools import combinations
 from pavlab.errors import PavlabError
 from pavlab.tasks.base import SPLITS, Problem, Task, split_of
 
-_LINE = re.compile(r"\s*([0-9]+)\s*->\s*([0-9]+)\s*", re.ASCII)
+_LINE = re.compile(r"\s*([0-9]+)\s*->\s*([0-9]+)\s*(?:\|((?:\s*[0-9]+)*)\s*)?", re.ASCII)
 _DEFAULT_SPLIT_SIZE = {"train": 20000, "val": 1000, "test": 1000}
 
 
-def parse_take(step: str) -> tuple[int, int] | None:
-    """(number taken, need after it) that a line claims; None when the line is malformed."""
+def parse_take(step: str) -> tuple[int, int, tuple[int, ...] | None] | None:
+    """(number taken, need after it, annotation or None) that a line claims; None when the line is malformed."""
     match = _LINE.fullmatch(step)
-    if match is None or len(match.group(1)) > 6 or len(match.group(2)) > 6:
+    if match is None or len(step) > 1000:
         return None
-    return int(match.group(1)), int(match.group(2))
+    annotation = None if match.group(3) is None else tuple(int(x) for x in match.group(3).split())
+    return int(match.group(1)), int(match.group(2)), annotation
 
 
 @lru_cache(maxsize=500_000)
@@ -61,10 +64,12 @@ def apply_takes(numbers: list[int] | tuple[int, ...], target: int, steps: list[s
         parsed = parse_take(step)
         if parsed is None:
             return None
-        taken, after = parsed
+        taken, after, annotation = parsed
         if taken not in left or after != need - taken:
             return None
         left.remove(taken)
+        if annotation is not None and sorted(annotation) != left:
+            return None
         need = after
     return tuple(left), need
 
@@ -85,7 +90,7 @@ class SubsetSumTask(Task):
 
     name = "subset_sum"
 
-    def __init__(self, n_numbers: int = 8, max_number: int = 40, min_take: int = 5, max_take: int = 6) -> None:
+    def __init__(self, n_numbers: int = 8, max_number: int = 20, min_take: int = 5, max_take: int = 6) -> None:
         if not 2 <= min_take <= max_take <= n_numbers:
             raise PavlabError(f"subset_sum needs 2 <= min_take <= max_take <= n_numbers "
                               f"(got {min_take}, {max_take}, {n_numbers})", field="task")

@@ -90,3 +90,25 @@ def roc_auc(scores: np.ndarray | list[float], positives: np.ndarray | list[bool]
         return float("nan")
     rank_sum = average_ranks(s)[y].sum()
     return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def bootstrap_auc_ci(scores: np.ndarray | list[float], positives: np.ndarray | list[bool],
+                     groups: np.ndarray | list[int] | None = None, resamples: int = 1000,
+                     seed: int = 0) -> list[float] | None:
+    """95% percentile interval of `roc_auc` over resampled groups (responses), or None when undefined.
+
+    Why groups: the prefixes of one response are not independent draws, so a dead-end AUC over
+    prefixes is resampled response by response (a cluster bootstrap), not prefix by prefix.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(positives, dtype=bool)
+    g = np.arange(len(s)) if groups is None else np.asarray(groups)
+    members = [np.flatnonzero(g == key) for key in np.unique(g)]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        picked = np.concatenate([members[i] for i in rng.integers(len(members), size=len(members))])
+        auc = roc_auc(s[picked], y[picked])
+        if np.isfinite(auc):
+            values.append(auc)
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))] if values else None

@@ -33,6 +33,7 @@ from pavlab.tasks.countdown import CountdownTask
 from pavlab.tasks.subset_sum import steps_alive
 from pavlab.verifiers.calibration import (
     ReliabilityBins,
+    bootstrap_auc_ci,
     brier_score,
     expected_calibration_error,
     reliability_bins,
@@ -150,6 +151,7 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
     """
     scores: list[float] = []
     alive_flags: list[bool] = []
+    owners: list[int] = []
     truth: list[int | None] = []
     kept: list[int] = []
     with progress_bar("checking prefixes with the oracle", total=len(responses)) as advance:
@@ -157,6 +159,7 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
             alive = oracle(response)
             scores.extend(float(v) for v in vals[1:])
             alive_flags.extend(alive[1:])
+            owners.extend([index] * (len(alive) - 1))
             first = true_first_error(alive)
             if alive[0] and (first is not None or response.correct):
                 truth.append(first)
@@ -168,7 +171,8 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
         predicted = [predicted_first_error(values[i], prover_advantages(values[i], prover), rule, threshold)
                      for i in kept]
         first_error[rule] = {"threshold": threshold, **first_error_metrics(predicted, truth)}
-    return {"dead_end_auc": roc_auc(scores, alive_flags), "prefixes": len(scores),
+    return {"dead_end_auc": roc_auc(scores, alive_flags),
+            "dead_end_auc_ci": bootstrap_auc_ci(scores, alive_flags, owners), "prefixes": len(scores),
             "dead_prefixes": alive_flags.count(False), "first_error": first_error,
             "skipped_responses": len(responses) - len(kept)}
 
@@ -182,6 +186,7 @@ def evaluate_verifier(model: ValueModel, tokenizer: Any, responses: Sequence[Lab
     values = score_prefixes(model, tokenizer, [r.prompt for r in responses], [r.steps for r in responses],
                             model.info.step_separator, batch_size)
     predicted, target = calibration_pairs(responses, values, model.info.kind)
+    finals, outcomes = [float(v[-1]) for v in values], [r.correct for r in responses]
     table: ReliabilityBins = reliability_bins(predicted, target, bins)
     metrics: dict[str, Any] = {
         "verifier": {"kind": model.info.kind, "prover": model.info.prover},
@@ -190,7 +195,8 @@ def evaluate_verifier(model: ValueModel, tokenizer: Any, responses: Sequence[Lab
         "calibration": {"target": "outcome" if model.info.kind == "orm" else "q_hat", "states": int(predicted.size),
                         "ece": expected_calibration_error(predicted, target, bins),
                         "brier": brier_score(predicted, target), "bins": table.to_dict()},
-        "outcome_auc": roc_auc([float(v[-1]) for v in values], [r.correct for r in responses]),
+        "outcome_auc": roc_auc(finals, outcomes),
+        "outcome_auc_ci": bootstrap_auc_ci(finals, outcomes),
     }
     if oracle is not None:
         metrics["oracle"] = oracle_metrics(responses, values, oracle, model.info.prover, value_threshold,

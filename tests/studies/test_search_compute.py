@@ -1,0 +1,105 @@
+"""The powered search study on a tiny random policy and verifier: pool nesting, arms, CIs, resume, summary keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pavlab import testing
+from pavlab.config import load_config
+from pavlab.studies.search_compute import (
+    Curves,
+    SearchComputeConfig,
+    collect_curves,
+    equal_compute_gain,
+    run_search_compute,
+    summarize,
+)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> dict:
+    torch.set_num_threads(1)
+    tokenizer = testing.countdown_tokenizer()
+    policy, verifier, orm = tmp_path / "policy", tmp_path / "verifier", tmp_path / "orm"
+    testing.tiny_llama(tokenizer, 0, tie=True).save_pretrained(policy)
+    tokenizer.save_pretrained(policy)
+    testing.random_value_model(tokenizer).save_pretrained(verifier, tokenizer)
+    testing.random_value_model(tokenizer, seed=3).save_pretrained(orm, tokenizer)
+    return {"task": {"name": "countdown", "n_numbers": 3, "max_number": 9}, "policy": str(policy),
+            "verifier": str(verifier), "orm": str(orm), "budgets": [1, 2, 4], "beam_budgets": [1, 2],
+            "seeds": [0, 1], "problems": 3, "chunk_problems": 2, "max_depth": 2, "bootstrap": 100,
+            "generation": {"max_new_tokens": 8}}
+
+
+def test_study_writes_every_arm_with_cis_and_resumes(tmp_path: Path, tiny) -> None:
+    out = tmp_path / "study"
+    config = load_config(SearchComputeConfig, overrides={**tiny, "out": str(out)})
+    summary = run_search_compute(config)["summary"]
+    arms = summary["arms"]
+    assert set(arms) == {"orm_best_of_n", "prm_best_of_n", "pass_at_n", "q_beam", "pav_beam", "oracle_beam",
+                         "pav_beam_no_dedup"}
+    assert [row["n"] for row in arms["orm_best_of_n"]] == [1, 2, 4] and [row["n"] for row in arms["q_beam"]] == [1, 2]
+    for name in ("orm_best_of_n", "prm_best_of_n"):  # the pool's best-of-N never beats its own pass@N
+        assert all(a["accuracy"] <= p["accuracy"] for a, p in zip(arms[name], arms["pass_at_n"], strict=True))
+    for rows in arms.values():
+        for row in rows:
+            low, high = row["accuracy_ci"]
+            assert low <= row["accuracy"] <= high
+            assert row["samples_per_problem"] == pytest.approx(row["tokens_per_problem"] / summary["unit_tokens"])
+    # best-of-N shares one pool: its tokens at N are exactly N samples' worth on average, and grow with N
+    tokens = [row["tokens_per_problem"] for row in arms["orm_best_of_n"]]
+    assert tokens[0] < tokens[1] < tokens[2]
+    for key in ("problems", "seeds", "accuracy_gain_vs_orm", "accuracy_gain_ci", "compute_ratio_vs_orm",
+                "compute_ratio_ci", "compute_ratio_vs_q_beam"):
+        assert key in summary
+    assert (summary["problems"], summary["seeds"]) == (3, 2)
+    written = json.loads((out / "search_compute.json").read_text())
+    assert written["summary"]["arms"] == json.loads(json.dumps(arms))
+    assert "| claim | paper | measured here |" in (out / "search_compute.md").read_text()
+    assert all(Path(f).stat().st_size > 1000 for f in summary["figures"])
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/shard-*.jsonl")}
+    assert len(stamps) == 2 * 2 + 2 * 2 * 4  # pool: 2 seeds x 2 chunks; cells: 2 seeds x 2 widths x 4 beam arms
+    assert run_search_compute(config)["summary"]["arms"] == arms
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_pool_nesting_and_picks_follow_the_scores() -> None:
+    pool = [{"problem_id": "a", "seed": 0, "correct": [False, True, True], "tokens": [2, 4, 6],
+             "orm": [0.9, 0.1, 0.5], "prm": [0.1, 0.8, 0.2]},
+            {"problem_id": "b", "seed": 0, "correct": [False, False, True], "tokens": [3, 3, 3],
+             "orm": [0.1, 0.2, 0.9], "prm": [0.5, 0.6, 0.1]}]
+    curves = collect_curves(pool, [], [1, 2, 3], [0])
+    assert curves.correct["orm_best_of_n"][2].tolist() == [[0.0, 0.0]]  # ORM picks sample 0 (a) and 1 (b)
+    assert curves.correct["orm_best_of_n"][3].tolist() == [[0.0, 1.0]]
+    assert curves.correct["prm_best_of_n"][2].tolist() == [[1.0, 0.0]]
+    assert curves.correct["pass_at_n"][3].tolist() == [[1.0, 1.0]]
+    assert curves.tokens["pass_at_n"][2].tolist() == [[6.0, 6.0]]
+    assert curves.unit_tokens == pytest.approx(21 / 6)
+
+
+def test_equal_compute_gain_reads_both_curves_at_the_shared_budget() -> None:
+    gain, at = equal_compute_gain(([10, 100], [0.2, 0.4]), ([20, 50, 400], [0.3, 0.5, 0.9]))
+    assert at == 100 and gain == pytest.approx(0.5 + 0.4 * np.log(2) / np.log(8) - 0.4)
+    assert equal_compute_gain(([10, 20], [0.1, 0.2]), ([40, 80], [0.5, 0.6])) == (None, None)
+
+
+def test_bootstrap_ci_excludes_zero_only_for_a_real_gap() -> None:
+    rng = np.random.default_rng(0)
+    shape = (1, 400)
+
+    def arm(rate: float, tokens: float) -> dict:
+        return {n: (rng.random(shape) < rate * (1 + np.log2(n) / 10)).astype(float) for n in (1, 2, 4)}, {
+            n: np.full(shape, tokens * n) for n in (1, 2, 4)}
+
+    correct, tokens = {}, {}
+    for name, rate, cost in (("orm_best_of_n", 0.3, 10), ("prm_best_of_n", 0.3, 10), ("pass_at_n", 0.5, 10),
+                             ("pav_beam", 0.6, 10), ("q_beam", 0.3, 10)):
+        correct[name], tokens[name] = arm(rate, cost)
+    summary = summarize(Curves(correct, tokens, 10.0), resamples=200)
+    assert summary["accuracy_gain_ci"][0] > 0.1
+    assert summary["vs_orm"]["q_beam"]["gain_ci"][0] < 0 < summary["vs_orm"]["q_beam"]["gain_ci"][1]
