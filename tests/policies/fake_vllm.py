@@ -38,6 +38,30 @@ inputs = types.ModuleType("vllm.inputs")
 inputs.TokensPrompt = TokensPrompt  # type: ignore[attr-defined]
 
 
+class Platform:
+    """vllm.platforms.current_platform: the stand-in is a CPU engine (it samples with a CPU model)."""
+
+    def is_cpu(self) -> bool:
+        return True
+
+
+platforms = types.ModuleType("vllm.platforms")
+platforms.current_platform = Platform()  # type: ignore[attr-defined]
+CPU_MAX_NUM_BATCHED_TOKENS = 4096  # vLLM's CPU defaults for the offline LLM class (engine/arg_utils.py)
+CPU_MAX_NUM_SEQS = 256
+
+
+class EngineDeadError(RuntimeError):
+    """vllm.v1.engine.exceptions.EngineDeadError"""
+
+
+@dataclass
+class SchedulerConfig:
+    enable_chunked_prefill: bool
+    max_num_batched_tokens: int
+    max_num_seqs: int
+
+
 @dataclass(kw_only=True)
 class SamplingParams:
     """vllm.SamplingParams (the fields pavlab sets, plus stop_token_ids / ignore_eos), checked as vLLM checks them."""
@@ -142,7 +166,9 @@ class LLM:
     def __init__(self, model: str, tokenizer: str | None = None, *, dtype: str = "auto",
                  gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1,
                  max_model_len: int | None = None, enable_prefix_caching: bool | None = None,
-                 seed: int | None = 0) -> None:
+                 seed: int | None = 0, enforce_eager: bool = False, enable_chunked_prefill: bool | None = None,
+                 max_num_batched_tokens: int | None = None, max_num_seqs: int | None = None,
+                 kv_cache_memory_bytes: int | None = None) -> None:
         if not 0.0 < gpu_memory_utilization <= 1.0:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}.")
         if tensor_parallel_size < 1:
@@ -152,7 +178,10 @@ class LLM:
         self.engine_args = {"model": model, "tokenizer": tokenizer, "dtype": dtype,
                             "gpu_memory_utilization": gpu_memory_utilization,
                             "tensor_parallel_size": tensor_parallel_size, "max_model_len": max_model_len,
-                            "enable_prefix_caching": enable_prefix_caching, "seed": seed}
+                            "enable_prefix_caching": enable_prefix_caching, "seed": seed,
+                            "enforce_eager": enforce_eager, "enable_chunked_prefill": enable_chunked_prefill,
+                            "max_num_batched_tokens": max_num_batched_tokens, "max_num_seqs": max_num_seqs,
+                            "kv_cache_memory_bytes": kv_cache_memory_bytes}
         self.model = AutoModelForCausalLM.from_pretrained(model, local_files_only=True).eval()
         if DTYPES[dtype] is not None:
             self.model = self.model.to(DTYPES[dtype])
@@ -161,6 +190,19 @@ class LLM:
         if max_model_len is not None and max_model_len > limit:
             raise ValueError(f"max_model_len {max_model_len} exceeds the model's {limit}.")
         self.max_model_len = max_model_len or limit
+        # vLLM's scheduler defaults on CPU (chunked prefill on; off raises the token budget to the context length)
+        chunked = True if enable_chunked_prefill is None else enable_chunked_prefill
+        seqs = max_num_seqs or CPU_MAX_NUM_SEQS
+        budget = max_num_batched_tokens
+        if budget is None:
+            budget = CPU_MAX_NUM_BATCHED_TOKENS if chunked else max(self.max_model_len, CPU_MAX_NUM_BATCHED_TOKENS)
+            budget = min(seqs * self.max_model_len, budget)
+        elif not chunked and budget < self.max_model_len:
+            raise ValueError(f"max_num_batched_tokens ({budget}) is smaller than max_model_len "
+                             f"({self.max_model_len}).")
+        scheduler = SchedulerConfig(enable_chunked_prefill=chunked, max_num_batched_tokens=budget, max_num_seqs=seqs)
+        self.llm_engine = types.SimpleNamespace(vllm_config=types.SimpleNamespace(scheduler_config=scheduler))
+        self.dead = False
         # vLLM stops on the tokenizer's EOS (stop_reason None) and adds the generation config's other EOS
         # ids as stop tokens (stop_reason = the id).
         self.eos_token_id = self.tokenizer.eos_token_id
@@ -188,9 +230,28 @@ class LLM:
         else:
             params_list = [sampling_params] * len(prompts)
         self.generate_calls.append((prompts, params_list))
+        self._schedule(prompts, params_list)
         results = [self._request(prompt, params) for prompt, params in zip(prompts, params_list, strict=True)]
         self.generate_results.append(results)
         return results
+
+    def _schedule(self, prompts: list[Any], params_list: list[SamplingParams]) -> None:
+        """The CPU engine's crash: a seeded request whose prefill is split into chunks kills the engine (the
+        runner rewinds the request's generator, and CPU generators have no offset). Modelled conservatively:
+        with chunked prefill on, a seeded call whose n-fold prompts exceed one step's token budget, or whose
+        samples exceed one step's sequences, dies; every later call finds the engine dead."""
+        if self.dead:
+            raise EngineDeadError("EngineCore encountered an issue. See stack trace (above) for the root cause.")
+        scheduler = self.llm_engine.vllm_config.scheduler_config
+        if not scheduler.enable_chunked_prefill or all(params.seed is None for params in params_list):
+            return
+        lengths = [len(p["prompt_token_ids"]) if isinstance(p, dict) else len(self.tokenizer(p)["input_ids"])
+                   for p in prompts]
+        samples = sum(params.n for params in params_list)
+        tokens = sum(length * params.n for length, params in zip(lengths, params_list, strict=True))
+        if tokens > scheduler.max_num_batched_tokens or samples > scheduler.max_num_seqs:
+            self.dead = True
+            raise EngineDeadError("RuntimeError: CPU Generator does not use offset")
 
     def _request(self, prompt: Any, params: SamplingParams) -> RequestOutput:
         if isinstance(prompt, dict):

