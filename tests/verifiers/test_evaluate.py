@@ -18,6 +18,7 @@ from pavlab.verifiers.calibration import (
 from pavlab.verifiers.data import LabeledResponse
 from pavlab.verifiers.evaluate import (
     EvalVerifierConfig,
+    bok_label,
     calibration_pairs,
     countdown_oracle,
     evaluate_verifier,
@@ -113,6 +114,20 @@ def test_calibration_pairs_use_q_hat_or_the_outcome() -> None:
     assert predicted.tolist() == [0.4, 0.9, 0.3, 0.2] and target.tolist() == [0.5, 1.0, 0.25, 0.0]
     predicted, target = calibration_pairs(rows, values, "orm")
     assert predicted.tolist() == [0.9, 0.2] and target.tolist() == [1.0, 0.0]
+
+
+def test_bok_calibration_reads_the_pav_against_unbiased_bok_labels() -> None:
+    rows = [response(["a"], True, [0.5, 0.25]), response(["b"], False, [0.5, 0.0])]
+    rows[0].n_rollouts, rows[1].n_rollouts = [4, 4], [2, 4]  # the 2-rollout state cannot estimate Bo4
+    values = [np.array([0.5, 0.2]), np.array([0.6, 0.1])]
+    predicted, target = calibration_pairs(rows, values, "prm", bok_k=4)
+    assert predicted.tolist() == pytest.approx([1 - 0.5 ** 4, 1 - 0.8 ** 4, 1 - 0.9 ** 4])
+    assert target.tolist() == [1.0, 1.0, 0.0]  # 4 of 4 rollouts drawn: BoK succeeds iff any succeeded
+    # with n > k the label is 1 - C(n-s, k)/C(n, k): 16 rollouts, 2 successes, k = 4
+    assert bok_label(2 / 16, 16, 4) == pytest.approx(1 - 1001 / 1820)
+    rng = np.random.default_rng(0)  # unbiased: its mean over many draws is 1 - (1 - q)^k
+    draws = rng.binomial(16, 0.1, size=20000)
+    assert np.mean([bok_label(s / 16, 16, 4) for s in draws]) == pytest.approx(1 - 0.9 ** 4, abs=0.01)
 
 
 def test_evaluate_verifier_scores_with_the_model(tokenizer, value_model) -> None:

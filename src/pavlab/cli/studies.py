@@ -20,6 +20,7 @@ from pavlab.studies.search_compute import SearchComputeConfig, run_search_comput
 from pavlab.studies.search_exploration import ExplorationConfig, run_exploration_study
 from pavlab.studies.search_provers import ProverSweepConfig, run_prover_sweep
 from pavlab.studies.search_rerank import RerankConfig, run_rerank_study
+from pavlab.studies.verifiers import VerifierStudyConfig, run_verifier_study
 
 console = Console()
 study_app = typer.Typer(no_args_is_help=True, help="Studies: the paper's comparisons, rerunnable with seeds.")
@@ -79,6 +80,18 @@ def rl_countdown(out: Path = typer.Option(..., help="study folder (rerun the sam
                                      iterations=iterations, quick=quick, ablation=ablation, command=invoked_command())
     console.print(summary["markdown"], highlight=False, markup=False, soft_wrap=True)
     console.print(f"rl_countdown.json, .csv, .md, rl_countdown.png and rl_countdown_pass_at_n.png in {out}")
+
+
+@config_command(study_app, "verifiers", VerifierStudyConfig)
+def verifiers_study(config: VerifierStudyConfig) -> None:
+    """ORM, Q^pi PRM and Bo-K PAV on growing label sets: held-out outcome / dead-end AUC (bootstrap CIs), ECE."""
+    summary = run_verifier_study(config)
+    for kind in ("orm", "prm", "pav"):
+        row = summary[kind]
+        console.print(f"{kind}: outcome AUC {row['outcome_auc']:.3f} {row['outcome_auc_ci']}, dead-end AUC "
+                      f"{row['dead_end_auc']}, ECE {row['ece']:.3f} ({row['labeled_prefixes']} labeled prefixes)",
+                      highlight=False)
+    console.print(f"verifiers.json and verifier_scaling.png in {config.out}")
 
 
 def invoked_command() -> str:

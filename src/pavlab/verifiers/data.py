@@ -32,6 +32,7 @@ class LabeledResponse:
     steps: list[str]
     correct: bool
     q_hat: list[float | None]
+    n_rollouts: list[int | None] | None = None  # rollouts behind each q_hat, when the row records them
 
 
 @dataclass
@@ -112,7 +113,8 @@ def validate_row(row: dict[str, Any], path: Path, line: int) -> LabeledResponse:
                               field="q_hat")
     _check_counts(row, q_hat, path, line)
     return LabeledResponse(problem_id=str(row["problem_id"]), prompt=row["prompt"], steps=steps,
-                           correct=row["correct"], q_hat=[None if q is None else float(q) for q in q_hat])
+                           correct=row["correct"], q_hat=[None if q is None else float(q) for q in q_hat],
+                           n_rollouts=row.get("n_rollouts"))
 
 
 def load_labels(paths: Iterable[str | Path]) -> list[LabeledResponse]:

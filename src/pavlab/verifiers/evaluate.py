@@ -16,6 +16,7 @@ Three questions, each answered on labeled responses the verifier never trained o
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -125,9 +126,24 @@ def prover_advantages(values: np.ndarray, prover: str | None) -> np.ndarray:
     return advantages(values)
 
 
+def bok_label(q_hat: float, rollouts: int, k: int) -> float:
+    """Unbiased estimate of Q^{BoK} = 1 - (1 - Q)^k from s = q_hat * n successes in n >= k rollouts.
+
+    Why not 1 - (1 - q_hat)^k: that plug-in is biased low (convexity), so calibration measured
+    against it would blame the verifier for the label's bias. Drawing k of the n rollouts
+    without replacement fails only if all k failed: C(n - s, k) / C(n, k).
+    """
+    successes = round(q_hat * rollouts)
+    return 1.0 - math.comb(rollouts - successes, k) / math.comb(rollouts, k)
+
+
 def calibration_pairs(responses: Sequence[LabeledResponse], values: Sequence[np.ndarray],
-                      kind: VerifierKind) -> tuple[np.ndarray, np.ndarray]:
-    """(prediction, label) at every state the verifier was trained to predict: q_hat states, or the end for orm."""
+                      kind: VerifierKind, bok_k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction, label) at every state the verifier was trained to predict: q_hat states, or the end for orm.
+
+    With `bok_k`, the verifier is read as the PAV of a Best-of-K prover: predictions are its
+    Q^{BoK} values and labels the unbiased BoK estimates from each state's rollout counts.
+    """
     predicted: list[float] = []
     target: list[float] = []
     for response, vals in zip(responses, values, strict=True):
@@ -135,10 +151,16 @@ def calibration_pairs(responses: Sequence[LabeledResponse], values: Sequence[np.
             predicted.append(float(vals[-1]))
             target.append(float(response.correct))
             continue
-        for value, q in zip(vals, response.q_hat, strict=True):
-            if q is not None:
+        counts = response.n_rollouts or [None] * len(response.q_hat)
+        for value, q, n in zip(vals, response.q_hat, counts, strict=True):
+            if q is None:
+                continue
+            if bok_k is None:
                 predicted.append(float(value))
                 target.append(float(q))
+            elif n is not None and n >= bok_k:
+                predicted.append(float(bok_values(value, bok_k)))
+                target.append(bok_label(q, n, bok_k))
     return np.asarray(predicted), np.asarray(target)
 
 
@@ -179,20 +201,29 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
 
 def evaluate_verifier(model: ValueModel, tokenizer: Any, responses: Sequence[LabeledResponse],
                       oracle: PrefixOracle | None = None, bins: int = 10, value_threshold: float = 0.5,
-                      advantage_threshold: float = -0.2, batch_size: int = 32) -> dict[str, Any]:
-    """All held-out metrics of one verifier as a JSON-ready dict (see the module docstring)."""
+                      advantage_threshold: float = -0.2, batch_size: int = 32, bok_k: int | None = None
+                      ) -> dict[str, Any]:
+    """All held-out metrics of one verifier as a JSON-ready dict (see the module docstring).
+
+    With `bok_k`, calibration is that of the Best-of-K PAV the verifier implies (its AUCs are the
+    Q^pi model's: the transform is monotone); the labels must record their rollout counts.
+    """
     if not responses:
         raise PavlabError("no labeled responses to evaluate on", field="labels")
     values = score_prefixes(model, tokenizer, [r.prompt for r in responses], [r.steps for r in responses],
                             model.info.step_separator, batch_size)
-    predicted, target = calibration_pairs(responses, values, model.info.kind)
+    predicted, target = calibration_pairs(responses, values, model.info.kind, bok_k)
+    if bok_k is not None and predicted.size == 0:
+        raise PavlabError(f"reading the verifier as a Bo{bok_k} PAV needs labels with n_rollouts >= {bok_k}",
+                          field="as_prover")
     finals, outcomes = [float(v[-1]) for v in values], [r.correct for r in responses]
     table: ReliabilityBins = reliability_bins(predicted, target, bins)
     metrics: dict[str, Any] = {
         "verifier": {"kind": model.info.kind, "prover": model.info.prover},
         "responses": len(responses),
         "success_rate": float(np.mean([r.correct for r in responses])),
-        "calibration": {"target": "outcome" if model.info.kind == "orm" else "q_hat", "states": int(predicted.size),
+        "calibration": {"target": "outcome" if model.info.kind == "orm" else f"bo{bok_k}_label" if bok_k else "q_hat",
+                        "states": int(predicted.size),
                         "ece": expected_calibration_error(predicted, target, bins),
                         "brier": brier_score(predicted, target), "bins": table.to_dict()},
         "outcome_auc": roc_auc(finals, outcomes),
@@ -234,6 +265,7 @@ class EvalVerifierConfig(Config):
     verifier: str = Field(..., description="verifier directory (from train-verifier)")
     labels: list[str] = Field(..., description="held-out label files, shard folders or `pavlab label` run folders")
     task: Literal["countdown", "subset_sum"] | None = Field(None, description="task with an exact prefix oracle")
+    as_prover: str | None = Field(None, description="bok:K: calibrate the Best-of-K PAV this Q^pi model implies")
     bins: int = Field(10, ge=1, description="equal-width bins for ECE and the reliability diagram")
     value_threshold: float = Field(0.5, ge=0, le=1, description="a step whose value is below this is an error")
     advantage_threshold: float = Field(-0.2, ge=-1, le=1, description="a step whose advantage is below this is "
@@ -253,8 +285,16 @@ def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
     model = ValueModel.from_pretrained(config.verifier).to(config.device)
     tokenizer = load_tokenizer(config.verifier)
     responses = load_labels(resolve_label_paths(config.labels))
+    bok_k = None
+    if config.as_prover is not None:
+        prover = Prover.parse(config.as_prover, field="as_prover")
+        if prover.kind != "bok":
+            raise PavlabError("as_prover takes bok:K (a model:DIR prover is evaluated as its own verifier)",
+                              field="as_prover")
+        bok_k = prover.k
     metrics = evaluate_verifier(model, tokenizer, responses, ORACLES[config.task] if config.task else None,
-                                config.bins, config.value_threshold, config.advantage_threshold, config.batch_size)
+                                config.bins, config.value_threshold, config.advantage_threshold, config.batch_size,
+                                bok_k)
     title = f"{model.info.kind} vs {metrics['calibration']['target']} (ECE {metrics['calibration']['ece']:.3f})"
     metrics = json_ready({**metrics, "config": config.model_dump(mode="json")})
     write_json(config.out / METRICS_FILE, metrics)

@@ -1,0 +1,144 @@
+"""The verifier study (issue 15): ORM, Q^pi PRM and PAV trained on growing label sets, held-out metrics.
+
+Why a study: whether a learned PAV can help search depends first on whether the verifier ranks
+outcomes and finds dead ends at all, and on how that scales with labels (the paper trains on
+300k labeled prefixes). Each size takes the first label rows (whole problems) until it holds that
+many labeled prefixes, trains an ORM and a Q^pi PRM on them from the policy's weights, and
+evaluates both on held-out labeled responses: outcome AUC with a bootstrap CI, dead-end AUC
+against the task's exact oracle, ECE. The PAV is the PRM read as the Q of a Best-of-K prover
+(the paper's construction): its AUCs are the PRM's (a monotone transform), its ECE is against
+unbiased Best-of-K labels. Output in OUT: one folder per (kind, size), `verifiers.json` and
+`verifier_scaling.png`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from pavlab.config import Config
+from pavlab.io import iter_jsonl, read_json, write_json, write_jsonl
+from pavlab.runs import prepare_run
+from pavlab.verifiers.data import label_files
+from pavlab.verifiers.evaluate import METRICS_FILE, EvalVerifierConfig, resolve_label_paths, run_eval_verifier
+from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
+
+KIND = "verifiers"
+
+
+class VerifierStudyConfig(Config):
+    task: Literal["countdown", "subset_sum"] = Field("subset_sum", description="task with an exact prefix oracle")
+    init: str = Field(..., description="policy checkpoint the verifiers start from")
+    labels: list[str] = Field(..., description="training label runs (pavlab label output folders or files)")
+    val_labels: list[str] = Field(..., description="held-out label runs (another split)")
+    sizes: list[int] = Field([5000, 20000, 100000], min_length=1, description="labeled prefixes per training set")
+    prover: str = Field("bok:4", description="Best-of-K prover the PAV reads the PRM as")
+    steps: int = Field(2000, ge=1, description="most optimizer steps per verifier")
+    epochs: float = Field(4.0, gt=0, description="fewer steps for small sets: at most this many passes")
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    seed: int = 0
+    out: Path = Field(..., description="study folder (rerun to resume)")
+
+
+def labeled_prefixes(row: dict[str, Any]) -> int:
+    return sum(q is not None for q in row["q_hat"])
+
+
+def take_rows(paths: list[Path], size: int) -> tuple[list[dict[str, Any]], int]:
+    """The first label rows, whole problems at a time, until they hold `size` labeled prefixes (or all rows)."""
+    rows: list[dict[str, Any]] = []
+    total = 0
+    for path in label_files(paths):
+        for _, row in iter_jsonl(path):
+            if total >= size and row["problem_id"] != rows[-1]["problem_id"]:
+                return rows, total
+            rows.append(row)
+            total += labeled_prefixes(row)
+    return rows, total
+
+
+def _train_and_eval(config: VerifierStudyConfig, kind: str, subset: Path, folder: Path, steps: int,
+                    as_prover: str | None = None) -> dict[str, Any]:
+    if not (folder / "model" / "verifier.json").exists():
+        train_verifier(VerifierTrainConfig(kind=kind, init=config.init, steps=steps, batch_size=config.batch_size,
+                                           lr=config.lr, warmup=max(1, steps // 10), seed=config.seed,
+                                           prover=config.prover if kind == "prm" else None, device="cpu"),
+                       [subset], folder / "model")
+    return _evaluate(config, folder / "model", folder / f"eval{'-' + as_prover.replace(':', '') if as_prover else ''}",
+                     as_prover)
+
+
+def _evaluate(config: VerifierStudyConfig, model: Path, out: Path, as_prover: str | None) -> dict[str, Any]:
+    if (out / METRICS_FILE).exists():
+        return read_json(out / METRICS_FILE)
+    return run_eval_verifier(EvalVerifierConfig(verifier=str(model), labels=config.val_labels, task=config.task,
+                                                as_prover=as_prover, out=out))
+
+
+def row_of(metrics: dict[str, Any], labeled: int) -> dict[str, Any]:
+    """The fields `verifiers.json` reports per verifier."""
+    oracle = metrics.get("oracle", {})
+    return {"responses": metrics["responses"], "labeled_prefixes": labeled, "outcome_auc": metrics["outcome_auc"],
+            "outcome_auc_ci": metrics["outcome_auc_ci"], "dead_end_auc": oracle.get("dead_end_auc"),
+            "dead_end_auc_ci": oracle.get("dead_end_auc_ci"), "ece": metrics["calibration"]["ece"],
+            "calibration_target": metrics["calibration"]["target"]}
+
+
+def run_verifier_study(config: VerifierStudyConfig) -> dict[str, Any]:
+    """Train and evaluate every (kind, size); write `verifiers.json` and the scaling figure."""
+    run_dir = prepare_run(config.out, config, kind=KIND)
+    paths = resolve_label_paths(config.labels)
+    scaling = []
+    for size in sorted(set(config.sizes)):
+        rows, labeled = take_rows(paths, size)
+        subset = run_dir / "subsets" / f"labels-{size}.jsonl"
+        if not subset.exists():
+            write_jsonl(subset, rows)
+        steps = min(config.steps, max(1, math.ceil(config.epochs * labeled / config.batch_size)))
+        results = {"orm": _train_and_eval(config, "orm", subset, run_dir / f"orm-{size}", steps),
+                   "prm": _train_and_eval(config, "prm", subset, run_dir / f"prm-{size}", steps)}
+        results["pav"] = _evaluate(config, run_dir / f"prm-{size}" / "model", run_dir / f"prm-{size}" / "eval-pav",
+                                   config.prover)
+        scaling += [{"size": size, "kind": kind, "steps": steps, **row_of(metrics, labeled)}
+                    for kind, metrics in results.items()]
+    largest = max(row["size"] for row in scaling)
+    summary: dict[str, Any] = {row["kind"]: {k: v for k, v in row.items() if k not in ("size", "kind")}
+                               for row in scaling if row["size"] == largest}
+    summary["pav"]["prover"] = config.prover
+    summary["scaling"] = scaling
+    summary["figure"] = str(plot_scaling(scaling, run_dir / "verifier_scaling.png"))
+    write_json(run_dir / f"{KIND}.json", summary)
+    return summary
+
+
+def plot_scaling(scaling: list[dict[str, Any]], path: Path) -> Path:
+    """Outcome and dead-end AUC against labeled prefixes (log scale), with CIs, per verifier."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, (metric, title) in zip(axes, (("outcome_auc", "outcome AUC"), ("dead_end_auc", "dead-end AUC")),
+                                     strict=True):
+        for kind in ("orm", "prm"):
+            rows = [r for r in scaling if r["kind"] == kind and r[metric] is not None]
+            if not rows:
+                continue
+            xs, ys = [r["labeled_prefixes"] for r in rows], [r[metric] for r in rows]
+            line, = axis.plot(xs, ys, marker="o", label=kind.upper() if kind == "orm" else "Q^pi PRM (= PAV)")
+            cis = [r.get(f"{metric}_ci") for r in rows]
+            if all(cis):
+                axis.fill_between(xs, [c[0] for c in cis], [c[1] for c in cis], color=line.get_color(), alpha=0.2)
+        axis.set_xscale("log")
+        axis.set(xlabel="labeled prefixes", ylabel=title, title=f"{title} vs labels (held out)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
