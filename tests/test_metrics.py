@@ -22,3 +22,9 @@ def test_summary_keys():
     summary = summarize_samples(rows)
     assert summary["pass@1"] == pytest.approx(0.25) and summary["pass@4"] == 1.0
     assert "maj@2" in summary
+    assert "mean_steps" not in summary  # rows without steps (a user's file) report none
+
+
+def test_summary_reports_mean_steps_when_rows_have_them():
+    rows = [{"problem_id": "a", "correct": False, "steps": ["x"] * k} for k in (2, 4, 6)]
+    assert summarize_samples(rows)["mean_steps"] == 4.0

@@ -64,6 +64,9 @@ def summarize_samples(rows: list[dict]) -> dict[str, float]:
                                   for g in by_problem.values()) / len(by_problem)
     tokens = [r.get("generated_tokens", 0) for group in by_problem.values() for r in group]
     summary["mean_generated_tokens"] = sum(tokens) / len(tokens)
+    steps = [len(r["steps"]) for group in by_problem.values() for r in group if isinstance(r.get("steps"), list)]
+    if steps:
+        summary["mean_steps"] = sum(steps) / len(steps)
     return summary
 
 
