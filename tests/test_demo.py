@@ -8,7 +8,7 @@ import pytest
 from pavlab.cli import _register_commands, main
 from pavlab.report.demo_report import build_report
 
-SECTIONS = ("Paper's claims | measured here", "Testbed policy (countdown)", "Verifiers",
+SECTIONS = ("Paper's claims | measured here", "Testbed policy (subset_sum)", "Verifiers",
             "Test-time search: accuracy vs compute", "Test-time search: prover sweep", "Test-time search: alpha sweep",
             "Online RL on the planted task", "Rerun each part")
 

@@ -34,7 +34,8 @@ def tasks_list() -> None:
 
 
 @policy_app.command("train-testbed", context_settings=OVERRIDE_SETTINGS)
-def train_testbed_command(ctx: typer.Context, task: str = typer.Option("countdown", help="countdown or planted"),
+def train_testbed_command(ctx: typer.Context,
+                          task: str = typer.Option("countdown", help="countdown, subset_sum or planted"),
                           out: Path = typer.Option(..., help="output checkpoint folder"),
                           config: Path | None = typer.Option(None, "--config", help="YAML recipe")) -> None:
     """Train a ~1-3M parameter testbed policy from scratch by SFT on mixed-quality traces."""
@@ -42,6 +43,15 @@ def train_testbed_command(ctx: typer.Context, task: str = typer.Option("countdow
 
     path = train_testbed(task, out, load_config(TestbedConfig, config, ctx.args, section="testbed"))
     console.print(f"saved testbed policy to {path}")
+
+
+@policy_app.command("shipped-testbed")
+def shipped_testbed_command(task: str = typer.Option("subset_sum", help="task of the shipped testbed policy"),
+                            out: Path = typer.Option(..., help="folder to copy the checkpoint to")) -> None:
+    """Copy the testbed policy that ships with pavlab (trained once by `train-testbed`; testbed.json says how)."""
+    from pavlab.policies.testbed import copy_shipped_testbed
+
+    console.print(f"copied the shipped {task} testbed policy to {copy_shipped_testbed(task, out)}")
 
 
 @config_command(app, "sample", SampleConfig)

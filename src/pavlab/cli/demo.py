@@ -17,7 +17,7 @@ console = Console()
 
 @config_command(app, "demo", DemoConfig)
 def demo_command(config: DemoConfig) -> None:
-    """Train the countdown testbed, label, train ORM/PRM/PAV, search study, planted RL study, then the report."""
+    """Shipped subset-sum testbed: label, train ORM/PRM/PAV, search study, planted RL study, then the report."""
     run_demo(config)
     md_path, html_path = write_report(config.out)
     console.print(f"[bold green]report:[/] {md_path}  (HTML: {html_path})")

@@ -20,6 +20,7 @@ from pavlab.studies.search_compute import SearchComputeConfig, run_search_comput
 from pavlab.studies.search_exploration import ExplorationConfig, run_exploration_study
 from pavlab.studies.search_provers import ProverSweepConfig, run_prover_sweep
 from pavlab.studies.search_rerank import RerankConfig, run_rerank_study
+from pavlab.studies.testbed import TestbedStudyConfig, run_testbed_study
 from pavlab.studies.verifiers import VerifierStudyConfig, run_verifier_study
 
 console = Console()
@@ -80,6 +81,14 @@ def rl_countdown(out: Path = typer.Option(..., help="study folder (rerun the sam
                                      iterations=iterations, quick=quick, ablation=ablation, command=invoked_command())
     console.print(summary["markdown"], highlight=False, markup=False, soft_wrap=True)
     console.print(f"rl_countdown.json, .csv, .md, rl_countdown.png and rl_countdown_pass_at_n.png in {out}")
+
+
+@config_command(study_app, "testbed", TestbedStudyConfig)
+def testbed_study(config: TestbedStudyConfig) -> None:
+    """Is the testbed policy in the paper's regime? pass@1 / pass@N, steps, legal choices, how responses end."""
+    result = run_testbed_study(config)
+    console.print_json(data={k: v for k, v in result.items() if k != "pass_at_k"})
+    console.print(f"testbed.json and samples.jsonl in {config.out}")
 
 
 @config_command(study_app, "verifiers", VerifierStudyConfig)

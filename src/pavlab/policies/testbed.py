@@ -32,6 +32,9 @@ from pavlab.tasks.countdown import OPERATORS, CountdownTask, apply_op, parse_ste
 from pavlab.tasks.subset_sum import SubsetSumTask
 
 TESTBED_FILE = "testbed.json"
+# Testbed policies trained once with `pavlab policy train-testbed` and shipped inside the package
+# (their testbed.json records the command's config), so demos and studies need not retrain them.
+SHIPPED_TESTBEDS = Path(__file__).resolve().parent.parent / "testbeds"
 COUNTDOWN_SYMBOLS = [*OPERATORS, "=", "|", "->"]
 SUBSET_SUM_SYMBOLS = ["->", "|"]
 MAX_POSITIONS = 512  # RoPE positions the model config declares; traces are far shorter
@@ -328,6 +331,24 @@ def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
     write_json(out_dir / TESTBED_FILE, _describe(task, data.record, config, model, losses,
                                                   time.perf_counter() - started))
     return out_dir
+
+
+def shipped_testbed(task: str) -> Path:
+    """The folder of the testbed policy shipped for `task` (read-only: copy it before writing next to it)."""
+    folder = SHIPPED_TESTBEDS / task
+    if not (folder / TESTBED_FILE).is_file():
+        shipped = sorted(p.name for p in SHIPPED_TESTBEDS.glob("*") if (p / TESTBED_FILE).is_file())
+        raise PavlabError(f"no shipped testbed policy for task '{task}' (shipped: {', '.join(shipped) or 'none'})",
+                          field="task")
+    return folder
+
+
+def copy_shipped_testbed(task: str, out_dir: Path) -> Path:
+    """Copy the shipped checkpoint for `task` to `out_dir` (created; existing files are overwritten)."""
+    import shutil
+
+    shutil.copytree(shipped_testbed(task), out_dir, dirs_exist_ok=True)
+    return Path(out_dir)
 
 
 def _describe(task: str, record: dict[str, Any], config: TestbedConfig, model: LlamaForCausalLM,

@@ -8,7 +8,6 @@ that a stage did not save, so `pavlab report RUN_DIR` regenerates the same repor
 from __future__ import annotations
 
 from pathlib import Path
-from statistics import mean
 from typing import Any
 
 from pavlab.errors import PavlabError
@@ -32,45 +31,43 @@ def _stages(run_dir: Path) -> dict[str, Path]:
     return {name: Path(path) for name, path in read_json(manifest)["stages"].items()}
 
 
-def search_means(cells: list[dict[str, Any]]) -> dict[str, dict[int, dict[str, float]]]:
-    """Mean over seeds of accuracy, pass@N and tokens for every (arm, N)."""
-    grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for cell in cells:
-        grouped.setdefault((cell["arm"], int(cell["n"])), []).append(cell)
-    out: dict[str, dict[int, dict[str, float]]] = {}
-    for (arm, n), group in grouped.items():
-        out.setdefault(arm, {})[n] = {key: mean(float(c[key]) for c in group)
-                                      for key in ("accuracy", "pass_at_n", "mean_generated_tokens")}
-        out[arm][n]["seeds"] = len(group)
-    return out
-
-
 def _policy_section(stages: dict[str, Path]) -> Section:
-    summary = read_json(stages["samples"] / "pass_at_k.json")
+    summary = read_json(stages["samples"] / "testbed.json")
     testbed = read_json(stages["policy"] / "testbed.json")
-    ks = [key for key in summary if key.startswith(("pass@", "maj@"))]
-    return Section("Testbed policy (countdown)", [
+    endings = summary.get("endings", {})
+    rows = [[k, pct(v)] for k, v in summary["pass_at_k"].items()]
+    rows += [["mean steps per response", num(summary.get("mean_steps"), 2)],
+             *[[f"responses ending: {k.removeprefix('share_').replace('_', ' ')}", pct(v)]
+               for k, v in endings.items() if k.startswith("share_")],
+             ["mean legal choices per state", num(endings.get("mean_legal_choices"), 2)]]
+    return Section(f"Testbed policy ({summary['task']})", [
         f"A {testbed.get('parameters', '?')}-parameter Llama trained from scratch by SFT on noisy-solver traces "
-        f"in {testbed.get('train_seconds', 0):.0f} s; sampled at temperature 1 on {summary['problems']} held-out "
-        f"problems x {summary['samples_per_problem']} samples.",
-        Table(["metric", "value"], [[k, pct(summary[k])] for k in ks]),
+        f"in {testbed.get('train_seconds', 0):.0f} s (shipped with pavlab; testbed.json records the command's "
+        f"config); sampled at temperature 1 on {summary['problems']} held-out problems x "
+        f"{summary['samples_per_problem']} samples.",
+        Table(["metric", "value"], rows),
     ])
 
 
 def _verifier_section(stages: dict[str, Path]) -> Section:
     rows, blocks = [], []
-    for kind in ("orm", "prm"):
-        metrics = read_json(stages[f"eval_{kind}"] / "metrics.json")
+    names = {"eval_orm": "ORM", "eval_prm": "Q^pi PRM", "eval_pav": "PAV (PRM read as Bo4 prover)"}
+    for stage, name in names.items():
+        metrics = read_json(stages[stage] / "metrics.json")
         oracle = metrics.get("oracle", {})
         first = oracle.get("first_error", {}).get("value", {})
-        rows.append([kind.upper() if kind == "orm" else "Q^pi PRM (PAV = Bo4 transform)", str(metrics["responses"]),
-                     num(metrics["calibration"]["ece"]), num(metrics["calibration"]["brier"]),
-                     num(metrics["outcome_auc"]), num(oracle.get("dead_end_auc")), num(first.get("f1"))])
-        png = stages[f"eval_{kind}"] / "reliability.png"
-        if png.exists():
-            blocks.append(Image(png, f"reliability diagram, {kind}"))
+        ci = metrics.get("outcome_auc_ci") or [None, None]
+        auc = f"{num(metrics['outcome_auc'])} [{num(ci[0])}, {num(ci[1])}]"
+        rows.append([name, str(metrics["responses"]), num(metrics["calibration"]["ece"]),
+                     num(metrics["calibration"]["brier"]), auc,
+                     num(oracle.get("dead_end_auc")), num(first.get("f1"))])
+        png = stages[stage] / "reliability.png"
+        if png.exists() and stage != "eval_pav":
+            blocks.append(Image(png, f"reliability diagram, {name}"))
     return Section("Verifiers (held-out val labels; exact oracle for dead ends)", [
-        Table(["verifier", "responses", "ECE", "Brier", "outcome AUC", "dead-end AUC", "first-error F1"], rows),
+        Table(["verifier", "responses", "ECE", "Brier", "outcome AUC [95% CI]", "dead-end AUC", "first-error F1"],
+              rows),
+        "The PAV's AUCs equal the PRM's (Bo4 is a monotone transform); its ECE is against unbiased Bo4 labels.",
         *blocks])
 
 
@@ -89,14 +86,28 @@ def _rl_section(stages: dict[str, Path]) -> tuple[Section, dict[str, Any]]:
     ]), summary
 
 
-def _claims(cells: list[dict[str, Any]], rl: dict[str, Any]) -> Section:
-    means = search_means(cells)
-    top = max(means["orm_best_of_n"])
-    gain_orm = means["pav_beam"][top]["accuracy"] - means["orm_best_of_n"][top]["accuracy"]
-    gain_q = means["pav_beam"][top]["accuracy"] - means["q_beam"][top]["accuracy"]
-    rows = [["PAV beam vs ORM best-of-N at equal N", "+8-10% accuracy", f"{100 * gain_orm:+.1f} points at N={top}"],
-            ["PAV beam vs Q^pi beam at equal N", "PAV beam better (8x compute-efficient)",
-             f"{100 * gain_q:+.1f} points at N={top}"]]
+def _interval(ci: list[float] | None, points: bool = True) -> str:
+    """' [lo, hi] pts' for an accuracy difference, ' [lo, hi]' for a ratio; '' without a CI."""
+    if not ci:
+        return ""
+    return f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}] pts" if points else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _claims(search: dict[str, Any], rl: dict[str, Any]) -> Section:
+    summary = search["summary"]
+    pav = summary["vs_orm"].get("pav_beam", {})
+    gain = pav.get("gain_at_equal_tokens")
+    ratio = pav.get("compute_ratio")
+    top = summary["arms"]["orm_best_of_n"][-1]
+    rows = [["PAV beam vs ORM best-of-N at equal tokens", "+8-10% accuracy",
+             ("n/a" if gain is None else f"{100 * gain:+.1f} pts") + _interval(pav.get("gain_ci"))
+             + f" at {pav.get('at_tokens') or 0:.0f} tokens/problem"],
+            [f"PAV beam: compute to match ORM best-of-{top['n']} ({pct(top['accuracy'])})", "1.5-5x (text: 10x)",
+             ("never matched" if ratio is None else f"{ratio:.2f}x")
+             + _interval(pav.get("compute_ratio_ci"), points=False)],
+            ["PAV beam vs Q^pi beam: compute to match", "8x",
+             "never matched" if summary["compute_ratio_vs_q_beam"] is None
+             else f"{summary['compute_ratio_vs_q_beam']:.2f}x"]]
     arms = rl["arms"]
     orm = arms.get("ORM-RL")
     for name, eff in rl.get("sample_efficiency", {}).items():
@@ -105,29 +116,32 @@ def _claims(cells: list[dict[str, Any]], rl: dict[str, Any]) -> Section:
                      f"sample-efficiency {ratio_text(eff)}"])
     return Section("Paper's claims | measured here", [
         Table(["claim", "paper", "measured here"], rows),
-        "Measured on the built-in testbeds with the budgets of this run; see RESULTS.md for the full studies."])
+        f"Search compared at equal tokens generated (paired bootstrap over {summary['problems']} problems x "
+        f"{summary['seeds']} seeds, 95% CIs). Measured with this run's budgets; RESULTS.md has the full studies."])
 
 
 def build_report(run_dir: str | Path) -> Document:
     run_dir = Path(run_dir)
     stages = _stages(run_dir)
-    search, compute = _study_section("Test-time search: accuracy vs compute (countdown)", stages["search"],
-                                     "search_study")
+    search, compute = _study_section("Test-time search: accuracy vs compute (subset sum)", stages["search"],
+                                     "search_compute")
     provers, _ = _study_section("Test-time search: prover sweep", stages["provers"], "search_provers")
     alpha, _ = _study_section("Test-time search: alpha sweep", stages["alpha"], "search_alpha")
     rl, rl_summary = _rl_section(stages)
     commands = Section("Rerun each part", [Code("\n".join([
         f"pavlab demo --out {run_dir}          # everything (finished stages are reused)",
         f"pavlab report {run_dir}              # this report from saved results",
-        "pavlab policy train-testbed --task countdown --out runs/policy",
-        "pavlab label --task countdown --policy runs/policy --n_cov 4 --n_mc 8 --out runs/labels",
+        "pavlab policy shipped-testbed --task subset_sum --out runs/policy",
+        "pavlab study testbed --policy runs/policy --out runs/testbed",
+        "pavlab label --task subset_sum --policy runs/policy --n_cov 4 --n_mc 16 --seeding first_pit --out runs/labels",
         "pavlab train-verifier --kind prm --prover bok:4 --init runs/policy --labels runs/labels --out runs/prm",
-        "pavlab eval-verifier --verifier runs/prm --labels runs/labels-val --task countdown --out runs/eval-prm",
-        "pavlab study search-compute --policy runs/policy --verifier runs/prm --out runs/search-compute",
-        "pavlab study search-provers --policy runs/policy --verifier runs/prm --out runs/search-provers",
-        "pavlab study search-alpha --policy runs/policy --verifier runs/prm --out runs/search-alpha",
+        "pavlab eval-verifier --verifier runs/prm --labels runs/labels-val --task subset_sum --out runs/eval-prm",
+        "pavlab study search-compute --task subset_sum --policy runs/policy --verifier runs/prm --orm runs/orm "
+        "--out runs/search-compute",
+        "pavlab study search-provers --task subset_sum --policy runs/policy --verifier runs/prm --out runs/provers",
+        "pavlab study search-alpha --task subset_sum --policy runs/policy --verifier runs/prm --out runs/alpha",
         "pavlab study rl-planted --out runs/rl-planted"]))])
-    return Document("pavlab demo report", [_claims(compute["cells"], rl_summary), _policy_section(stages),
+    return Document("pavlab demo report", [_claims(compute, rl_summary), _policy_section(stages),
                                            _verifier_section(stages), search, provers, alpha, rl, commands])
 
 

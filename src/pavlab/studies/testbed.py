@@ -1,0 +1,87 @@
+"""The testbed check (issue 15): is the policy in the paper's regime, on the test split?
+
+Why: a search or RL study can only show the paper's effects if the base policy leaves room for
+them: pass@1 well above 0 and far below pass@N, several steps per response, several legal
+choices per state, and wrong choices that are dead ends (by the exact oracle) rather than
+format slips. This samples the policy on the test split and writes `testbed.json` with those
+figures, so the regime is measured, not assumed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from pavlab.config import Config
+from pavlab.io import read_jsonl, write_json
+from pavlab.metrics import summarize_samples
+from pavlab.sampling import GenerationConfig, SampleConfig, run_sampling
+from pavlab.tasks.registry import TaskConfig, get_task
+from pavlab.tasks.subset_sum import SubsetSumTask, apply_takes, reachable
+
+
+class TestbedStudyConfig(Config):
+    __test__ = False  # not a pytest test class despite its name
+
+    task: TaskConfig = TaskConfig(name="subset_sum")
+    policy: str = Field(..., description="the testbed policy checkpoint")
+    problems: int = Field(1000, gt=0, description="test problems")
+    n: int = Field(64, gt=0, description="samples per problem")
+    generation: GenerationConfig = GenerationConfig()
+    seed: int = 0
+    workers: int = Field(0, ge=0, description="Ray actors for sampling (0: in process)")
+    out: Path = Field(..., description="folder for samples.jsonl and testbed.json")
+
+
+def first_errors(task: SubsetSumTask, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Share of sampled responses by how they end: correct, a valid step into a dead end, an invalid
+    line (number not available, wrong need, malformed), or stopping early while alive."""
+    counts: Counter[str] = Counter()
+    legal_choices = []
+    for row in rows:
+        numbers, target = _numbers(row["prompt"])
+        kind = "correct" if row["correct"] else "stopped_alive"
+        for h in range(len(row["steps"])):
+            before = apply_takes(numbers, target, row["steps"][:h])
+            after = apply_takes(numbers, target, row["steps"][:h + 1])
+            legal_choices.append(sum(x <= before[1] for x in before[0]))  # type: ignore[index]
+            if after is None:
+                kind = "invalid_line"
+                break
+            if not reachable(*after):
+                kind = "dead_end_step"
+                break
+        counts[kind] += 1
+    total = sum(counts.values())
+    return {**{f"share_{k}": counts[k] / total for k in ("correct", "dead_end_step", "invalid_line",
+                                                          "stopped_alive")},
+            "mean_legal_choices": sum(legal_choices) / max(1, len(legal_choices))}
+
+
+def _numbers(prompt: str) -> tuple[list[int], int]:
+    numbers, target = prompt.split("->")
+    return [int(x) for x in numbers.split()], int(target)
+
+
+def run_testbed_study(config: TestbedStudyConfig) -> dict[str, Any]:
+    """Sample the policy on the test split and write the regime figures to `OUT/testbed.json`."""
+    task = get_task(config.task)
+    samples = run_sampling(SampleConfig(task=config.task, policy=config.policy, split="test",
+                                        problems=config.problems, n=config.n, generation=config.generation,
+                                        seed=config.seed, workers=config.workers, out=config.out / "samples.jsonl"))
+    rows = read_jsonl(samples)
+    summary = summarize_samples(rows)
+    top = max(k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if f"pass@{k}" in summary)
+    result: dict[str, Any] = {"task": task.name, "task_options": getattr(task, "options", dict)(),
+                              "policy": config.policy, "problems": summary["problems"],
+                              "samples_per_problem": summary["samples_per_problem"], "pass@1": summary["pass@1"],
+                              f"pass@{top}": summary[f"pass@{top}"], "mean_steps": summary.get("mean_steps"),
+                              "mean_generated_tokens": summary["mean_generated_tokens"], "pass_at_k": {
+                                  k: v for k, v in summary.items() if k.startswith("pass@")}}
+    if isinstance(task, SubsetSumTask):
+        result["endings"] = first_errors(task, rows)
+    write_json(config.out / "testbed.json", result)
+    return result
