@@ -19,9 +19,9 @@ RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
 CHAIN = ("sample", "label", "train_verifier", "search", "rl")
 
 
-def test_the_four_recipes_ship() -> None:
-    assert {path.stem for path in RECIPES} == {"countdown_testbed", "smollm2_gsm8k", "gemma2_2b_math",
-                                               "qwen25_math_1_5b_math"}
+def test_the_five_recipes_ship() -> None:
+    assert {path.stem for path in RECIPES} == {"countdown_testbed", "subset_sum_testbed", "smollm2_gsm8k",
+                                               "gemma2_2b_math", "qwen25_math_1_5b_math"}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda path: path.stem)
