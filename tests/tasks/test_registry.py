@@ -37,10 +37,10 @@ def test_jsonl_config(tmp_path):
 
 
 def test_unknown_names_and_fields_are_user_errors():
-    with pytest.raises(PavlabError, match="known: countdown, planted, gsm8k, math500, jsonl"):
+    with pytest.raises(PavlabError, match="known: countdown, subset_sum, planted, gsm8k, math500, jsonl"):
         get_task("chess")
     with pytest.raises(PavlabError, match="unknown field"):
         load_config(Holder, overrides=["--task.depth", "3"])
     with pytest.raises(PavlabError, match="task.grader"):
         load_config(Holder, overrides=["--task.grader", "fuzzy"])
-    assert set(TASK_DESCRIPTIONS) == {"countdown", "planted", "gsm8k", "math500", "jsonl"}
+    assert set(TASK_DESCRIPTIONS) == {"countdown", "subset_sum", "planted", "gsm8k", "math500", "jsonl"}

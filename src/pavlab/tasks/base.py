@@ -8,7 +8,9 @@ policy asked for "the next step" stops right after it emits the separator.
 from __future__ import annotations
 
 import hashlib
+import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,39 @@ def split_of(key: str) -> str:
     """The split a generated problem belongs to, from a stable hash of its key."""
     bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 100
     return next(split for split, buckets in SPLIT_BUCKETS.items() if bucket in buckets)
+
+
+# A generator's draw: (numbers, target), or None when the draw is rejected.
+NumbersDraw = Callable[[random.Random], "tuple[tuple[int, ...], int] | None"]
+
+
+def numbers_problems(task: str, split: str, n: int, rng: random.Random, draw: NumbersDraw,
+                     split_for: Callable[[tuple[int, ...], int], str]) -> list[Problem]:
+    """The first `n` distinct "numbers -> target" problems that `draw` yields and `split_for` puts in `split`.
+
+    Why shared: countdown and subset_sum pose problems the same way (question "3 7 12 -> 24",
+    id "TASK-3.7.12-24"); only what they draw and how they hash a problem to a split differ.
+    """
+    from pavlab.errors import PavlabError
+
+    if split not in SPLITS:
+        raise PavlabError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
+    found: dict[str, Problem] = {}
+    attempts = 0
+    while len(found) < n:
+        attempts += 1
+        if attempts > 1000 * (n + 10):
+            raise PavlabError(f"could not generate {n} distinct {task} problems for split '{split}' with these "
+                              "task options")
+        drawn = draw(rng)
+        if drawn is None or split_for(*drawn) != split:
+            continue
+        numbers, target = drawn
+        question = " ".join(map(str, numbers)) + f" -> {target}"
+        pid = f"{task}-" + question.replace(" -> ", "-").replace(" ", ".")
+        found.setdefault(pid, Problem(id=pid, question=question, answer=str(target),
+                                      meta={"numbers": list(numbers), "target": target}))
+    return list(found.values())
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ line's result equals the target.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import re
 from collections import Counter
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pavlab.errors import PavlabError
-from pavlab.tasks.base import SPLIT_BUCKETS, SPLITS, Problem, Task
+from pavlab.tasks.base import Problem, Task, numbers_problems, split_of
 
 OPERATORS = ("+", "-", "*", "/")
 _LINE = re.compile(r"\s*([0-9]+)\s*([-+*/])\s*([0-9]+)\s*=\s*([0-9]+)\s*(?:\|((?:\s*[0-9]+)*)\s*)?", re.ASCII)
@@ -137,9 +136,8 @@ def apply_steps(numbers: list[int] | tuple[int, ...], steps: list[str]) -> tuple
     return state, last
 
 
-def _split_bucket(numbers: tuple[int, ...], target: int) -> int:
-    key = " ".join(map(str, sorted(numbers))) + f" -> {target}"
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 100
+def _split_of(numbers: tuple[int, ...], target: int) -> str:
+    return split_of(" ".join(map(str, sorted(numbers))) + f" -> {target}")
 
 
 class CountdownTask(Task):
@@ -177,26 +175,9 @@ class CountdownTask(Task):
         return numbers, target
 
     def problems(self, split: str, n: int | None = None, seed: int = 0) -> list[Problem]:
-        if split not in SPLITS:
-            raise PavlabError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
-        n = _DEFAULT_SPLIT_SIZE[split] if n is None else n
         rng = random.Random(f"countdown/{self.n_numbers}/{self.max_number}/{self.max_target}/{split}/{seed}")
-        found: dict[str, Problem] = {}
-        attempts = 0
-        while len(found) < n:
-            attempts += 1
-            if attempts > 1000 * (n + 10):
-                raise PavlabError(f"could not generate {n} distinct countdown problems for split '{split}' "
-                                  f"with n_numbers={self.n_numbers}, max_number={self.max_number}")
-            drawn = self._random_problem(rng)
-            if drawn is None or _split_bucket(*drawn) not in SPLIT_BUCKETS[split]:
-                continue
-            numbers, target = drawn
-            question = " ".join(map(str, numbers)) + f" -> {target}"
-            pid = "countdown-" + question.replace(" -> ", "-").replace(" ", ".")
-            found.setdefault(pid, Problem(id=pid, question=question, answer=str(target),
-                                          meta={"numbers": list(numbers), "target": target}))
-        return list(found.values())
+        return numbers_problems("countdown", split, _DEFAULT_SPLIT_SIZE.get(split, 0) if n is None else n, rng,
+                                self._random_problem, _split_of)
 
     def extract_answer(self, response: str) -> str | None:
         """The result of the last well-formed line."""

@@ -30,10 +30,14 @@ from functools import lru_cache
 from itertools import combinations
 
 from pavlab.errors import PavlabError
-from pavlab.tasks.base import SPLITS, Problem, Task, split_of
+from pavlab.tasks.base import Problem, Task, numbers_problems, split_of
 
 _LINE = re.compile(r"\s*([0-9]+)\s*->\s*([0-9]+)\s*(?:\|((?:\s*[0-9]+)*)\s*)?", re.ASCII)
 _DEFAULT_SPLIT_SIZE = {"train": 20000, "val": 1000, "test": 1000}
+
+
+def _split_of(numbers: tuple[int, ...], target: int) -> str:
+    return split_of("subset_sum:" + " ".join(map(str, numbers)) + f" -> {target}")
 
 
 def parse_take(step: str) -> tuple[int, int, tuple[int, ...] | None] | None:
@@ -119,28 +123,10 @@ class SubsetSumTask(Task):
         return numbers, target
 
     def problems(self, split: str, n: int | None = None, seed: int = 0) -> list[Problem]:
-        if split not in SPLITS:
-            raise PavlabError(f"unknown split '{split}' (expected one of {', '.join(SPLITS)})")
-        n = _DEFAULT_SPLIT_SIZE[split] if n is None else n
         rng = random.Random(f"subset_sum/{self.n_numbers}/{self.max_number}/{self.min_take}/{self.max_take}/"
                             f"{split}/{seed}")
-        found: dict[str, Problem] = {}
-        attempts = 0
-        while len(found) < n:
-            attempts += 1
-            if attempts > 1000 * (n + 10):
-                raise PavlabError(f"could not generate {n} distinct subset_sum problems for split '{split}'")
-            drawn = self._random_problem(rng)
-            if drawn is None:
-                continue
-            numbers, target = drawn
-            question = " ".join(map(str, numbers)) + f" -> {target}"
-            if split_of("subset_sum:" + question) != split:
-                continue
-            pid = "subset_sum-" + question.replace(" -> ", "-").replace(" ", ".")
-            found.setdefault(pid, Problem(id=pid, question=question, answer=str(target),
-                                          meta={"numbers": list(numbers), "target": target}))
-        return list(found.values())
+        return numbers_problems("subset_sum", split, _DEFAULT_SPLIT_SIZE.get(split, 0) if n is None else n, rng,
+                                self._random_problem, _split_of)
 
     def extract_answer(self, response: str) -> str | None:
         """The sum of the numbers the well-formed lines take (equal to the target when correct)."""
