@@ -44,21 +44,27 @@ class VerifierStudyConfig(Config):
     out: Path = Field(..., description="study folder (rerun to resume)")
 
 
-def labeled_prefixes(row: dict[str, Any]) -> int:
-    return sum(q is not None for q in row["q_hat"])
+def mc_prefixes(row: dict[str, Any]) -> set[tuple[str, tuple[str, ...]]]:
+    """The distinct (problem, prefix) states of a row labeled by Monte Carlo rollouts (the paper's
+    "(prefix, Q_hat) pairs"): not the exact terminal outcome, and counted once however many seed
+    rows share the state (the bare prompt, a first-pit seed's copied parent prefix)."""
+    rollouts = row.get("n_rollouts") or [2] * len(row["q_hat"])
+    return {(row["problem_id"], tuple(row["steps"][:h])) for h, (q, n) in enumerate(zip(row["q_hat"], rollouts,
+                                                                                         strict=True))
+            if q is not None and n is not None and n > 1 and h < len(row["steps"])}
 
 
 def take_rows(paths: list[Path], size: int) -> tuple[list[dict[str, Any]], int]:
-    """The first label rows, whole problems at a time, until they hold `size` labeled prefixes (or all rows)."""
+    """The first label rows, whole problems at a time, until they hold `size` MC-labeled prefixes (or all rows)."""
     rows: list[dict[str, Any]] = []
-    total = 0
+    seen: set[tuple[str, tuple[str, ...]]] = set()
     for path in label_files(paths):
         for _, row in iter_jsonl(path):
-            if total >= size and row["problem_id"] != rows[-1]["problem_id"]:
-                return rows, total
+            if len(seen) >= size and row["problem_id"] != rows[-1]["problem_id"]:
+                return rows, len(seen)
             rows.append(row)
-            total += labeled_prefixes(row)
-    return rows, total
+            seen |= mc_prefixes(row)
+    return rows, len(seen)
 
 
 def _train_and_eval(config: VerifierStudyConfig, kind: str, subset: Path, folder: Path, steps: int,
