@@ -50,7 +50,7 @@ install-vllm: $(VLLM_STAMP)
 # The backend contract suite, the HF-vs-vLLM distribution test and a SmolLM2 recipe smoke, on the real
 # CPU engine (tests marked `vllm`; they skip in `make test`, where vllm is not installed).
 test-vllm: $(VLLM_STAMP)
-	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-2} $(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider \
+	$(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider \
 		tests/policies/test_backend_contract.py tests/policies/test_vllm_engine.py
 
 # Every extra resolves against the package index (pip --dry-run; needs the network, ~2 min).

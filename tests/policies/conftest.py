@@ -69,9 +69,10 @@ def vllm_standin(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 # The real engine: head size 32 is the smallest the CPU engine's attention supports (the default tiny Llama's is 8).
 ENGINE_MODEL = {"hidden": 64, "heads": 2, "kv_heads": 1}
 # float32: vLLM's "auto" would run a float32 checkpoint in 16 bits, and logprobs are compared with HF's.
-# On CPU: eager (no inductor compile at start-up) and a 1 GiB KV cache instead of a share of RAM.
+# On CPU: eager (no inductor compile at start-up) and a small KV cache instead of a share of RAM (a
+# VLLM_CPU_KVCACHE_SPACE in the environment would override it).
 ENGINE_OPTIONS = "gpu_memory_utilization=0.2&dtype=float32"
-CPU_ENGINE_OPTIONS = "&enforce_eager=true&kv_cache_space_gb=1"
+CPU_ENGINE_OPTIONS = "&enforce_eager=true&kv_cache_space_gb=0.5"
 
 
 def real_vllm_platform() -> str:
@@ -85,6 +86,15 @@ def real_vllm_platform() -> str:
     if current_platform.is_cuda_alike():
         return "gpu"
     pytest.skip("the installed vllm has no platform here (a GPU build without a GPU)")
+
+
+def build_real_vllm(path: Path | str, options: str = "", step_separator: str = "\n") -> Any:
+    """A `VLLMPolicy` on the installed engine (float32; eager with a small KV cache on CPU)."""
+    from pavlab.policies.vllm import VLLMPolicy
+
+    cpu = real_vllm_platform() == "cpu"
+    return VLLMPolicy(f"{path}?{ENGINE_OPTIONS}{CPU_ENGINE_OPTIONS if cpu else ''}{options}",
+                      step_separator=step_separator)
 
 
 @pytest.fixture
@@ -111,21 +121,31 @@ def shared_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_vllm() -> Iterator[Callable[..., Any]]:
-    """`real_vllm(path, options="")` -> a `VLLMPolicy` on the installed engine, built once per (path, options)
-    for the whole session: each engine start costs ~40-60 s on 2 cores."""
-    from pavlab.policies.vllm import VLLMPolicy
+    """`real_vllm(path, options="")` -> a `VLLMPolicy` on the installed engine, shared by the whole session
+    (each engine start costs ~20-60 s on 2 cores) and stopped at its end."""
+    engines: dict[tuple[str, str, str], Any] = {}
 
-    engines: dict[tuple[str, str], Any] = {}
-
-    def make(path: Path, options: str = "", step_separator: str = "\n") -> Any:
-        platform = real_vllm_platform()
-        spec = f"{path}?{ENGINE_OPTIONS}{CPU_ENGINE_OPTIONS if platform == 'cpu' else ''}{options}"
-        key = (spec, step_separator)
+    def make(path: Path | str, options: str = "", step_separator: str = "\n") -> Any:
+        key = (str(path), options, step_separator)
         if key not in engines:
-            engines[key] = VLLMPolicy(spec, step_separator=step_separator)
+            engines[key] = build_real_vllm(path, options, step_separator)
         return engines[key]
 
     yield make
     for policy in engines.values():
         policy.close()
     engines.clear()
+
+
+@pytest.fixture
+def own_vllm() -> Iterator[Callable[..., Any]]:
+    """Like `real_vllm`, for an engine only this test uses: stopped when the test ends (each holds ~1-4 GB)."""
+    engines: list[Any] = []
+
+    def make(path: Path | str, options: str = "", step_separator: str = "\n") -> Any:
+        engines.append(build_real_vllm(path, options, step_separator))
+        return engines[-1]
+
+    yield make
+    for policy in engines:
+        policy.close()

@@ -53,14 +53,15 @@ PREFIXES = ["", "x\n", "3\n"]
 BACKENDS = ["hf", pytest.param("vllm", marks=pytest.mark.vllm), "vllm-standin"]
 
 
-def make_backend(kind: str, path: Path, request: pytest.FixtureRequest) -> PolicyBackend:
-    """A backend of `kind` on the checkpoint at `path`; real vLLM is skipped where it cannot run."""
+def make_backend(kind: str, path: Path, request: pytest.FixtureRequest, engine: str = "own_vllm") -> PolicyBackend:
+    """A backend of `kind` on the checkpoint at `path`; real vLLM is skipped where it cannot run (`engine`:
+    the fixture that builds it, the session's shared engines or the test's own)."""
     if kind == "hf":
         from pavlab.policies.loading import load_policy
 
         return load_policy(str(path), step_separator=SEPARATOR)
     if kind == "vllm":
-        return request.getfixturevalue("real_vllm")(path, step_separator=SEPARATOR)
+        return request.getfixturevalue(engine)(path, step_separator=SEPARATOR)
     request.getfixturevalue("vllm_standin")
     # float32: vLLM's "auto" would run this float32 checkpoint in 16 bits, and logprobs are compared with HF's
     return VLLMPolicy(f"{path}?gpu_memory_utilization=0.2&dtype=float32", step_separator=SEPARATOR)
@@ -80,7 +81,7 @@ def backend(request: pytest.FixtureRequest, checkpoint_dir: Path, shared_checkpo
     if request.param != "vllm":
         yield make_backend(request.param, checkpoint_dir, request)
         return
-    policy = make_backend("vllm", shared_checkpoint, request)
+    policy = make_backend("vllm", shared_checkpoint, request, engine="real_vllm")
     bos = policy.tokenizer.bos_token  # type: ignore[attr-defined]
     yield policy
     policy.tokenizer.bos_token = bos  # type: ignore[attr-defined]

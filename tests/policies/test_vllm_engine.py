@@ -99,23 +99,24 @@ def test_real_engine_seeded_batch_past_the_step_budget(real_vllm: Callable[..., 
 
 @pytest.mark.vllm
 def test_real_engine_bounded_batches_draw_the_same_samples(real_vllm: Callable[..., VLLMPolicy],
+                                                           own_vllm: Callable[..., VLLMPolicy],
                                                            shared_checkpoint: Path) -> None:
     """Chunked prefill on (budget 512 tokens, 16 sequences): seeded calls run, bounded, and draw what the
     whole-prefill engine draws for the same seeds (per-request seeds; float32 on both)."""
     params = SamplingParams(max_new_tokens=8, seed=5)
     whole = token_ids(real_vllm(shared_checkpoint).sample(LONG_PROMPTS, [""] * 16, 4, params))
-    chunked = real_vllm(shared_checkpoint, "&enable_chunked_prefill=true&max_num_batched_tokens=512&max_num_seqs=16")
+    chunked = own_vllm(shared_checkpoint, "&enable_chunked_prefill=true&max_num_batched_tokens=512&max_num_seqs=16")
     assert chunked.chunked_prefill and chunked.max_num_batched_tokens == 512
     assert token_ids(chunked.sample(LONG_PROMPTS, [""] * 16, 4, params)) == whole
 
 
 @pytest.mark.vllm
-def test_real_cpu_engine_dies_on_a_chunked_seeded_prefill(real_vllm: Callable[..., VLLMPolicy],
+def test_real_cpu_engine_dies_on_a_chunked_seeded_prefill(own_vllm: Callable[..., VLLMPolicy],
                                                           shared_checkpoint: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Why the bounding exists: without it the CPU engine dies (if a vLLM release fixes this, this test says
     so, and the bounding can go). The engine is the test's own: it is dead afterwards."""
-    policy = real_vllm(shared_checkpoint, "&enable_chunked_prefill=true&max_num_batched_tokens=256&max_num_seqs=16"
+    policy = own_vllm(shared_checkpoint, "&enable_chunked_prefill=true&max_num_batched_tokens=256&max_num_seqs=16"
                                           "&seed=1")
     if not policy.on_cpu:
         pytest.skip("the crash is the CPU engine's")
@@ -156,7 +157,7 @@ def permutation_p_values(a: list[Completion], b: list[Completion], rng: np.rando
 
 
 @pytest.mark.vllm
-def test_vllm_samples_match_hf_in_distribution(real_vllm: Callable[..., VLLMPolicy]) -> None:
+def test_vllm_samples_match_hf_in_distribution(own_vllm: Callable[..., VLLMPolicy]) -> None:
     """SmolLM2-135M (float32 on both), 3 GSM8K test problems x 64 seeded first steps each at temperature 0.7.
     Each problem's samples pass three permutation tests at p >= 0.001; vLLM at temperature 1.0 fails them."""
     from pavlab.policies.loading import load_policy
@@ -167,7 +168,7 @@ def test_vllm_samples_match_hf_in_distribution(real_vllm: Callable[..., VLLMPoli
     prompts = [task.prompt(problem) for problem in problems]
     params = SamplingParams(temperature=0.7, max_new_tokens=24, stop="step", seed=11)
     hf = load_policy("smollm2", step_separator=task.step_separator)
-    vllm = real_vllm("smollm2", step_separator=task.step_separator)
+    vllm = own_vllm("smollm2", "&kv_cache_space_gb=1", step_separator=task.step_separator)
     hf_groups = hf.sample(prompts, [""] * 3, 64, params)
     vllm_groups = vllm.sample(prompts, [""] * 3, 64, params)
     hotter = vllm.sample(prompts, [""] * 3, 64, SamplingParams(temperature=1.0, max_new_tokens=24, stop="step",
@@ -193,12 +194,13 @@ def test_smollm2_recipe_smoke_on_the_real_engine(tmp_path: Path, vllm_platform: 
     the smoke scaling, which would otherwise read the weights with the HF backend): sample -> label ->
     train_verifier -> search on 4 GSM8K problems, every generation on the engine."""
     options = "dtype=float32" + ("&enforce_eager=true&kv_cache_space_gb=1" if vllm_platform == "cpu" else "")
+    env = {key: value for key, value in os.environ.items() if key != "VLLM_CPU_KVCACHE_SPACE"}
     out = tmp_path / "smoke"
     command = [str(Path(sys.executable).with_name("pavlab")), "recipe", "run", str(ROOT / "recipes/smollm2_gsm8k.yaml"),
                "--smoke", "--out", str(out), "--stages", "sample,label,train_verifier,search",
                "--policy", f"vllm:smollm2?{options}", "--threads", "1"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1500,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                          env={**env, "PYTHONUNBUFFERED": "1"})
     print(done.stdout[-4000:], done.stderr[-4000:])
     assert done.returncode == 0, done.stderr[-4000:]
     stages = json.loads((out / "recipe_run.json").read_text())["stages"]
