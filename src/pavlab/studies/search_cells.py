@@ -54,6 +54,8 @@ class SearchStudyBase(Config):
     problems: int = Field(64, gt=0)
     generation: GenerationConfig = GenerationConfig()
     device: str = "cpu"
+    verifier_batch_size: int = Field(32, ge=1, description="responses per verifier forward pass (larger is faster "
+                                     "for small verifiers, costs memory for large ones)")
     quick: bool = Field(False, description="small preset (few N, one seed, few problems) for demos")
     out: Path = Field(..., description="study folder")
 
@@ -99,7 +101,7 @@ class CellRunner:
     def __init__(self, config: SearchStudyBase, prover: str) -> None:
         self.config, self.prover = config, prover
         self.task: Task = get_task(config.task)
-        self.base = ProcessVerifier.load(config.verifier, prover)
+        self.base = ProcessVerifier.load(config.verifier, prover, batch_size=config.verifier_batch_size)
         self.verifiers: dict[str, ProcessVerifier] = {prover: self.base}
         self.scorers: dict[tuple[str, float, str], StepScorer] = {}
         self.problems: dict[str, list[Problem]] = {}
@@ -109,8 +111,10 @@ class CellRunner:
         """A BoK prover reuses the loaded Q^pi model (its Q^mu is a formula); model:DIR loads its own Q^mu."""
         if spec not in self.verifiers:
             prover = Prover.parse(spec)
-            self.verifiers[spec] = (ProcessVerifier(self.base.q_pi, self.base.tokenizer, prover) if prover.kind == "bok"
-                                    else ProcessVerifier.load(self.config.verifier, prover))
+            self.verifiers[spec] = (ProcessVerifier(self.base.q_pi, self.base.tokenizer, prover,
+                                                    batch_size=self.config.verifier_batch_size)
+                                    if prover.kind == "bok" else
+                                    ProcessVerifier.load(self.config.verifier, prover, self.config.verifier_batch_size))
         return self.verifiers[spec]
 
     def scorer(self, arm: Arm) -> StepScorer:

@@ -130,7 +130,8 @@ def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple
                 if runner is None:
                     runner = CellRunner(config, prover)
                     runner.problems[config.split] = runner.task.problems(config.split, config.problems, seed=0)
-                    orm = (ProcessVerifier.load(config.orm, Prover.parse("bok:1")) if config.orm else runner.base)
+                    orm = (ProcessVerifier.load(config.orm, Prover.parse("bok:1"), config.verifier_batch_size)
+                           if config.orm else runner.base)
                 if work == "pool":
                     shards.write(index, _pool_rows(runner, orm, job[0], job[1], budgets[-1]))  # type: ignore[arg-type]
                 else:
