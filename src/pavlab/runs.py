@@ -20,7 +20,7 @@ from pavlab.errors import PavlabError
 from pavlab.io import read_json, write_json
 
 # Fields that change how a job runs but not what it writes: resuming with other values is fine.
-EXECUTION_ONLY_FIELDS = frozenset({"workers", "device", "progress", "tensorboard"})
+EXECUTION_ONLY_FIELDS = frozenset({"workers", "device", "progress", "tensorboard", "part", "parts"})
 
 TRACKED_PACKAGES = ("pavlab", "torch", "transformers", "tokenizers", "math-verify", "vllm", "ray", "peft",
                     "tensorboard")

@@ -103,3 +103,13 @@ def test_bootstrap_ci_excludes_zero_only_for_a_real_gap() -> None:
     summary = summarize(Curves(correct, tokens, 10.0), resamples=200)
     assert summary["accuracy_gain_ci"][0] > 0.1
     assert summary["vs_orm"]["q_beam"]["gain_ci"][0] < 0 < summary["vs_orm"]["q_beam"]["gain_ci"][1]
+
+
+def test_parts_split_the_jobs_and_the_last_part_writes_the_summary(tmp_path: Path, tiny) -> None:
+    out = tmp_path / "parts"
+    overrides = {**tiny, "seeds": [0], "beam_budgets": [1], "oracle": False, "compare_dedup": False, "out": str(out)}
+    first = run_search_compute(load_config(SearchComputeConfig, overrides={**overrides, "parts": 2, "part": 0}))
+    assert first["summary"] is None and "part 0 of 2" in first["markdown"]
+    assert len(list(out.glob("*/shard-*.jsonl"))) == 2  # jobs 0 and 2 of 4 (2 pool chunks, 2 beam cells)
+    second = run_search_compute(load_config(SearchComputeConfig, overrides={**overrides, "parts": 2, "part": 1}))
+    assert second["summary"]["problems"] == 3 and (out / "search_compute.json").exists()

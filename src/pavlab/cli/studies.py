@@ -113,6 +113,8 @@ def report(result: dict[str, Any], out: Path, kind: str) -> None:
     if result["prover_choice"]:
         console.print(f"--prover auto chose {result['prover_choice']}", highlight=False, markup=False)
     console.print(result["markdown"], highlight=False, markup=False)
+    if result["summary"] is None:  # one part of a study split over processes
+        return
     console.print(f"{kind}.json, {kind}.md and " + ", ".join(
         Path(f).name for f in result["summary"]["figures"]) + f" in {out}", highlight=False)
 

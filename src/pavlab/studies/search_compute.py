@@ -54,6 +54,9 @@ class SearchComputeConfig(SearchStudyBase):
     oracle: bool = Field(True, description="run the oracle-scored beam ceiling (tasks with an exact oracle)")
     chunk_problems: int = Field(50, gt=0, description="problems per pool shard")
     bootstrap: int = Field(1000, ge=100, description="paired bootstrap resamples over problems")
+    parts: int = Field(1, ge=1, description="split the pending jobs over this many processes on the same OUT")
+    part: int = Field(0, ge=0, description="which of the `parts` this process runs (0-based); the summary is "
+                      "written by whichever process finds every job done")
 
 
 @dataclass
@@ -108,8 +111,9 @@ def beam_arms(config: SearchComputeConfig) -> dict[str, Arm]:
     return arms
 
 
-def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple[list[dict], list[dict]]:
-    """Every pool chunk and beam cell not yet on disk, resumably; returns (pool rows, beam rows)."""
+def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple[list[dict], list[dict]] | None:
+    """Every pool chunk and beam cell not yet on disk (this process's part of them), resumably; returns
+    (pool rows, beam rows), or None while other parts are still running."""
     budgets = sorted(set(config.budgets))
     widths = sorted(set(config.beam_budgets or config.budgets))
     arms = beam_arms(config)
@@ -121,10 +125,10 @@ def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple
     orm: ProcessVerifier | None = None
     with progress_bar(f"{KIND}: {len(pool_jobs)} pool chunks + {len(cell_jobs)} beam cells",
                       total=len(pool_jobs) + len(cell_jobs)) as advance:
-        for jobs, shards, work in ((pool_jobs, pool, "pool"), (cell_jobs, cells, "beam")):
+        for offset, (jobs, shards, work) in enumerate(((pool_jobs, pool, "pool"), (cell_jobs, cells, "beam"))):
             done = shards.finished()
             for index, job in enumerate(jobs):
-                if index in done:
+                if index in done or (index + offset * len(pool_jobs)) % config.parts != config.part:
                     advance(1)
                     continue
                 if runner is None:
@@ -138,6 +142,8 @@ def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple
                     name, width, seed = job
                     shards.write(index, [_beam_row(runner, arms[name], name, width, seed)])
                 advance(1)
+    if len(pool.finished()) < len(pool_jobs) or len(cells.finished()) < len(cell_jobs):
+        return None
     return list(pool.rows()), list(cells.rows())
 
 
@@ -309,7 +315,12 @@ def run_search_compute(config: SearchComputeConfig, command: str = "pavlab study
     """Run (or resume) the study and write its JSON summary, Markdown section and figures into `config.out`."""
     prover, reason = resolve_prover(config.prover, config.labels)
     run_dir = prepare_run(config.out, config, kind=KIND)
-    pool, cells = run_shards(config, run_dir, prover)
+    shards = run_shards(config, run_dir, prover)
+    if shards is None:
+        return {"summary": None, "markdown": f"part {config.part} of {config.parts} done; the other parts are still "
+                "running (rerun any part to write the summary once all are done)\n", "prover": prover,
+                "prover_choice": reason}
+    pool, cells = shards
     curves = collect_curves(pool, cells, sorted(set(config.budgets)), config.seeds)
     summary = summarize(curves, config.bootstrap)
     diagnostics = {row["arm"]: {} for row in cells}
