@@ -18,6 +18,7 @@ from pavlab.studies.search_compute import (
     equal_compute_gain,
     run_search_compute,
     summarize,
+    up_to_peak,
 )
 
 
@@ -86,6 +87,14 @@ def test_equal_compute_gain_reads_both_curves_at_the_shared_budget() -> None:
     gain, at = equal_compute_gain(([10, 100], [0.2, 0.4]), ([20, 50, 400], [0.3, 0.5, 0.9]))
     assert at == 100 and gain == pytest.approx(0.5 + 0.4 * np.log(2) / np.log(8) - 0.4)
     assert equal_compute_gain(([10, 20], [0.1, 0.2]), ([40, 80], [0.5, 0.6])) == (None, None)
+
+
+def test_a_falling_baseline_is_matched_at_its_peak_not_its_last_point() -> None:
+    orm = ([10.0, 20.0, 40.0, 80.0], [0.5, 0.7, 0.65, 0.6])
+    assert up_to_peak(orm) == ([10.0, 20.0], [0.5, 0.7])
+    method = ([5.0, 10.0, 20.0], [0.55, 0.62, 0.72])
+    from pavlab.studies.search_efficiency import efficiency
+    assert efficiency(orm, method)["ratio"] > efficiency(up_to_peak(orm), method)["ratio"]
 
 
 def test_bootstrap_ci_excludes_zero_only_for_a_real_gap() -> None:
