@@ -43,7 +43,7 @@ def test_study_writes_every_arm_with_cis_and_resumes(tmp_path: Path, tiny) -> No
     summary = run_search_compute(config)["summary"]
     arms = summary["arms"]
     assert set(arms) == {"orm_best_of_n", "prm_best_of_n", "pass_at_n", "q_beam", "pav_beam", "oracle_beam",
-                         "pav_beam_no_dedup"}
+                         "pav_beam_dedup"}
     assert [row["n"] for row in arms["orm_best_of_n"]] == [1, 2, 4] and [row["n"] for row in arms["q_beam"]] == [1, 2]
     for name in ("orm_best_of_n", "prm_best_of_n"):  # the pool's best-of-N never beats its own pass@N
         assert all(a["accuracy"] <= p["accuracy"] for a, p in zip(arms[name], arms["pass_at_n"], strict=True))
