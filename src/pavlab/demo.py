@@ -33,9 +33,9 @@ from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 
 # Budgets of the two profiles: (full, quick).
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"sample_problems": 200, "sample_n": 64, "label_problems": 400, "n_cov": 4, "n_mc": 16,
-             "val_problems": 100, "verifier_steps": 800, "search_problems": 100, "budgets": [1, 2, 4, 8, 16, 32, 64],
-             "beam_budgets": [1, 2, 4, 8], "seeds": [0, 1], "prover_budgets": [4], "alphas": [0.0, 0.5, 1.0],
+    "full": {"sample_problems": 200, "sample_n": 64, "label_problems": 160, "n_cov": 4, "n_mc": 16,
+             "val_problems": 60, "verifier_steps": 500, "search_problems": 100, "budgets": [1, 2, 4, 8, 16, 32, 64],
+             "beam_budgets": [1, 2, 4], "seeds": [0], "prover_budgets": [4], "alphas": [0.0, 0.5, 1.0],
              "alpha_width": 4},
     "quick": {"sample_problems": 32, "sample_n": 16, "label_problems": 24, "n_cov": 2, "n_mc": 8,
               "val_problems": 12, "verifier_steps": 60, "search_problems": 16, "budgets": [1, 4, 16],
@@ -70,7 +70,7 @@ def run_demo(config: DemoConfig) -> dict[str, Stage]:
                 "n_mc": p["n_mc"], "seed": seed}
         return run_stage(root, f"labels-{split}", spec, lambda d: run_labeling(LabelConfig(
             task=task, policy=str(policy), split=split, problems=problems, n_cov=p["n_cov"], n_mc=p["n_mc"],
-            seeding="first_pit", seed=seed, out=d)))
+            seeding="first_pit" if split == "train" else "random", seed=seed, out=d)))
 
     stages["labels"] = label("train", p["label_problems"])
     stages["labels_val"] = label("val", p["val_problems"])
@@ -92,7 +92,7 @@ def run_demo(config: DemoConfig) -> dict[str, Stage]:
     stages["search"] = run_stage(root, "search", {"prm": stages["prm"].key, "orm": stages["orm"].key, **p},
                                  lambda d: run_search_compute(SearchComputeConfig(
                                      **shared, orm=stages["orm"].path, budgets=p["budgets"],
-                                     beam_budgets=p["beam_budgets"], bootstrap=200, out=d)))
+                                     beam_budgets=p["beam_budgets"], compare_dedup=False, bootstrap=200, out=d)))
     stages["provers"] = run_stage(root, "search-provers", {"prm": stages["prm"].key, **p}, lambda d: run_prover_sweep(
         ProverSweepConfig(**shared, budgets=p["prover_budgets"], bok=[1, 2, 4, 8, 32], out=d)))
     stages["alpha"] = run_stage(root, "search-alpha", {"prm": stages["prm"].key, **p}, lambda d: run_alpha_sweep(

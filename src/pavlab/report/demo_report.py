@@ -100,7 +100,7 @@ def _claims(search: dict[str, Any], rl: dict[str, Any]) -> Section:
     ratio = pav.get("compute_ratio")
     top = summary["arms"]["orm_best_of_n"][-1]
     rows = [["PAV beam vs ORM best-of-N at equal tokens", "+8-10% accuracy",
-             ("n/a" if gain is None else f"{100 * gain:+.1f} pts") + _interval(pav.get("gain_ci"))
+             ("n/a" if gain is None else f"{100 * gain:+.1f}") + _interval(pav.get("gain_ci"))
              + f" at {pav.get('at_tokens') or 0:.0f} tokens/problem"],
             [f"PAV beam: compute to match ORM best-of-{top['n']} ({pct(top['accuracy'])})", "1.5-5x (text: 10x)",
              ("never matched" if ratio is None else f"{ratio:.2f}x")
