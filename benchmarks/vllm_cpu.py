@@ -2,8 +2,8 @@
 
 GSM8K test prompts through the chat template, n samples each, seeded, at temperature 1.0; tokens/s counts
 the generated tokens (the meter) over the whole `sample` call, prefill included. Engine start-up and
-`import vllm` are timed apart. Needs the CPU engine venv: `make install-vllm`, then
-`VLLM_CPU_KVCACHE_SPACE=2 .venv-vllm/bin/python benchmarks/vllm_cpu.py [--quick]`. The engine runs its
+`import vllm` are timed apart; eager mode, a 2 GiB KV cache. Needs the CPU engine venv: `make install-vllm`,
+then `.venv-vllm/bin/python benchmarks/vllm_cpu.py [--quick]`. The engine runs its
 model on one torch thread unless OMP_NUM_THREADS says otherwise. Without vllm it says so and exits 0,
 so `make bench` (the main venv) passes over it.
 """
@@ -43,7 +43,8 @@ def main() -> None:
     headline = []
     for dtype in args.dtypes.split(","):
         started = time.perf_counter()
-        policy = VLLMPolicy(f"smollm2?dtype={dtype}&enforce_eager=true", step_separator=task.step_separator)
+        policy = VLLMPolicy(f"smollm2?dtype={dtype}&enforce_eager=true&kv_cache_space_gb=2",
+                            step_separator=task.step_separator)
         start_s = time.perf_counter() - started
         policy.sample(prompts[:1], [""], 1, SamplingParams(max_new_tokens=4, seed=0))  # warm-up
         before = policy.meter.snapshot()
