@@ -169,14 +169,10 @@ def collect_curves(pool: list[dict], cells: list[dict], budgets: list[int], seed
                 flags.append(seed_flags)
                 costs.append(seed_costs)
             correct[arm][n], tokens[arm][n] = np.asarray(flags, float), np.asarray(costs, float)
-    for row in cells:
-        correct.setdefault(row["arm"], {})
-        tokens.setdefault(row["arm"], {})
-    for arm in {row["arm"] for row in cells}:
-        for n in sorted({row["n"] for row in cells if row["arm"] == arm}):
-            rows = {row["seed"]: row for row in cells if row["arm"] == arm and row["n"] == n}
-            correct[arm][n] = np.asarray([rows[s]["correct"] for s in seeds], float)
-            tokens[arm][n] = np.asarray([rows[s]["tokens"] for s in seeds], float)
+    by_cell = {(row["arm"], row["n"], row["seed"]): row for row in cells}
+    for arm, n in dict.fromkeys((arm, n) for arm, n, _ in by_cell):
+        correct.setdefault(arm, {})[n] = np.asarray([by_cell[(arm, n, s)]["correct"] for s in seeds], float)
+        tokens.setdefault(arm, {})[n] = np.asarray([by_cell[(arm, n, s)]["tokens"] for s in seeds], float)
     unit = float(np.mean([t for row in pool for t in row["tokens"]]))
     return Curves(correct, tokens, unit)
 

@@ -19,6 +19,7 @@ from pavlab.config import Config
 from pavlab.io import read_jsonl, write_json
 from pavlab.metrics import summarize_samples
 from pavlab.sampling import GenerationConfig, SampleConfig, run_sampling
+from pavlab.tasks.base import parse_numbers_question
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.tasks.subset_sum import SubsetSumTask, apply_takes, reachable
 
@@ -42,28 +43,25 @@ def first_errors(task: SubsetSumTask, rows: list[dict[str, Any]]) -> dict[str, f
     counts: Counter[str] = Counter()
     legal_choices = []
     for row in rows:
-        numbers, target = _numbers(row["prompt"])
+        numbers, target = parse_numbers_question(row["prompt"])  # type: ignore[misc]
         kind = "correct" if row["correct"] else "stopped_alive"
-        for h in range(len(row["steps"])):
-            before = apply_takes(numbers, target, row["steps"][:h])
-            after = apply_takes(numbers, target, row["steps"][:h + 1])
-            legal_choices.append(sum(x <= before[1] for x in before[0]))  # type: ignore[index]
+        before: tuple[tuple[int, ...], int] | None = apply_takes(numbers, target, [])
+        for step in row["steps"]:
+            left, need = before  # type: ignore[misc]
+            legal_choices.append(sum(x <= need for x in left))
+            after = apply_takes(left, need, [step])
             if after is None:
                 kind = "invalid_line"
                 break
             if not reachable(*after):
                 kind = "dead_end_step"
                 break
+            before = after
         counts[kind] += 1
     total = sum(counts.values())
     return {**{f"share_{k}": counts[k] / total for k in ("correct", "dead_end_step", "invalid_line",
                                                           "stopped_alive")},
             "mean_legal_choices": sum(legal_choices) / max(1, len(legal_choices))}
-
-
-def _numbers(prompt: str) -> tuple[list[int], int]:
-    numbers, target = prompt.split("->")
-    return [int(x) for x in numbers.split()], int(target)
 
 
 def run_testbed_study(config: TestbedStudyConfig) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,15 @@ def split_of(key: str) -> str:
 
 # A generator's draw: (numbers, target), or None when the draw is rejected.
 NumbersDraw = Callable[[random.Random], "tuple[tuple[int, ...], int] | None"]
+
+
+_NUMBERS_QUESTION = re.compile(r"\s*((?:[0-9]+\s+)*[0-9]+)\s*->\s*([0-9]+)\s*")
+
+
+def parse_numbers_question(text: str) -> tuple[list[int], int] | None:
+    """(numbers, target) of a "3 7 12 25 -> 24" question, or None when the text is not one."""
+    match = _NUMBERS_QUESTION.fullmatch(text)
+    return None if match is None else ([int(x) for x in match.group(1).split()], int(match.group(2)))
 
 
 def numbers_problems(task: str, split: str, n: int, rng: random.Random, draw: NumbersDraw,

@@ -17,7 +17,6 @@ Three questions, each answered on labeled responses the verifier never trained o
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +28,7 @@ from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.progress import progress_bar
-from pavlab.tasks.base import Problem
+from pavlab.tasks.base import Problem, parse_numbers_question
 from pavlab.tasks.countdown import CountdownTask
 from pavlab.tasks.subset_sum import steps_alive
 from pavlab.verifiers.calibration import (
@@ -50,7 +49,6 @@ RELIABILITY_FILE = "reliability.png"
 # Alive flags of the H+1 states of a response (index 0: bare prompt); what an exact oracle gives.
 PrefixOracle = Callable[[LabeledResponse], list[bool]]
 ErrorRule = Literal["value", "advantage"]
-_NUMBERS_PROMPT = re.compile(r"\s*((?:[0-9]+\s+)*[0-9]+)\s*->\s*([0-9]+)\s*")
 
 
 def json_ready(obj: Any) -> Any:
@@ -69,11 +67,11 @@ def resolve_label_paths(paths: Sequence[str | Path]) -> list[Path]:
 
 def _numbers_problem(response: LabeledResponse, task_name: str) -> Problem:
     """The problem a "numbers -> target" prompt ("3 7 12 25 -> 24") states; countdown and subset_sum share it."""
-    match = _NUMBERS_PROMPT.fullmatch(response.prompt)
-    if match is None:
+    parsed = parse_numbers_question(response.prompt)
+    if parsed is None:
         raise PavlabError(f"prompt {response.prompt[:60]!r} is not a {task_name} question (numbers -> target)",
                           field=f"prompt of {response.problem_id}")
-    numbers, target = [int(x) for x in match.group(1).split()], int(match.group(2))
+    numbers, target = parsed
     return Problem(id=response.problem_id, question=response.prompt, answer=str(target),
                    meta={"numbers": numbers, "target": target})
 
