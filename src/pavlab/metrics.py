@@ -85,4 +85,6 @@ def load_samples(path: str | Path) -> list[dict[str, Any]]:
             raise PavlabError(f"must be a non-negative integer, got {tokens!r}", path=path, line=line,
                               field="generated_tokens")
         rows.append(row)
+    if not rows:
+        raise PavlabError("holds no samples (expected one JSON object per line, as `pavlab sample` writes)", path=path)
     return rows

@@ -51,6 +51,8 @@ SAMPLE_FILES = [
     Case("deeply-nested", lines(GOOD_SAMPLE, NESTED), (":2",)),
     Case("not-utf8", b'{"problem_id": "\xff\xfe", "correct": true}\n', ("UTF-8",)),
     Case("binary-garbage", bytes(range(256)) * 4, ("{bad}",)),
+    Case("empty", "", ("holds no samples",)),
+    Case("blank-lines-only", "\n  \n\n", ("holds no samples",)),
 ]
 
 LABEL_FILES = [
@@ -77,6 +79,8 @@ JSONL_TASK_FILES = [
     Case("question-list", lines({"question": ["1+1"], "answer": "2"}), (":1", "'question'")),
     Case("answer-null", lines({"question": "1+1", "answer": None}), (":1", "'answer'")),
     Case("not-utf8", b'{"question": "\xc3\x28", "answer": "1"}\n', ("UTF-8",)),
+    Case("empty", "", ("holds no problems",)),
+    Case("blank-lines-only", "\n\n", ("holds no problems",)),
 ]
 
 RECIPES = [
@@ -133,6 +137,9 @@ COMMANDS: dict[str, tuple[list[Case], Callable[[Path, dict[str, Path]], list[str
     "jsonl-task": (JSONL_TASK_FILES, lambda d, fx: [
         "sample", "--task.name", "jsonl", "--task.path", str(d / "bad"), "--task.grader", "exact",
         "--policy", str(fx["policy"]), "--problems", "1", "--n", "1", "--out", str(d / "out.jsonl")]),
+    "label-jsonl-task": (JSONL_TASK_FILES, lambda d, fx: [
+        "label", "--task.name", "jsonl", "--task.path", str(d / "bad"), "--task.grader", "exact",
+        "--policy", str(fx["policy"]), "--problems", "1", "--n_cov", "1", "--n_mc", "1", "--out", str(d / "out")]),
     "--config": (RECIPES, lambda d, fx: ["sample", "--config", str(d / "bad"), "--out", str(d / "out.jsonl")]),
 }
 

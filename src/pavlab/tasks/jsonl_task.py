@@ -52,7 +52,9 @@ class JsonlTask(AnswerGradedTask):
         required = [self.question_field, self.answer_field] + ([self.id_field] if self.id_field else [])
         problems: list[Problem] = []
         seen: set[str] = set()
+        rows = 0
         for line, row in iter_jsonl(path, required=required):
+            rows += 1
             if n is not None and len(problems) >= n:
                 break
             for name in (self.question_field, self.answer_field):
@@ -66,4 +68,7 @@ class JsonlTask(AnswerGradedTask):
                     if key not in (self.question_field, self.answer_field, self.id_field)}
             problems.append(Problem(id=problem_id, question=str(row[self.question_field]),
                                     answer=str(row[self.answer_field]), meta=meta))
+        if not rows:
+            raise PavlabError("holds no problems (expected one JSON object per line with "
+                              f"'{self.question_field}' and '{self.answer_field}')", path=path)
         return problems
