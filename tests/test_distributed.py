@@ -10,7 +10,8 @@ import pytest
 from pavlab.distributed import connect_ray
 from pavlab.errors import PavlabError
 from pavlab.io import read_jsonl
-from pavlab.labeling.run import LabelConfig, label_shards, run_labeling
+from pavlab.labeling.format import label_shards
+from pavlab.labeling.run import LabelConfig, run_labeling
 from pavlab.policies.testbed import COUNTDOWN_SYMBOLS, TestbedConfig, build_model
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.sampling import SampleConfig, run_sampling

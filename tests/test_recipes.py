@@ -12,7 +12,7 @@ import pytest
 from pavlab.cli.recipe import STAGES, prepare_recipe, run_recipe, stage_config
 from pavlab.config import load_config, read_recipe
 from pavlab.io import iter_jsonl
-from pavlab.labeling.run import label_shards
+from pavlab.labeling.format import label_shards
 from pavlab.verifiers.step_scores import ProcessVerifier
 
 RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from pavlab.io import read_jsonl
+from pavlab.labeling.format import label_shards
 from pavlab.labeling.mc import PrefixRequest, estimate_q_values
-from pavlab.labeling.run import LabelConfig, label_shards, run_labeling
+from pavlab.labeling.run import LabelConfig, run_labeling
 from pavlab.labeling.seeding import Seed, first_pit_seeds, label_all_prefixes
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.policies.procedural import ProceduralProverPolicy

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pavlab.labeling.format import LabeledResponse
 from pavlab.provers.exact import exact_terms_planted
 from pavlab.provers.rank import bok_prover
-from pavlab.provers.terms import LabelRow, bootstrap_weights, collect_transitions, interval, term_sums
+from pavlab.provers.terms import bootstrap_weights, collect_transitions, interval, term_sums
 from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask
 
 
@@ -41,8 +42,8 @@ def test_exact_prover_equal_to_pi_has_equal_terms():
     assert terms.distinguishability == pytest.approx(terms.alignment, rel=1e-9)
 
 
-def row(steps: str, q_hat: list[float | None], origin: str = "random", problem: str = "p") -> LabelRow:
-    return LabelRow(problem, steps.split(), q_hat, origin, None)
+def row(steps: str, q_hat: list[float | None], origin: str = "random", problem: str = "p") -> LabeledResponse:
+    return LabeledResponse(problem, "", steps.split(), False, q_hat, origin=origin)
 
 
 # Three random seeds of one problem: the root has three children (a, a, b); state "a" has two (c, d).

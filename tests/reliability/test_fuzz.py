@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from pavlab.config import load_config, parse_overrides
 from pavlab.errors import PavlabError
 from pavlab.io import read_jsonl
+from pavlab.labeling.format import read_label_rows as load_labels
 from pavlab.labeling.run import LabelConfig
 from pavlab.metrics import load_samples, summarize_samples
 from pavlab.sampling import SampleConfig
 from pavlab.tasks.jsonl_task import JsonlTask
-from pavlab.verifiers.data import load_labels
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)

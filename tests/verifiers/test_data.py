@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from pavlab.errors import PavlabError
+from pavlab.labeling.format import read_label_rows as load_labels
 from pavlab.policies.tokenization import encode_prompt
-from pavlab.verifiers.data import build_examples, load_labels
+from pavlab.verifiers.data import build_examples
 from pavlab.verifiers.positions import build_scoring_inputs
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pavlab.errors import PavlabError
+from pavlab.labeling.format import LabeledResponse
 from pavlab.verifiers.calibration import (
     average_ranks,
     brier_score,
@@ -15,7 +16,6 @@ from pavlab.verifiers.calibration import (
     reliability_bins,
     roc_auc,
 )
-from pavlab.verifiers.data import LabeledResponse
 from pavlab.verifiers.evaluate import (
     EvalVerifierConfig,
     bok_label,

@@ -11,7 +11,7 @@ import pavlab.verifiers.train as train_module
 from pavlab.config import load_config
 from pavlab.errors import PavlabError
 from pavlab.io import read_jsonl
-from pavlab.verifiers.data import LabeledResponse
+from pavlab.labeling.format import LabeledResponse
 from pavlab.verifiers.model import ValueModel, load_tokenizer
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.train import VerifierTrainConfig, lr_factor, train_verifier

@@ -236,7 +236,7 @@ def _finished_marker(name: str, config: Any) -> Path:
 
 def _labels_complete(config: LabelConfig) -> bool:
     """Labeling has no final file: it is done when every chunk's shard is there."""
-    from pavlab.labeling.run import label_shards
+    from pavlab.labeling.format import label_shards
     from pavlab.tasks.registry import get_task
 
     problems = len(get_task(config.task).problems(config.split, config.problems, seed=config.seed))
@@ -303,7 +303,7 @@ def run_stage(name: str, config: Any, recipe: dict[str, Any]) -> Path:
 
         return run_labeling(config)
     if name == "train_verifier":
-        from pavlab.verifiers.evaluate import resolve_label_paths
+        from pavlab.labeling.format import resolve_label_paths
         from pavlab.verifiers.train import train_verifier
 
         return train_verifier(verifier_train_config(config), resolve_label_paths(config.labels), config.out)

@@ -11,13 +11,8 @@ from rich.table import Table
 
 from pavlab.cli import app
 from pavlab.cli.common import config_command
-from pavlab.verifiers.evaluate import (
-    METRICS_FILE,
-    RELIABILITY_FILE,
-    EvalVerifierConfig,
-    resolve_label_paths,
-    run_eval_verifier,
-)
+from pavlab.labeling.format import resolve_label_paths
+from pavlab.verifiers.evaluate import METRICS_FILE, RELIABILITY_FILE, EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import VerifierTrainConfig
 
 console = Console()

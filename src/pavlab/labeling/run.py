@@ -1,6 +1,6 @@
 """`pavlab label`: seed rollouts + Monte Carlo value labels, written as resumable shards.
 
-Output: `OUT/labels/shard-NNNNN.jsonl` (one row per seed response, see `label_row`) and
+Output: `OUT/labels/shard-NNNNN.jsonl` (one row per seed response, see `pavlab.labeling.format`) and
 `OUT/label_config.json`. Chunk i always covers the same problems with the same seed, so a
 killed run resumes with no duplicated and no missing rows.
 """
@@ -16,13 +16,14 @@ from pydantic import Field
 
 from pavlab.config import Config
 from pavlab.distributed import run_chunks
-from pavlab.labeling.seeding import Seed, first_pit_seeds, label_all_prefixes, sample_seeds
+from pavlab.labeling.format import label_row, label_shards
+from pavlab.labeling.seeding import first_pit_seeds, label_all_prefixes, sample_seeds
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
 from pavlab.runs import prepare_run
 from pavlab.sampling import GenerationConfig
-from pavlab.shards import ShardedJsonl, chunk_seed
+from pavlab.shards import chunk_seed
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
 
@@ -44,20 +45,6 @@ class LabelConfig(Config):
     device: str = "cpu"
     workers: int = Field(0, ge=0, description="0: label in this process; N >= 1: N Ray actors, one policy each")
     out: Path = Field(..., description="run folder")
-
-
-def label_row(seed: Seed, prompt: str, config: LabelConfig, index: int) -> dict[str, Any]:
-    labels = seed.labels
-    return {"problem_id": seed.problem.id, "prompt": prompt, "steps": seed.steps, "correct": seed.correct,
-            "q_hat": [None if q is None else q.q_hat for q in labels],
-            "n_success": [None if q is None else q.successes for q in labels],
-            "n_rollouts": [None if q is None else q.rollouts for q in labels],
-            "policy": config.rollout_policy or config.policy, "seed_policy": config.policy,
-            "origin": seed.origin, "branch": seed.branch, "seed": config.seed, "seed_index": index}
-
-
-def label_shards(run_dir: Path) -> ShardedJsonl:
-    return ShardedJsonl(Path(run_dir) / "labels")
 
 
 @dataclass
@@ -91,7 +78,9 @@ def label_chunk(config: LabelConfig, worker: LabelWorker, index: int, chunk: lis
     rows = []
     for seed in seeds:
         per_problem[seed.problem.id] = per_problem.get(seed.problem.id, -1) + 1
-        rows.append(label_row(seed, prompts[seed.problem.id], config, per_problem[seed.problem.id]))
+        rows.append(label_row(seed, prompts[seed.problem.id], policy=config.rollout_policy or config.policy,
+                              seed_policy=config.policy, run_seed=config.seed,
+                              seed_index=per_problem[seed.problem.id]))
     return rows
 
 

@@ -25,19 +25,17 @@ import numpy as np
 
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
+from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_label_paths
 from pavlab.provers.terms import (
     Interval,
-    LabelRow,
     ProverValues,
     Transitions,
     bootstrap_weights,
     collect_transitions,
     interval,
-    read_label_rows,
     state_key,
     term_sums,
 )
-from pavlab.verifiers.evaluate import resolve_label_paths
 from pavlab.verifiers.step_scores import Prover, bok_values
 
 DEFAULT_CANDIDATES = ("bok:1", "bok:2", "bok:4", "bok:8", "bok:16", "bok:32")
@@ -69,7 +67,7 @@ def bok_prover(k: int) -> ProverValues:
     return lambda t: (bok_values(t.q_parent, k), bok_values(t.q_child, k))
 
 
-def labeled_prover(rows: list[LabelRow]) -> ProverValues:
+def labeled_prover(rows: list[LabeledResponse]) -> ProverValues:
     """Q^mu looked up by prefix in another label run (NaN where that run did not label the prefix)."""
     values: dict[tuple[str, tuple[str, ...], bool], float] = {}
     for row in rows:

@@ -29,42 +29,18 @@ replacement, recompute both terms), from per-problem sums so it costs one matrix
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from pavlab.io import iter_jsonl
-from pavlab.verifiers.data import REQUIRED_FIELDS, label_files, validate_row
+from pavlab.labeling.format import LabeledResponse
 
 PrefixKey = tuple[str, tuple[str, ...], bool]
 """(problem_id, steps so far, whether the response has ended): one labeled state."""
 
 
-@dataclass(frozen=True)
-class LabelRow:
-    """A validated label row plus the provenance fields the estimators need."""
-
-    problem_id: str
-    steps: list[str]
-    q_hat: list[float | None]
-    origin: str
-    policy: str | None
-
-
-def read_label_rows(paths: Iterable[str | Path]) -> list[LabelRow]:
-    """Validated rows of label files / shard folders, keeping `origin` and rollout `policy`."""
-    rows = []
-    for path in label_files(paths):
-        for line, raw in iter_jsonl(path, required=REQUIRED_FIELDS):
-            row = validate_row(raw, path, line)
-            rows.append(LabelRow(row.problem_id, row.steps, row.q_hat, str(raw.get("origin", "random")),
-                                 raw.get("policy")))
-    return rows
-
-
-def state_key(row: LabelRow, h: int) -> PrefixKey:
+def state_key(row: LabeledResponse, h: int) -> PrefixKey:
     """The state after the first h steps of `row`."""
     return row.problem_id, tuple(row.steps[:h]), h == len(row.steps)
 
@@ -89,7 +65,7 @@ class Transitions:
         return len(self.parent)
 
 
-def collect_transitions(rows: list[LabelRow], use_first_pit: bool = False) -> Transitions:
+def collect_transitions(rows: Sequence[LabeledResponse], use_first_pit: bool = False) -> Transitions:
     """Every transition with both ends labeled, from random rows (and first-pit rows' fresh part)."""
     random_prefixes = {state_key(row, h)[:2] for row in rows if row.origin != "first_pit"
                        for h in range(len(row.steps) + 1)}

@@ -21,9 +21,9 @@ from pydantic import Field
 
 from pavlab.config import Config
 from pavlab.io import iter_jsonl, read_json, write_json, write_jsonl
+from pavlab.labeling.format import label_files, resolve_label_paths
 from pavlab.runs import prepare_run
-from pavlab.verifiers.data import label_files
-from pavlab.verifiers.evaluate import METRICS_FILE, EvalVerifierConfig, resolve_label_paths, run_eval_verifier
+from pavlab.verifiers.evaluate import METRICS_FILE, EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 
 KIND = "verifiers"

@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
+from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_label_paths
 from pavlab.progress import progress_bar
 from pavlab.tasks.base import Problem, parse_numbers_question
 from pavlab.tasks.countdown import CountdownTask
@@ -39,7 +40,6 @@ from pavlab.verifiers.calibration import (
     reliability_bins,
     roc_auc,
 )
-from pavlab.verifiers.data import LabeledResponse, load_labels
 from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.step_scores import Prover, advantages, bok_values
@@ -58,11 +58,6 @@ def json_ready(obj: Any) -> Any:
     if isinstance(obj, list):
         return [json_ready(value) for value in obj]
     return None if isinstance(obj, float) and not np.isfinite(obj) else obj
-
-
-def resolve_label_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """A `pavlab label` run folder stands for its `labels/` shards; files and shard folders pass through."""
-    return [Path(p) / "labels" if (Path(p) / "labels").is_dir() else Path(p) for p in paths]
 
 
 def _numbers_problem(response: LabeledResponse, task_name: str) -> Problem:
@@ -282,7 +277,7 @@ def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
     """Load the verifier and labels, evaluate, and write metrics.json and reliability.png into `config.out`."""
     model = ValueModel.from_pretrained(config.verifier).to(config.device)
     tokenizer = load_tokenizer(config.verifier)
-    responses = load_labels(resolve_label_paths(config.labels))
+    responses = read_label_rows(resolve_label_paths(config.labels))
     bok_k = None
     if config.as_prover is not None:
         prover = Prover.parse(config.as_prover, field="as_prover")

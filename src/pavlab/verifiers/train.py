@@ -25,7 +25,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, write_json, write_jsonl
-from pavlab.verifiers.data import TrainingExample, build_examples, load_labels
+from pavlab.labeling.format import read_label_rows
+from pavlab.verifiers.data import TrainingExample, build_examples
 from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
 from pavlab.verifiers.sampler import PositionSampler
 from pavlab.verifiers.scoring import pad_id_of, right_pad
@@ -149,7 +150,7 @@ def train_verifier(config: VerifierTrainConfig, label_paths: Sequence[str | Path
     if config.init == "scratch" and config.tokenizer is None:
         raise PavlabError("required when init is 'scratch'", field="tokenizer")
     tokenizer = load_tokenizer(config.tokenizer or config.init)
-    examples = build_examples(load_labels(label_paths), tokenizer, config.kind, config.step_separator,
+    examples = build_examples(read_label_rows(label_paths), tokenizer, config.kind, config.step_separator,
                               config.max_length)
     if not examples:
         raise PavlabError("the label files hold no labeled positions", field="q_hat")
