@@ -71,7 +71,8 @@ def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], st
     """For each response, its predicted values at all H+1 states (index 0: bare prompt, h: after step h)."""
     if len(prompts) != len(steps_lists):
         raise ValueError(f"{len(prompts)} prompts but {len(steps_lists)} responses")
-    inputs = [build_scoring_inputs(tokenizer, prompt, steps, separator)
-              for prompt, steps in zip(prompts, steps_lists, strict=True)]
+    # A third-party PRM (verifiers/third_party.py) places its own step markers; pavlab's verifiers use the separator.
+    build = getattr(model, "scoring_inputs", None) or (lambda p, s: build_scoring_inputs(tokenizer, p, s, separator))
+    inputs = [build(prompt, steps) for prompt, steps in zip(prompts, steps_lists, strict=True)]
     return score_sequences(model, [ids for ids, _ in inputs], [pos for _, pos in inputs], pad_id_of(tokenizer),
                            batch_size=batch_size, meter=meter)
