@@ -27,6 +27,7 @@ from pavlab.runs import prepare_run
 from pavlab.sampling import GenerationConfig
 from pavlab.search.beam import beam_search
 from pavlab.search.best_of_n import iid_search
+from pavlab.search.dvts import dvts_search
 from pavlab.search.outcome import SearchBatch
 from pavlab.search.scorers import Aggregate, ScoreName, StepScorer, build_scorer
 from pavlab.shards import ShardedJsonl, chunk_seed
@@ -34,7 +35,7 @@ from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.step_scores import ProcessVerifier, Prover
 
-Method = Literal["best_of_n", "majority", "weighted_vote", "beam"]
+Method = Literal["best_of_n", "majority", "weighted_vote", "beam", "dvts"]
 
 
 def valid_prover_spec(spec: str) -> str:
@@ -45,6 +46,7 @@ def valid_prover_spec(spec: str) -> str:
 
 
 ProverSpec = Annotated[str, AfterValidator(valid_prover_spec)]
+TREE_METHODS = ("beam", "dvts")
 SHARED_COMPUTE = ("prompt_tokens", "forward_passes", "verifier_tokens", "verifier_passes")
 
 
@@ -59,10 +61,11 @@ class SearchConfig(Config):
     score: ScoreName = Field("q+a", description="step score: q (Q^pi), a (A^mu), q+a (Q^pi + alpha A^mu), oracle")
     alpha: float = Field(0.5, description="weight of A^mu in q+a")
     aggregate: Aggregate = Field("last", description="best_of_n / weighted_vote: step scores -> response score")
-    n: int = Field(16, gt=0, description="budget N: samples per problem, or the beam width")
-    candidates: int = Field(3, gt=0, description="beam: next steps sampled per beam state (C)")
-    max_depth: int = Field(10, gt=0, description="beam: most steps per response")
-    dedup: bool = Field(False, description="beam: identical candidates of a problem count once")
+    n: int = Field(16, gt=0, description="budget N: samples per problem, the beam width, or dvts' N (N/M subtrees)")
+    candidates: int = Field(3, gt=0, description="beam: next steps sampled per beam state (C); dvts: subtree "
+                                                 "width M (steps sampled per subtree and depth; N a multiple of M)")
+    max_depth: int = Field(10, gt=0, description="beam / dvts: most steps per response")
+    dedup: bool = Field(False, description="beam / dvts: identical candidates of a problem (subtree) count once")
     split: str = "test"
     problems: int | None = Field(100, gt=0, description="first N problems of the split (all if null)")
     generation: GenerationConfig = GenerationConfig()
@@ -75,12 +78,12 @@ class SearchConfig(Config):
 def run_method(method: str, task: Task, policy: PolicyBackend, scorer: StepScorer | None, problems: list[Problem],
                n: int, params: SamplingParams, candidates: int = 3, max_depth: int = 10,
                how: str = "last", dedup: bool = False) -> SearchBatch:
-    """Dispatch to beam search or an i.i.d. method at budget `n`."""
-    if method == "beam":
+    """Dispatch to beam search, DVTS (`candidates` = its subtree width M) or an i.i.d. method at budget `n`."""
+    if method in TREE_METHODS:
         if scorer is None:
-            raise PavlabError("beam search needs a step scorer", field="score")
-        return beam_search(task, policy, scorer, problems, n, params, candidates=candidates, max_depth=max_depth,
-                           dedup=dedup)
+            raise PavlabError(f"{method} needs a step scorer", field="score")
+        search = beam_search if method == "beam" else dvts_search
+        return search(task, policy, scorer, problems, n, params, candidates, max_depth=max_depth, dedup=dedup)
     return iid_search(method, task, policy, problems, n, params, scorer, how)
 
 
@@ -151,7 +154,7 @@ def run_search(config: SearchConfig) -> dict[str, Any]:
     summary = {"method": config.method, "score": None if config.method == "majority" else config.score,
                "alpha": config.alpha, "prover": prover, "prover_choice": reason, "aggregate": config.aggregate,
                "n": config.n,
-               "candidates": config.candidates if config.method == "beam" else None,
+               "candidates": config.candidates if config.method in TREE_METHODS else None,
                **summarize_search(shards.rows()),
                "wall_seconds_this_run": round(time.perf_counter() - started, 2)}
     write_json(run_dir / "summary.json", summary)

@@ -1,0 +1,50 @@
+"""Diverse verifier tree search (DVTS, Beeching et al. 2024, search-and-learn's method).
+
+The budget N is split into N/M independent subtrees. Each subtree starts from the bare prompt and,
+at every depth, samples M next steps from its one live prefix and keeps the best of them by the
+step score (greedy), until its response ends or the depth limit is reached. The N/M responses
+that come out are ranked by the verifier's final value, like the beams of `beam_search`.
+
+A subtree is a beam of width 1 with M candidates per state, so DVTS runs `beam_search` on N/M
+copies of every problem and merges the copies: sampling, scoring, seeds and the token meter are
+the beam's own (every sampled candidate's tokens count, as in beam search), and one batched
+policy call per depth covers every subtree of every problem. Against a beam of width N/M with M
+candidates, the step samples per depth are the same; what differs is that a subtree never
+gives its slot to another subtree's better candidates, which keeps the N/M answers diverse.
+"""
+
+from __future__ import annotations
+
+from pavlab.errors import PavlabError
+from pavlab.policies.base import PolicyBackend, SamplingParams
+from pavlab.search.beam import beam_search
+from pavlab.search.outcome import SearchBatch, check_budget, make_outcome
+from pavlab.search.scorers import StepScorer
+from pavlab.search.selection import pick_highest
+from pavlab.tasks.base import Problem, Task
+
+
+def dvts_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems: list[Problem], n: int,
+                params: SamplingParams, width: int = 4, max_depth: int = 10, dedup: bool = False) -> SearchBatch:
+    """DVTS at budget `n` with subtree width `width` (= M): n // M subtrees per problem, each keeping its best step.
+
+    `n` must be a multiple of `width`. Depth d samples with seed `chunk_seed(params.seed, d)`, as in beam search.
+    """
+    check_budget(n, width, max_depth)
+    if n % width:
+        raise PavlabError(f"DVTS splits the budget N = {n} into subtrees of width M = {width}: N must be a "
+                          f"multiple of M", field="n")
+    subtrees = n // width
+    copies = [problem for problem in problems for _ in range(subtrees)]
+    batch = beam_search(task, policy, scorer, copies, 1, params, candidates=width, max_depth=max_depth, dedup=dedup)
+    outcomes = []
+    for index, problem in enumerate(problems):
+        mine = batch.outcomes[index * subtrees:(index + 1) * subtrees]
+        responses = [text for outcome in mine for text in outcome.responses]
+        finals = [score for outcome in mine for score in outcome.scores]
+        outcome = make_outcome(task, problem, responses, finals, pick_highest(finals),
+                               sum(o.generated_tokens for o in mine), sum(o.samples for o in mine))
+        outcome.diagnostics = {"subtrees": subtrees, "width": width,
+                               "depths": max((o.diagnostics["depths"] for o in mine), default=0)}
+        outcomes.append(outcome)
+    return SearchBatch(outcomes, batch.compute)
