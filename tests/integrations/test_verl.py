@@ -91,7 +91,7 @@ def test_reward_manager_places_step_rewards_on_tokens(tokenizer: PreTrainedToken
     verifier = ProcessVerifier.load(verifier_dir, "bok:4")
     for row, text in enumerate(responses):
         steps = task.split_steps(text)
-        q_mu = verifier.score([task.prompt(problem)], [steps], ALPHA)[0].q_mu
+        q_mu = verifier.score([task.prompt(problem)], [steps])[0].q_mu
         outcome = float(task.is_correct(text, problem))
         step_reward = outcome + ALPHA * np.diff([*q_mu[:-1], outcome])  # the final state's value is its outcome
         returns = torch.flip(torch.cumsum(torch.flip(tensor[row], [0]), 0), [0]).numpy()

@@ -27,7 +27,7 @@ def test_oracle_scores_are_exact_prefix_values() -> None:
 def test_verifier_scores_read_q_a_and_effective_reward(random_verifier, small_countdown) -> None:
     problems = small_countdown.problems("test", 2)
     steps = [["1 + 2 = 3 | 3 4"], ["4 - 1 = 3 | 3 5", "3 + 5 = 8 | 8"]]
-    raw = random_verifier.score([small_countdown.prompt(p) for p in problems], steps, alpha=0.5)
+    raw = random_verifier.score([small_countdown.prompt(p) for p in problems], steps)
     read = {name: VerifierScorer(random_verifier, small_countdown, name, alpha=0.5).score(problems, steps)
             for name in ("q", "a", "q+a")}
     for index, full in enumerate(raw):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from pavlab.errors import PavlabError
+from pavlab.verifiers.progress import advantages, bok_values, effective_rewards
 from pavlab.verifiers.scoring import score_prefixes
-from pavlab.verifiers.step_scores import ProcessVerifier, Prover, advantages, bok_values, effective_rewards
+from pavlab.verifiers.step_scores import ProcessVerifier, Prover
 
 PROMPTS = ["2+3?", "9-4?"]
 STEPS = [["2+3=5.", "answer 5."], ["9-4=6.", "6-1=5.", "answer 5."]]
@@ -46,14 +47,15 @@ def test_bad_prover_specs_are_one_line_errors(spec: str) -> None:
 
 def test_bok_prover_derives_q_mu_from_q_pi(value_model, tokenizer) -> None:
     verifier = ProcessVerifier(value_model, tokenizer, Prover.parse("bok:4"))
-    scores = verifier.score(PROMPTS, STEPS, alpha=0.5)
+    scores = verifier.score(PROMPTS, STEPS)
     expected_q_pi = score_prefixes(value_model, tokenizer, PROMPTS, STEPS)
     for result, q_pi, steps in zip(scores, expected_q_pi, STEPS, strict=True):
         np.testing.assert_allclose(result.q_pi, q_pi)
         np.testing.assert_allclose(result.q_mu, 1 - (1 - q_pi) ** 4)
         np.testing.assert_allclose(result.advantages, np.diff(result.q_mu))
-        np.testing.assert_allclose(result.effective_rewards, q_pi[1:] + 0.5 * np.diff(result.q_mu))
-        assert result.effective_rewards.shape == (len(steps),)
+        rewards = effective_rewards(result.q_pi, result.q_mu, 0.5)
+        np.testing.assert_allclose(rewards, q_pi[1:] + 0.5 * np.diff(result.q_mu))
+        assert rewards.shape == (len(steps),)
 
 
 def test_model_prover_loads_a_separate_q_mu_verifier(value_model, value_model_factory, tokenizer,
@@ -62,7 +64,7 @@ def test_model_prover_loads_a_separate_q_mu_verifier(value_model, value_model_fa
     other = value_model_factory(tokenizer, seed=1)
     other.save_pretrained(tmp_path / "qmu", tokenizer=tokenizer)
     verifier = ProcessVerifier.load(tmp_path / "qpi", f"model:{tmp_path / 'qmu'}")
-    scores = verifier.score(PROMPTS, STEPS, alpha=2.0)
+    scores = verifier.score(PROMPTS, STEPS)
     expected_q_mu = score_prefixes(other, tokenizer, PROMPTS, STEPS)
     for result, q_mu in zip(scores, expected_q_mu, strict=True):
         np.testing.assert_allclose(result.q_mu, q_mu, atol=1e-6)

@@ -60,7 +60,7 @@ def pav_token_rewards(task: Task, verifier: ProcessVerifier, tokenizer: Any, pro
     """
     texts = [tokenizer.decode(list(ids), skip_special_tokens=True) for ids in response_ids]
     steps = [task.split_steps(text) for text in texts]
-    scores = verifier.score([task.prompt(p) for p in problems], steps, alpha)
+    scores = verifier.score([task.prompt(p) for p in problems], steps)
     rewards = []
     for problem, text, ids, score in zip(problems, texts, response_ids, scores, strict=True):
         outcome = float(task.is_correct(text, problem))

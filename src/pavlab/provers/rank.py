@@ -36,7 +36,8 @@ from pavlab.provers.terms import (
     state_key,
     term_sums,
 )
-from pavlab.verifiers.step_scores import Prover, bok_values
+from pavlab.verifiers.progress import bok_values
+from pavlab.verifiers.step_scores import Prover
 
 DEFAULT_CANDIDATES = ("bok:1", "bok:2", "bok:4", "bok:8", "bok:16", "bok:32")
 RANKING_FILE = "ranking.json"

@@ -10,8 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.rl.objective import KLEstimator
-from pavlab.rl.rewards import RewardKind
 from pavlab.tasks.registry import TaskConfig
+from pavlab.verifiers.progress import RewardKind
 from pavlab.verifiers.step_scores import PROVER_SYNTAX, Prover
 
 Baseline = Literal["value", "loo", "none"]

@@ -24,25 +24,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 
-RewardKind = Literal["advantage", "q_plus_q_mu"]
-
-
-def step_rewards(outcome: float, prover_values: Sequence[float] | np.ndarray, alpha: float,
-                 kind: RewardKind = "advantage") -> np.ndarray:
-    """H effective step rewards from the outcome return and the H+1 prover values of one response.
-
-    `kind="q_plus_q_mu"` adds the prover's *values* instead of its advantages: the ablation the
-    paper shows is hacked (a policy can collect Q^mu by stalling in high-value states).
-    """
-    values = np.asarray(prover_values, dtype=np.float64)
-    if values.ndim != 1 or values.size < 1:
-        raise ValueError(f"expected H+1 >= 1 prover values, got shape {values.shape}")
-    progress = np.diff(values) if kind == "advantage" else values[1:]
-    return outcome + alpha * progress
+from pavlab.verifiers.progress import RewardKind, effective_rewards
 
 
 def step_end_chars(text: str, separator: str) -> list[int]:
@@ -99,5 +84,5 @@ def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separa
         raise ValueError(f"{len(ends)} steps need {len(ends) + 1} prover values, got {len(prover_values)}")
     if terminal_value is not None and ends:
         prover_values = [*prover_values[:-1], terminal_value]
-    return token_rewards(step_rewards(outcome, prover_values, alpha, kind), token_step_indices(offsets, ends),
+    return token_rewards(effective_rewards(outcome, prover_values, alpha, kind), token_step_indices(offsets, ends),
                          outcome)

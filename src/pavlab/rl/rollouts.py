@@ -19,8 +19,9 @@ import numpy as np
 
 from pavlab.policies.base import Completion
 from pavlab.policies.tokenization import decoded_offsets, encode_prompt, encode_response
-from pavlab.rl.rewards import RewardKind, response_token_rewards
+from pavlab.rl.rewards import response_token_rewards
 from pavlab.tasks.base import Problem, Task
+from pavlab.verifiers.progress import RewardKind
 
 
 @dataclass

@@ -61,7 +61,7 @@ def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn 
             model.to(config.device)
 
     def pav_values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        scores = verifier.score([task.prompt(p) for p in problems], steps_lists, config.alpha, meter)
+        scores = verifier.score([task.prompt(p) for p in problems], steps_lists, meter)
         return [score.q_mu for score in scores]
 
     return pav_values

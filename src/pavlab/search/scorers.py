@@ -18,6 +18,7 @@ import numpy as np
 from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
 from pavlab.tasks.base import Problem, Task
+from pavlab.verifiers.progress import effective_rewards
 from pavlab.verifiers.step_scores import ProcessVerifier
 
 ScoreName = Literal["q", "a", "q+a", "oracle"]
@@ -37,7 +38,13 @@ class ResponseScores:
 
 
 class StepScorer(Protocol):
-    """Anything that scores every step of many responses in one batched call."""
+    """Anything that scores every step of many responses in one batched call.
+
+    To plug in another process reward model, implement `name` (shown in results) and `score`,
+    returning for each response its H step scores (higher = better step), the value of the state
+    after each step (a PRM that scores steps only can pass its step scores again) and one final
+    value for the whole response. Best-of-N, weighted vote and beam search need nothing else.
+    """
 
     name: str
 
@@ -58,8 +65,9 @@ class VerifierScorer:
     def score(self, problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]],
               meter: ComputeMeter | None = None) -> list[ResponseScores]:
         prompts = [self.task.prompt(problem) for problem in problems]
-        results = self.verifier.score(prompts, steps_lists, self.alpha, meter)
-        readings = {"q": lambda s: s.q_pi[1:], "a": lambda s: s.advantages, "q+a": lambda s: s.effective_rewards}
+        results = self.verifier.score(prompts, steps_lists, meter)
+        readings = {"q": lambda s: s.q_pi[1:], "a": lambda s: s.advantages,
+                    "q+a": lambda s: effective_rewards(s.q_pi, s.q_mu, self.alpha)}
         read = readings[self.name]
         return [ResponseScores(np.asarray(read(s), dtype=np.float64), float(s.q_pi[-1]),
                                np.asarray(s.q_pi[1:], dtype=np.float64)) for s in results]

@@ -18,9 +18,9 @@ import numpy as np
 
 from pavlab.io import atomic_open, read_jsonl
 from pavlab.rl.config import RLConfig
-from pavlab.rl.rewards import RewardKind
 from pavlab.rl.trainer import METRICS_FILE, run_rl
 from pavlab.studies.plots import plot_seed_curves
+from pavlab.verifiers.progress import RewardKind
 
 CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "iteration_factor", "seed", "iteration", "samples", "test_accuracy")
 Curve = list[dict[str, float]]

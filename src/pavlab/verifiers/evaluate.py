@@ -41,8 +41,9 @@ from pavlab.verifiers.calibration import (
     roc_auc,
 )
 from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
+from pavlab.verifiers.progress import advantages, bok_values
 from pavlab.verifiers.scoring import score_prefixes
-from pavlab.verifiers.step_scores import Prover, advantages, bok_values
+from pavlab.verifiers.step_scores import Prover
 
 METRICS_FILE = "metrics.json"
 RELIABILITY_FILE = "reliability.png"

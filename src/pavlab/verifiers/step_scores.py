@@ -1,9 +1,9 @@
-"""From predicted values to process rewards: BoK provers, advantages and effective rewards.
+"""The process verifier: Q^pi of every prefix, and the prover's Q^mu beside it.
 
-A PAV predicts Q^mu for every prefix; the progress of step h is the advantage
-A^mu_h = Q^mu(s_h) - Q^mu(s_{h-1}), and search/RL rank steps by Q^pi + alpha * A^mu. The prover
-mu is either Best-of-K(pi), derived from the Q^pi model by formula as in the paper, or another
-policy whose Q^mu was learned by a separately trained verifier.
+A `ProcessVerifier` returns values only; turning them into process rewards (advantages, the
+effective reward Q^pi + alpha * A^mu) is `pavlab.verifiers.progress`, the same for search and RL.
+The prover mu is either Best-of-K(pi), derived from the Q^pi model by formula as in the paper,
+or another policy whose Q^mu was learned by a separately trained verifier.
 """
 
 from __future__ import annotations
@@ -18,28 +18,11 @@ import numpy as np
 from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
 from pavlab.verifiers.model import ValueModel, load_tokenizer
+from pavlab.verifiers.progress import advantages, bok_values
 from pavlab.verifiers.scoring import score_prefixes
 
 ProverKind = Literal["bok", "policy", "model"]
 PROVER_SYNTAX = "expected bok:K (K >= 1), policy:PATH or model:DIR"
-
-
-def bok_values(q: np.ndarray | float, k: int) -> np.ndarray:
-    """Q of Best-of-K(pi): it succeeds if any of K independent runs of pi does."""
-    return 1.0 - (1.0 - np.asarray(q, dtype=np.float64)) ** k
-
-
-def advantages(values: np.ndarray) -> np.ndarray:
-    """A_h = V_h - V_{h-1} for h = 1..H, from the H+1 values of one response (index 0 = bare prompt)."""
-    return np.diff(np.asarray(values, dtype=np.float64))
-
-
-def effective_rewards(q_pi: np.ndarray, q_mu: np.ndarray, alpha: float) -> np.ndarray:
-    """Q^pi(s_h, a_h) + alpha * A^mu(s_h, a_h) for h = 1..H."""
-    q_pi = np.asarray(q_pi, dtype=np.float64)
-    if q_pi.shape != np.shape(q_mu):
-        raise ValueError(f"q_pi has shape {q_pi.shape} but q_mu has shape {np.shape(q_mu)}")
-    return q_pi[1:] + alpha * advantages(q_mu)
 
 
 @dataclass(frozen=True)
@@ -73,13 +56,16 @@ class Prover:
 
 
 @dataclass
-class StepScores:
-    """Per-response verifier output: H+1 values of each model, H advantages and H effective rewards."""
+class StepValues:
+    """Per-response verifier output: the H+1 state values of Q^pi and of the prover (index 0 = bare prompt)."""
 
     q_pi: np.ndarray
     q_mu: np.ndarray
-    advantages: np.ndarray
-    effective_rewards: np.ndarray
+
+    @property
+    def advantages(self) -> np.ndarray:
+        """A^mu of the H steps: the prover's progress."""
+        return advantages(self.q_mu)
 
 
 class ProcessVerifier:
@@ -104,9 +90,9 @@ class ProcessVerifier:
         return cls(ValueModel.from_pretrained(q_pi_dir), load_tokenizer(q_pi_dir), prover, q_mu, q_mu_tokenizer,
                    batch_size=batch_size)
 
-    def score(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]], alpha: float,
-              meter: ComputeMeter | None = None) -> list[StepScores]:
-        """Score every prefix of every response (one pass per response and model) and combine."""
+    def score(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
+              meter: ComputeMeter | None = None) -> list[StepValues]:
+        """Values of every prefix of every response (one pass per response and model)."""
         q_pis = score_prefixes(self.q_pi, self.tokenizer, prompts, steps_lists, self.q_pi.info.step_separator,
                                self.batch_size, meter)
         if self.q_mu is None:
@@ -114,5 +100,4 @@ class ProcessVerifier:
         else:
             q_mus = score_prefixes(self.q_mu, self.q_mu_tokenizer, prompts, steps_lists,
                                    self.q_mu.info.step_separator, self.batch_size, meter)
-        return [StepScores(q_pi, q_mu, advantages(q_mu), effective_rewards(q_pi, q_mu, alpha))
-                for q_pi, q_mu in zip(q_pis, q_mus, strict=True)]
+        return [StepValues(q_pi, q_mu) for q_pi, q_mu in zip(q_pis, q_mus, strict=True)]
