@@ -29,7 +29,8 @@ def _global_options(threads: int | None = typer.Option(
         torch.set_num_threads(threads)
 
 
-COMMAND_MODULES = ("basics", "labeling", "rl", "verifiers", "search", "provers", "studies", "demo", "recipe")
+COMMAND_MODULES = ("basics", "labeling", "rl", "verifiers", "verifier_export", "search", "provers", "studies", "demo",
+                   "recipe", "data")
 
 
 def _register_commands() -> None:

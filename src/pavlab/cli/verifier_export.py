@@ -1,0 +1,27 @@
+"""`pavlab verifier export`: hand a trained verifier to any transformers or vLLM stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from pavlab.cli import app
+
+console = Console()
+verifier_app = typer.Typer(no_args_is_help=True, help="Verifier folders: export to standard formats.")
+app.add_typer(verifier_app, name="verifier")
+
+
+@verifier_app.command("export")
+def export_command(verifier: Path = typer.Argument(..., help="pavlab verifier folder (from train-verifier)"),
+                   out: Path = typer.Option(..., "--out", help="folder for the Hugging Face model")) -> None:
+    """Write VERIFIER as a standard AutoModelForTokenClassification folder (one label: the value logit; sigmoid
+    at a step's separator token is the verifier's value), with its tokenizer and a prm.json, so
+    `--verifier OUT` scores identically in every pavlab command and vLLM can serve it as a pooling model."""
+    from pavlab.verifiers.export import export_verifier
+
+    export_verifier(verifier, out)
+    console.print(f"wrote {out}: AutoModelForTokenClassification.from_pretrained('{out}') loads it; "
+                  f"--verifier {out} scores with it", highlight=False, soft_wrap=True)
