@@ -17,9 +17,10 @@ import numpy as np
 
 from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
-from pavlab.verifiers.model import ValueModel, load_tokenizer
+from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.progress import advantages, bok_values
 from pavlab.verifiers.scoring import score_prefixes
+from pavlab.verifiers.third_party import load_value_model
 
 ProverKind = Literal["bok", "policy", "model"]
 PROVER_SYNTAX = "expected bok:K (K >= 1), policy:PATH or model:DIR"
@@ -82,13 +83,15 @@ class ProcessVerifier:
 
     @classmethod
     def load(cls, q_pi_dir: str | Path, prover: str | Prover, batch_size: int = 32) -> ProcessVerifier:
-        """Load the Q^pi verifier (with its tokenizer) and, for `model:DIR`, the Q^mu verifier too."""
+        """Load the Q^pi verifier (with its tokenizer) and, for `model:DIR`, the Q^mu verifier too.
+
+        Either may be a pavlab verifier folder or a third-party PRM spec (`verifiers/third_party.py`)."""
         prover = prover if isinstance(prover, Prover) else Prover.parse(prover)
         q_mu = q_mu_tokenizer = None
         if prover.kind == "model":
-            q_mu, q_mu_tokenizer = ValueModel.from_pretrained(prover.path), load_tokenizer(prover.path)
-        return cls(ValueModel.from_pretrained(q_pi_dir), load_tokenizer(q_pi_dir), prover, q_mu, q_mu_tokenizer,
-                   batch_size=batch_size)
+            q_mu, q_mu_tokenizer = load_value_model(prover.path)
+        q_pi, tokenizer = load_value_model(q_pi_dir)
+        return cls(q_pi, tokenizer, prover, q_mu, q_mu_tokenizer, batch_size=batch_size)
 
     def score(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
               meter: ComputeMeter | None = None) -> list[StepValues]:
