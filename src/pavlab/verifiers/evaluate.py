@@ -40,10 +40,11 @@ from pavlab.verifiers.calibration import (
     reliability_bins,
     roc_auc,
 )
-from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
+from pavlab.verifiers.model import ValueModel, VerifierKind
 from pavlab.verifiers.progress import advantages, bok_values
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.step_scores import Prover
+from pavlab.verifiers.third_party import load_value_model
 
 METRICS_FILE = "metrics.json"
 RELIABILITY_FILE = "reliability.png"
@@ -276,8 +277,8 @@ class EvalVerifierConfig(Config):
 
 def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
     """Load the verifier and labels, evaluate, and write metrics.json and reliability.png into `config.out`."""
-    model = ValueModel.from_pretrained(config.verifier).to(config.device)
-    tokenizer = load_tokenizer(config.verifier)
+    model, tokenizer = load_value_model(config.verifier)  # a pavlab verifier or a third-party PRM spec
+    model.to(config.device)
     responses = read_label_rows(resolve_label_paths(config.labels))
     bok_k = None
     if config.as_prover is not None:
