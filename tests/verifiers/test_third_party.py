@@ -142,3 +142,30 @@ def test_bad_cards_and_folders_are_one_line_errors(tmp_path, qwen_tokenizer) -> 
         load_value_model(folder)
     with pytest.raises(PavlabError, match="not found"):
         load_value_model(f"hf-prm:{tmp_path / 'nowhere'}")
+
+
+def test_eval_verifier_and_rl_rewards_read_a_third_party_prm(tmp_path, qwen_tokenizer) -> None:
+    from pavlab.policies.base import ComputeMeter
+    from pavlab.rl.config import RLConfig
+    from pavlab.rl.scoring import build_outcome, build_prover
+    from pavlab.tasks.countdown import CountdownTask
+    from pavlab.verifiers.evaluate import EvalVerifierConfig, run_eval_verifier
+
+    spec = f"hf-prm:{save(tmp_path, 'qwen', qwen_prm(qwen_tokenizer), qwen_tokenizer)}"
+    rows = [{"problem_id": "a", "prompt": "2 3 4 -> 20", "steps": ["2 + 3 = 5", "5 * 4 = 20"], "correct": True,
+             "q_hat": [0.5, 1.0, 1.0]},
+            {"problem_id": "b", "prompt": "2 3 4 -> 20", "steps": ["2 * 3 = 6"], "correct": False, "q_hat": [0.5, 0.0]}]
+    (tmp_path / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    metrics = run_eval_verifier(EvalVerifierConfig(verifier=spec, labels=str(tmp_path / "labels.jsonl"),
+                                                   out=tmp_path / "eval"))
+    assert metrics["verifier"]["kind"] == "prm" and metrics["calibration"]["states"] == 5
+
+    task, meter = CountdownTask(n_numbers=3, max_number=9), ComputeMeter()
+    config = RLConfig(policy="unused", out=tmp_path / "rl", orm=spec, verifier=spec, prover="bok:4", alpha=0.5)
+    problems = task.problems("test", 2)
+    outcome = build_outcome(config, task, meter)(problems, ["1 + 2 = 3\n", "3 * 3 = 9\n"])
+    prover = build_prover(config, task, meter)
+    assert prover is not None
+    values = prover(problems, [["1 + 2 = 3"], ["3 * 3 = 9", "9 - 1 = 8"]])
+    assert outcome.shape == (2,) and np.all((outcome > 0) & (outcome < 1))
+    assert [len(v) for v in values] == [2, 3] and meter.verifier_passes > 0

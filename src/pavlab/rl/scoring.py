@@ -25,10 +25,11 @@ def build_outcome(config: RLConfig, task: Task, meter: ComputeMeter) -> OutcomeF
     if config.orm is None:
         return lambda problems, texts: np.array(
             [float(task.is_correct(text, problem)) for problem, text in zip(problems, texts, strict=True)])
-    from pavlab.verifiers.model import ValueModel, load_tokenizer
     from pavlab.verifiers.scoring import score_prefixes
+    from pavlab.verifiers.third_party import load_value_model
 
-    orm, tokenizer = ValueModel.from_pretrained(config.orm).to(config.device), load_tokenizer(config.orm)
+    orm, tokenizer = load_value_model(config.orm)  # a pavlab ORM folder or a third-party PRM spec
+    orm.to(config.device)
 
     def orm_outcome(problems: Sequence[Problem], texts: Sequence[str]) -> np.ndarray:
         steps = [task.split_steps(text) for text in texts]
