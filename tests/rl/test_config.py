@@ -5,7 +5,8 @@ import pytest
 
 from pavlab.config import load_config
 from pavlab.errors import PavlabError
-from pavlab.rl.config import RLConfig, procedural_gamma
+from pavlab.provers.spec import procedural_gamma
+from pavlab.rl.config import RLConfig
 
 BASE = {"policy": "p", "out": "o", "task": {"name": "planted"}}
 

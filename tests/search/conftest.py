@@ -16,9 +16,10 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 from pavlab import testing
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.policies.hf import HFPolicy
+from pavlab.provers.spec import Prover
 from pavlab.tasks.countdown import CountdownTask, after_move, apply_steps, valid_moves
 from pavlab.verifiers.model import ValueModel
-from pavlab.verifiers.step_scores import ProcessVerifier, Prover
+from pavlab.verifiers.step_scores import ProcessVerifier
 
 _QUESTION = re.compile(r"([0-9 ]+) -> ([0-9]+)")
 

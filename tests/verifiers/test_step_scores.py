@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from pavlab.errors import PavlabError
+from pavlab.provers.spec import Prover
 from pavlab.verifiers.progress import advantages, bok_values, effective_rewards
 from pavlab.verifiers.scoring import score_prefixes
-from pavlab.verifiers.step_scores import ProcessVerifier, Prover
+from pavlab.verifiers.step_scores import ProcessVerifier
 
 PROMPTS = ["2+3?", "9-4?"]
 STEPS = [["2+3=5.", "answer 5."], ["9-4=6.", "6-1=5.", "answer 5."]]

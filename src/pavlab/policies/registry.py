@@ -6,8 +6,8 @@ task's procedural prover mu_gamma), and `vllm:PATH` (the vLLM backend: a GPU, or
 
 from __future__ import annotations
 
-from pavlab.errors import PavlabError
 from pavlab.policies.base import PolicyBackend
+from pavlab.provers.spec import Prover
 from pavlab.tasks.base import Task
 
 
@@ -15,12 +15,7 @@ def build_policy(spec: str, task: Task, device: str = "cpu") -> PolicyBackend:
     if spec.startswith("mu:"):
         from pavlab.policies.procedural import ProceduralProverPolicy
 
-        try:
-            gamma = float(spec[3:])
-        except ValueError:
-            raise PavlabError(f"bad procedural prover spec '{spec}' (expected mu:GAMMA, e.g. mu:10)",
-                              field="policy") from None
-        return ProceduralProverPolicy(task, gamma=gamma)
+        return ProceduralProverPolicy(task, gamma=Prover.parse(spec, kinds=("mu",), field="policy").gamma)
     if spec.startswith("vllm:"):
         from pavlab.policies.vllm import VLLMPolicy
 

@@ -26,6 +26,7 @@ import numpy as np
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_label_paths
+from pavlab.provers.spec import Prover
 from pavlab.provers.terms import (
     Interval,
     ProverValues,
@@ -37,7 +38,6 @@ from pavlab.provers.terms import (
     term_sums,
 )
 from pavlab.verifiers.progress import bok_values
-from pavlab.verifiers.step_scores import Prover
 
 DEFAULT_CANDIDATES = ("bok:1", "bok:2", "bok:4", "bok:8", "bok:16", "bok:32")
 RANKING_FILE = "ranking.json"

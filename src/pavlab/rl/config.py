@@ -8,21 +8,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from pavlab.config import Config
-from pavlab.errors import PavlabError
+from pavlab.provers.spec import PROVER_SYNTAX, RLProverSpec, procedural_gamma
 from pavlab.rl.objective import KLEstimator
 from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.progress import RewardKind
-from pavlab.verifiers.step_scores import PROVER_SYNTAX, Prover
 
 Baseline = Literal["value", "loo", "none"]
-PROCEDURAL_PREFIX = "mu:"
-
-
-def procedural_gamma(prover: str | None) -> float | None:
-    """gamma of a `mu:GAMMA` prover spec (the planted task's exact procedural prover), else None."""
-    if prover is None or not prover.startswith(PROCEDURAL_PREFIX):
-        return None
-    return float(prover[len(PROCEDURAL_PREFIX):])
 
 
 class RLConfig(Config):
@@ -31,7 +22,7 @@ class RLConfig(Config):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="starting policy: an HF checkpoint folder, or smollm2")
     out: Path = Field(..., description="run folder (rerun the same command to resume)")
-    prover: str | None = Field(None, description=f"mu:GAMMA (planted, exact values) or, with --verifier, "
+    prover: RLProverSpec | None = Field(None, description=f"mu:GAMMA (planted, exact values) or, with --verifier, "
                                                  f"a PAV prover: {PROVER_SYNTAX}")
     verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV (needed unless prover is mu:)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
@@ -84,25 +75,6 @@ class RLConfig(Config):
     def _non_negative_kl(cls, value: float) -> float:
         if value < 0:
             raise ValueError(f"the KL coefficient must be >= 0, got {value}")
-        return value
-
-    @field_validator("prover")
-    @classmethod
-    def _valid_prover(cls, value: str | None) -> str | None:
-        if value is None or value == "auto":
-            return value
-        if value.startswith(PROCEDURAL_PREFIX):
-            try:
-                gamma = procedural_gamma(value)
-            except ValueError:
-                gamma = None
-            if gamma is None or gamma <= 0:
-                raise ValueError(f"bad procedural prover {value!r} (expected mu:GAMMA with GAMMA > 0, e.g. mu:10)")
-            return value
-        try:
-            Prover.parse(value)
-        except PavlabError:
-            raise ValueError(f"bad prover spec {value!r}: mu:GAMMA or {PROVER_SYNTAX}") from None
         return value
 
     @model_validator(mode="after")

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pavlab.policies.base import ComputeMeter
-from pavlab.rl.config import RLConfig, procedural_gamma
+from pavlab.provers.spec import procedural_gamma
+from pavlab.rl.config import RLConfig
 from pavlab.tasks.base import Problem, Task
 
 OutcomeFn = Callable[[Sequence[Problem], Sequence[str]], np.ndarray]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
@@ -23,6 +23,7 @@ from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
 from pavlab.provers.rank import resolve_prover
+from pavlab.provers.spec import SearchProverSpec
 from pavlab.runs import prepare_run
 from pavlab.sampling import GenerationConfig
 from pavlab.search.beam import beam_search
@@ -33,19 +34,11 @@ from pavlab.search.scorers import Aggregate, ScoreName, StepScorer, build_scorer
 from pavlab.shards import ShardedJsonl, chunk_seed
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
-from pavlab.verifiers.step_scores import ProcessVerifier, Prover
+from pavlab.verifiers.step_scores import ProcessVerifier
 
 Method = Literal["best_of_n", "majority", "weighted_vote", "beam", "dvts"]
 
 
-def valid_prover_spec(spec: str) -> str:
-    """A prover spec `Prover.parse` accepts, or "auto" (resolved later by `resolve_prover`)."""
-    if spec != "auto":
-        Prover.parse(spec)
-    return spec
-
-
-ProverSpec = Annotated[str, AfterValidator(valid_prover_spec)]
 TREE_METHODS = ("beam", "dvts")
 SHARED_COMPUTE = ("prompt_tokens", "forward_passes", "verifier_tokens", "verifier_passes")
 
@@ -54,7 +47,7 @@ class SearchConfig(Config):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="checkpoint folder, 'smollm2', 'mu:GAMMA'")
     verifier: Path | None = Field(None, description="Q^pi verifier folder (not needed for majority or oracle)")
-    prover: ProverSpec = Field("bok:4", description="prover mu of A^mu: bok:K, model:DIR, or auto (ranked on "
+    prover: SearchProverSpec = Field("bok:4", description="prover mu of A^mu: bok:K, model:DIR, or auto (ranked on "
                                                     "--labels)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     method: Method = "beam"

@@ -23,15 +23,16 @@ from pavlab.io import atomic_open, write_json
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
+from pavlab.provers.spec import Prover, SearchProverSpec
 from pavlab.runs import prepare_run
 from pavlab.sampling import GenerationConfig
-from pavlab.search.run import ProverSpec, batch_rows, resolve_prover, run_method, summarize_search
+from pavlab.search.run import batch_rows, resolve_prover, run_method, summarize_search
 from pavlab.search.scorers import Aggregate, StepScorer, build_scorer
 from pavlab.shards import ShardedJsonl, chunk_seed
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
-from pavlab.verifiers.step_scores import ProcessVerifier, Prover
+from pavlab.verifiers.step_scores import ProcessVerifier
 
 
 class SearchStudyBase(Config):
@@ -42,7 +43,7 @@ class SearchStudyBase(Config):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="base policy pi")
     verifier: Path = Field(..., description="Q^pi verifier folder")
-    prover: ProverSpec = Field("bok:4", description="prover mu of A^mu: bok:K, model:DIR, or auto (ranked on "
+    prover: SearchProverSpec = Field("bok:4", description="prover mu of A^mu: bok:K, model:DIR, or auto (ranked on "
                                                     "--labels)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     alpha: float = Field(0.5, description="weight of A^mu in the PAV beam score")

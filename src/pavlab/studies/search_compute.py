@@ -28,6 +28,7 @@ from pydantic import Field
 from pavlab.io import atomic_open, write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.progress import progress_bar
+from pavlab.provers.spec import Prover
 from pavlab.runs import prepare_run
 from pavlab.search.run import resolve_prover, run_method
 from pavlab.search.scorers import VerifierScorer
@@ -35,7 +36,7 @@ from pavlab.search.selection import pick_highest
 from pavlab.shards import ShardedJsonl, chunk_seed
 from pavlab.studies.search_cells import Arm, CellRunner, SearchStudyBase, pct
 from pavlab.studies.search_efficiency import accuracy_at, efficiency
-from pavlab.verifiers.step_scores import ProcessVerifier, Prover
+from pavlab.verifiers.step_scores import ProcessVerifier
 
 KIND = "search_compute"
 BEAM_ARMS: dict[str, Arm] = {"q_beam": Arm("beam", "q"), "pav_beam": Arm("beam", "q+a"),

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
+from pavlab.provers.spec import Prover
 from pavlab.studies.search_cells import Arm, SearchStudyBase, finish, per_budget_table, run_budget_grid, section
-from pavlab.verifiers.step_scores import Prover
 
 KIND = "search_provers"
 

@@ -29,6 +29,7 @@ from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_label_paths
 from pavlab.progress import progress_bar
+from pavlab.provers.spec import Prover
 from pavlab.tasks.base import Problem, parse_numbers_question
 from pavlab.tasks.countdown import CountdownTask
 from pavlab.tasks.subset_sum import steps_alive
@@ -43,7 +44,6 @@ from pavlab.verifiers.calibration import (
 from pavlab.verifiers.model import ValueModel, VerifierKind
 from pavlab.verifiers.progress import advantages, bok_values
 from pavlab.verifiers.scoring import score_prefixes
-from pavlab.verifiers.step_scores import Prover
 from pavlab.verifiers.third_party import load_value_model
 
 METRICS_FILE = "metrics.json"

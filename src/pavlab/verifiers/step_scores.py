@@ -11,49 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
+from pavlab.provers.spec import Prover
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.progress import advantages, bok_values
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.third_party import load_value_model
-
-ProverKind = Literal["bok", "policy", "model"]
-PROVER_SYNTAX = "expected bok:K (K >= 1), policy:PATH or model:DIR"
-
-
-@dataclass(frozen=True)
-class Prover:
-    """Which policy's advantages are the process reward: `bok:K`, `policy:PATH` or `model:DIR`.
-
-    `policy:PATH` names the prover policy (what labeling rolls out); its Q^mu is only available
-    through a verifier trained on those rollouts, named by `model:DIR`.
-    """
-
-    kind: ProverKind
-    k: int | None = None
-    path: Path | None = None
-
-    @classmethod
-    def parse(cls, spec: str, *, source: str | Path | None = None, field: str = "prover") -> Prover:
-        kind, colon, arg = str(spec).partition(":")
-        if not colon or not arg.strip():
-            raise PavlabError(f"bad prover spec {spec!r}: {PROVER_SYNTAX}", path=source, field=field)
-        if kind == "bok":
-            if not arg.isdigit() or int(arg) < 1:
-                raise PavlabError(f"bad prover spec {spec!r}: K must be a positive integer", path=source,
-                                  field=field)
-            return cls("bok", k=int(arg))
-        if kind in ("policy", "model"):
-            return cls(kind, path=Path(arg))
-        raise PavlabError(f"bad prover spec {spec!r}: {PROVER_SYNTAX}", path=source, field=field)
-
-    def __str__(self) -> str:
-        return f"bok:{self.k}" if self.kind == "bok" else f"{self.kind}:{self.path}"
 
 
 @dataclass

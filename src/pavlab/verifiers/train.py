@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -26,11 +26,11 @@ from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, write_json, write_jsonl
 from pavlab.labeling.format import read_label_rows
+from pavlab.provers.spec import PavProverSpec
 from pavlab.verifiers.data import TrainingExample, build_examples
 from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
 from pavlab.verifiers.sampler import PositionSampler
 from pavlab.verifiers.scoring import pad_id_of, right_pad
-from pavlab.verifiers.step_scores import PROVER_SYNTAX, Prover
 
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
@@ -53,7 +53,8 @@ class VerifierTrainConfig(Config):
     init: str = Field("scratch", description="policy checkpoint directory, or 'scratch'")
     tokenizer: str | None = Field(None, description="tokenizer directory (default: the init checkpoint)")
     scratch: ScratchModelConfig = Field(default_factory=ScratchModelConfig)
-    prover: str | None = Field(None, description="prover whose Q the labels estimate (recorded in verifier.json)")
+    prover: PavProverSpec | None = Field(None, description="prover whose Q the labels estimate (recorded in "
+                                                            "verifier.json)")
     step_separator: str = Field("\n", min_length=1)
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -68,15 +69,6 @@ class VerifierTrainConfig(Config):
     checkpoint_every: int = Field(200, ge=1)
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', ...")
 
-    @field_validator("prover")
-    @classmethod
-    def _valid_prover(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                Prover.parse(value)
-            except PavlabError:
-                raise ValueError(f"bad prover spec {value!r}: {PROVER_SYNTAX}") from None
-        return value
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
