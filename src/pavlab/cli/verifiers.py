@@ -68,19 +68,46 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
         rows.append((f"dead-end AUC ({oracle['dead_prefixes']}/{oracle['prefixes']} prefixes dead)",
                      oracle["dead_end_auc"]))
         for rule, scores in oracle["first_error"].items():
-            label = f"first error, {rule} < {scores['threshold']:g}"
-            rows += [(f"{label}: acc erroneous ({scores['erroneous']})", scores["accuracy_erroneous"]),
-                     (f"{label}: acc correct ({scores['correct']})", scores["accuracy_correct"]),
-                     (f"{label}: F1", scores["f1"])]
+            rows += first_error_rows(f"first error, {rule} < {scores['threshold']:g}", scores)
     for name, value in rows:
         table.add_row(name, _fmt(value))
+    return table
+
+
+def first_error_rows(label: str, scores: dict[str, Any]) -> list[tuple[str, Any]]:
+    """ProcessBench's three numbers (accuracy on erroneous and on correct solutions, F1) as table rows."""
+    return [(f"{label}: acc erroneous ({scores['erroneous']})", scores["accuracy_erroneous"]),
+            (f"{label}: acc correct ({scores['correct']})", scores["accuracy_correct"]),
+            (f"{label}: F1", scores["f1"])]
+
+
+def processbench_table(metrics: dict[str, Any]) -> Table:
+    """`eval-verifier --processbench`: per reading, the scores at its threshold and the best threshold."""
+    report = metrics["processbench"]
+    read_as = f" as {metrics['verifier']['read_as']}" if metrics["verifier"]["read_as"] else ""
+    table = Table("metric", "value", title=f"{metrics['verifier']['kind']} verifier{read_as} on "
+                                           f"{report['solutions']} ProcessBench-format solutions "
+                                           f"({report['erroneous']} erroneous, {report['correct']} correct)")
+    for rule, scores in report["rules"].items():
+        best = scores["best_on_these_rows"]
+        for name, value in [*first_error_rows(f"{rule} < {scores['threshold']:g}", scores),
+                            (f"{rule}: best threshold on these rows (F1 {best['f1']:.4f})", best["threshold"])]:
+            table.add_row(name, _fmt(value))
     return table
 
 
 @config_command(app, "eval-verifier", EvalVerifierConfig)
 def eval_verifier_command(config: EvalVerifierConfig) -> None:
     """Held-out checks: calibration (ECE, Brier, reliability diagram) against fresh MC labels, outcome AUC,
-    and with --task countdown, dead-end AUC and ProcessBench first-error accuracy/F1 against the exact oracle."""
+    and with --task countdown, dead-end AUC and ProcessBench first-error accuracy/F1 against the exact oracle.
+
+    With --processbench FILE instead of --labels: ProcessBench's first-error accuracies and F1 on that file."""
+    if config.processbench is not None:
+        from pavlab.verifiers.processbench import PREDICTIONS_FILE, run_processbench_eval
+
+        console.print(processbench_table(run_processbench_eval(config)))
+        console.print(f"wrote {config.out / METRICS_FILE} and {config.out / PREDICTIONS_FILE}")
+        return
     metrics = run_eval_verifier(config)
     console.print(metrics_table(metrics))
     console.print(f"wrote {config.out / METRICS_FILE} and {config.out / RELIABILITY_FILE}")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
@@ -258,11 +258,15 @@ def plot_reliability(table: dict[str, list[float]], path: Path, title: str) -> P
 
 class EvalVerifierConfig(Config):
     verifier: str = Field(..., description="verifier directory (from train-verifier)")
-    labels: list[str] = Field(..., description="held-out label files, shard folders or `pavlab label` run folders")
+    labels: list[str] = Field(default_factory=list, description="held-out label files, shard folders or `pavlab "
+                              "label` run folders (or give --processbench instead)")
+    processbench: Path | None = Field(None, description="ProcessBench-format JSONL ({problem, steps, label: first "
+                                      "wrong step or -1}): first-error accuracies and F1 instead of the label checks")
     task: Literal["countdown", "subset_sum"] | None = Field(None, description="task with an exact prefix oracle")
     as_prover: str | None = Field(None, description="bok:K: calibrate the Best-of-K PAV this Q^pi model implies")
     bins: int = Field(10, ge=1, description="equal-width bins for ECE and the reliability diagram")
-    value_threshold: float = Field(0.5, ge=0, le=1, description="a step whose value is below this is an error")
+    value_threshold: float = Field(0.5, ge=0, le=1, description="a step whose value is below this is an error "
+                                   "(0.5: ProcessBench's P(step correct) < 0.5)")
     advantage_threshold: float = Field(-0.2, ge=-1, le=1, description="a step whose advantage is below this is "
                                                                       "an error (second rule)")
     batch_size: int = Field(32, ge=1)
@@ -273,6 +277,13 @@ class EvalVerifierConfig(Config):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_input(self) -> EvalVerifierConfig:
+        if bool(self.labels) == (self.processbench is not None):
+            raise PavlabError("give held-out labels (--labels) or a ProcessBench file (--processbench), one of them",
+                              field="labels")
+        return self
 
 
 def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
