@@ -119,3 +119,20 @@ def test_depths_where_the_step_score_and_q_keep_different_beams_are_counted(rand
     assert all(o.diagnostics["depths_q_differs"] == 0 for o in agree.outcomes)
     assert sum(o.diagnostics["depths_q_differs"] for o in differ.outcomes) > 0
     assert all(o.diagnostics["depths_q_differs"] <= o.diagnostics["depths"] for o in differ.outcomes)
+
+
+def test_beam_reuses_the_verifiers_prefix_reads_with_the_same_result(hf_policy, random_verifier, small_countdown,
+                                                                     monkeypatch) -> None:
+    """Each depth reads only the new step of a candidate; outcomes are those of re-reading whole prefixes."""
+    from contextlib import nullcontext
+
+    problems = small_countdown.problems("test", 3)
+    scorer = build_scorer("q+a", small_countdown, random_verifier, 0.5)
+    reused = beam_search(small_countdown, hf_policy, scorer, problems, 3, STEP, candidates=2, max_depth=4)
+    monkeypatch.setattr(type(random_verifier), "reusing_prefixes", lambda self: nullcontext())
+    full = beam_search(small_countdown, hf_policy, scorer, problems, 3, STEP, candidates=2, max_depth=4)
+    for a, b in zip(reused.outcomes, full.outcomes, strict=True):
+        assert (a.responses, a.chosen, a.correct) == (b.responses, b.chosen, b.correct)
+        assert a.scores == pytest.approx(b.scores, abs=1e-5)
+    assert reused.compute["verifier_passes"] == full.compute["verifier_passes"]
+    assert reused.compute["verifier_tokens"] < full.compute["verifier_tokens"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.search.outcome import SearchBatch, check_budget, make_outcome
-from pavlab.search.scorers import StepScorer
+from pavlab.search.scorers import StepScorer, reusing_prefixes
 from pavlab.search.selection import pick_highest
 from pavlab.shards import chunk_seed
 from pavlab.tasks.base import Problem, Task
@@ -54,9 +54,16 @@ def beam_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems:
     """Beam search with beam width `width` (= N) and `candidates` (= C) next steps per beam.
 
     Depth d samples with seed `chunk_seed(params.seed, d)`, so a run is reproducible from `params.seed`.
-    With `dedup`, duplicate candidates of a problem are dropped before ranking.
+    With `dedup`, duplicate candidates of a problem are dropped before ranking. A scorer that can
+    reuse the previous depth's work (pavlab's verifiers keep their prefix activations) does so.
     """
     check_budget(width, candidates, max_depth)
+    with reusing_prefixes(scorer):
+        return _beam_search(task, policy, scorer, problems, width, params, candidates, max_depth, dedup)
+
+
+def _beam_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems: list[Problem], width: int,
+                 params: SamplingParams, candidates: int, max_depth: int, dedup: bool) -> SearchBatch:
     before = policy.meter.snapshot()
     prompts = [task.prompt(problem) for problem in problems]
     beams: list[list[str]] = [[""] * width for _ in problems]

@@ -10,6 +10,7 @@ countdown prefix, so search itself can be tested without a trained verifier.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Literal, Protocol, get_args
 
@@ -44,6 +45,9 @@ class StepScorer(Protocol):
     returning for each response its H step scores (higher = better step), the value of the state
     after each step (a PRM that scores steps only can pass its step scores again) and one final
     value for the whole response. Best-of-N, weighted vote and beam search need nothing else.
+    A scorer that can reuse work when a call's responses extend the previous call's by one step
+    (every depth of a beam search) may also offer `reusing_prefixes()`, a context manager; see
+    `reusing_prefixes` below.
     """
 
     name: str
@@ -72,6 +76,9 @@ class VerifierScorer:
         return [ResponseScores(np.asarray(read(s), dtype=np.float64), float(s.q_pi[-1]),
                                np.asarray(s.q_pi[1:], dtype=np.float64)) for s in results]
 
+    def reusing_prefixes(self) -> AbstractContextManager[None]:
+        return self.verifier.reusing_prefixes()
+
 
 class OracleScorer:
     """Exact ground truth on tasks with an oracle (countdown, subset_sum): a step scores 1 iff its prefix can still
@@ -94,6 +101,12 @@ class OracleScorer:
             results.append(ResponseScores(values, float(self.task.is_correct(self.task.prefix_text(list(steps)),
                                                                              problem)), values))
         return results
+
+
+def reusing_prefixes(scorer: StepScorer) -> AbstractContextManager[None]:
+    """The scorer's own prefix reuse for a block of calls that each extend the last (beam search), if it has one."""
+    reuse = getattr(scorer, "reusing_prefixes", None)
+    return reuse() if reuse is not None else nullcontext()
 
 
 def build_scorer(score: str, task: Task, verifier: ProcessVerifier | None = None,

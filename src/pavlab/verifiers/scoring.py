@@ -8,7 +8,7 @@ whole response; a causal value model gives the same numbers from a single pass (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ import torch
 from pavlab.policies.base import ComputeMeter
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.positions import build_scoring_inputs
+
+if TYPE_CHECKING:
+    from pavlab.verifiers.prefix_cache import PrefixKVCache
 
 
 def pad_id_of(tokenizer: Any) -> int:
@@ -66,13 +69,19 @@ def score_sequences(model: ValueModel, sequences: Sequence[Sequence[int]], posit
 
 
 def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
-                   separator: str = "\n", batch_size: int = 32,
-                   meter: ComputeMeter | None = None) -> list[np.ndarray]:
-    """For each response, its predicted values at all H+1 states (index 0: bare prompt, h: after step h)."""
+                   separator: str = "\n", batch_size: int = 32, meter: ComputeMeter | None = None,
+                   cache: PrefixKVCache | None = None) -> list[np.ndarray]:
+    """For each response, its predicted values at all H+1 states (index 0: bare prompt, h: after step h).
+
+    With a `cache` (pavlab's own value models), a response that extends one of the previous call's
+    by a step is read from where that one ended (see `verifiers/prefix_cache.py`).
+    """
     if len(prompts) != len(steps_lists):
         raise ValueError(f"{len(prompts)} prompts but {len(steps_lists)} responses")
     # A third-party PRM (verifiers/third_party.py) places its own step markers; pavlab's verifiers use the separator.
     build = getattr(model, "scoring_inputs", None) or (lambda p, s: build_scoring_inputs(tokenizer, p, s, separator))
     inputs = [build(prompt, steps) for prompt, steps in zip(prompts, steps_lists, strict=True)]
-    return score_sequences(model, [ids for ids, _ in inputs], [pos for _, pos in inputs], pad_id_of(tokenizer),
-                           batch_size=batch_size, meter=meter)
+    sequences, positions = [ids for ids, _ in inputs], [pos for _, pos in inputs]
+    if cache is not None and isinstance(model, ValueModel):
+        return cache.score(model, sequences, positions, pad_id_of(tokenizer), batch_size, meter)
+    return score_sequences(model, sequences, positions, pad_id_of(tokenizer), batch_size=batch_size, meter=meter)

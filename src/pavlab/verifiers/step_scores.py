@@ -8,7 +8,8 @@ or another policy whose Q^mu was learned by a separately trained verifier.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
 from pavlab.provers.spec import Prover
 from pavlab.verifiers.model import ValueModel
+from pavlab.verifiers.prefix_cache import PrefixKVCache
 from pavlab.verifiers.progress import advantages, bok_values
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.third_party import load_value_model
@@ -48,6 +50,7 @@ class ProcessVerifier:
         self.q_pi, self.tokenizer, self.prover = q_pi, tokenizer, prover
         self.q_mu, self.q_mu_tokenizer = q_mu, q_mu_tokenizer if q_mu_tokenizer is not None else tokenizer
         self.batch_size = batch_size
+        self._caches: tuple[PrefixKVCache, PrefixKVCache] | None = None
 
     @classmethod
     def load(cls, q_pi_dir: str | Path, prover: str | Prover, batch_size: int = 32) -> ProcessVerifier:
@@ -61,14 +64,25 @@ class ProcessVerifier:
         q_pi, tokenizer = load_value_model(q_pi_dir)
         return cls(q_pi, tokenizer, prover, q_mu, q_mu_tokenizer, batch_size=batch_size)
 
+    @contextmanager
+    def reusing_prefixes(self) -> Iterator[None]:
+        """Within the block, a response that extends one of the previous call's by a step is read only
+        from where that one ended (beam search; `verifiers/prefix_cache.py`). The kept activations are freed after."""
+        self._caches = (PrefixKVCache(), PrefixKVCache())
+        try:
+            yield
+        finally:
+            self._caches = None
+
     def score(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
               meter: ComputeMeter | None = None) -> list[StepValues]:
         """Values of every prefix of every response (one pass per response and model)."""
+        q_pi_cache, q_mu_cache = self._caches or (None, None)
         q_pis = score_prefixes(self.q_pi, self.tokenizer, prompts, steps_lists, self.q_pi.info.step_separator,
-                               self.batch_size, meter)
+                               self.batch_size, meter, q_pi_cache)
         if self.q_mu is None:
             q_mus = [bok_values(q, self.prover.k) for q in q_pis]
         else:
             q_mus = score_prefixes(self.q_mu, self.q_mu_tokenizer, prompts, steps_lists,
-                                   self.q_mu.info.step_separator, self.batch_size, meter)
+                                   self.q_mu.info.step_separator, self.batch_size, meter, q_mu_cache)
         return [StepValues(q_pi, q_mu) for q_pi, q_mu in zip(q_pis, q_mus, strict=True)]

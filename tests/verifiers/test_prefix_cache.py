@@ -1,0 +1,47 @@
+"""Reusing the last call's activations gives the values of a full pass while reading only the new steps."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from pavlab.policies.base import ComputeMeter
+from pavlab.verifiers.positions import build_scoring_inputs
+from pavlab.verifiers.prefix_cache import PrefixKVCache
+from pavlab.verifiers.scoring import pad_id_of, score_sequences
+
+
+def test_beam_like_calls_match_full_passes_and_read_only_new_tokens(tokenizer, value_model):
+    rng = random.Random(0)
+
+    def step() -> str:
+        return "".join(rng.choice("0123456789+=") for _ in range(rng.randint(1, 7)))
+
+    cache, beams = PrefixKVCache(), [(prompt, []) for prompt in ("12+3=?", "7", "99 -> 4 | 1 2") for _ in range(2)]
+    for depth in range(4):
+        candidates = [(prompt, [*steps, step()]) for prompt, steps in beams for _ in range(3)]
+        inputs = [build_scoring_inputs(tokenizer, prompt, steps) for prompt, steps in candidates]
+        sequences, positions = [ids for ids, _ in inputs], [pos for _, pos in inputs]
+        full_meter, reuse_meter = ComputeMeter(), ComputeMeter()
+        full = score_sequences(value_model, sequences, positions, pad_id_of(tokenizer), 5, full_meter)
+        reused = cache.score(value_model, sequences, positions, pad_id_of(tokenizer), 5, reuse_meter)
+        for a, b in zip(full, reused, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        assert reuse_meter.verifier_passes == full_meter.verifier_passes == len(candidates)
+        new_tokens = sum(len(ids) - (pos[-2] + 1) for ids, pos in zip(sequences, positions, strict=True))
+        assert reuse_meter.verifier_tokens == (full_meter.verifier_tokens if depth == 0 else new_tokens)
+        beams = rng.sample(candidates, 6)
+    assert len(cache.entries) == len({tuple(ids) for ids in sequences})
+
+
+def test_a_sequence_that_extends_nothing_cached_is_read_in_full(tokenizer, value_model):
+    cache = PrefixKVCache()
+    first = build_scoring_inputs(tokenizer, "1+1=?", ["1+1=2"])
+    other = build_scoring_inputs(tokenizer, "2+2=?", ["2+2=4", "done"])
+    cache.score(value_model, [first[0]], [first[1]], pad_id_of(tokenizer))
+    meter = ComputeMeter()
+    values = cache.score(value_model, [other[0]], [other[1]], pad_id_of(tokenizer), meter=meter)
+    np.testing.assert_allclose(values[0], score_sequences(value_model, [other[0]], [other[1]],
+                                                          pad_id_of(tokenizer))[0], atol=1e-6)
+    assert meter.verifier_tokens == len(other[0])
