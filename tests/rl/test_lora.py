@@ -10,8 +10,9 @@ from safetensors.torch import load_file
 from pavlab.errors import PavlabError
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.loading import load_model_and_tokenizer, load_policy
-from pavlab.rl.trainer import CHECKPOINT_FILE, RLTrainer, run_rl
+from pavlab.rl.trainer import RLTrainer, run_rl
 from pavlab.tasks.planted import PlantedTask
+from pavlab.training import CHECKPOINT_FILE
 
 needs_peft = pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="needs pavlab[lora] (peft)")
 

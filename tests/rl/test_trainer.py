@@ -6,8 +6,9 @@ from safetensors.torch import load_file
 
 from pavlab.config import load_config
 from pavlab.rl.config import RLConfig
-from pavlab.rl.trainer import CHECKPOINT_FILE, METRICS_FILE, RLTrainer, run_rl
+from pavlab.rl.trainer import METRICS_FILE, RLTrainer, run_rl
 from pavlab.tasks.planted import PlantedTask
+from pavlab.training import CHECKPOINT_FILE
 
 TIMING_FIELDS = {"seconds", "scoring_seconds"}
 

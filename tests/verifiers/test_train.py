@@ -12,9 +12,10 @@ from pavlab.config import load_config
 from pavlab.errors import PavlabError
 from pavlab.io import read_jsonl
 from pavlab.labeling.format import LabeledResponse
+from pavlab.training import lr_factor
 from pavlab.verifiers.model import ValueModel, load_tokenizer
 from pavlab.verifiers.scoring import score_prefixes
-from pavlab.verifiers.train import VerifierTrainConfig, lr_factor, train_verifier
+from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64}
 

@@ -8,7 +8,6 @@ tokenizer) plus `testbed.json` naming the task and its options, so any HF code c
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pavlab.policies.traces import countdown_trace, subset_sum_trace
 from pavlab.tasks.base import Problem
 from pavlab.tasks.countdown import OPERATORS, CountdownTask, apply_op, parse_step
 from pavlab.tasks.subset_sum import SubsetSumTask
+from pavlab.training import lr_factor
 
 TESTBED_FILE = "testbed.json"
 # Testbed policies trained once with `pavlab policy train-testbed` and shipped inside the package
@@ -163,14 +163,6 @@ def arithmetic_drill(tokenizer: PreTrainedTokenizerBase, traces: list[str]) -> l
     return facts
 
 
-def _schedule(step: int, config: TestbedConfig) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak learning rate."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
 # A step scored against a known distribution instead of its sampled token: (row in the batch, index of
 # the token in the row's ids, index into `SoftTargets.token_ids` of the favoured token, -1 = uniform).
 SoftStep = tuple[int, int, int]
@@ -300,7 +292,9 @@ def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
     model = build_model(config, data.tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                   betas=(0.9, 0.98))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _schedule(step, config))
+    # Linear warm-up, then cosine decay to 10% of the peak learning rate.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, config.warmup_steps, config.steps, 0.1))
     rng = random.Random(config.seed)
     pad = data.tokenizer.pad_token_id
     losses: list[float] = []

@@ -32,7 +32,6 @@ from pavlab.policies.base import SamplingParams
 from pavlab.policies.hf import HFPolicy
 from pavlab.policies.loading import load_model_and_tokenizer
 from pavlab.progress import progress_bar
-from pavlab.rl.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint, save_model_folder
 from pavlab.rl.config import RLConfig
 from pavlab.rl.objective import batch_loss, leave_one_out_baselines
 from pavlab.rl.rft import rejection_finetune
@@ -42,11 +41,18 @@ from pavlab.rl.tensorboard_log import TENSORBOARD_DIR, NoLog, TensorBoardLog, op
 from pavlab.runs import prepare_run
 from pavlab.shards import chunk_seed
 from pavlab.tasks.registry import get_task
+from pavlab.training import (
+    CHECKPOINT_FILE,
+    load_checkpoint,
+    lr_factor,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+    save_model_folder,
+)
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.scoring import pad_id_of
-from pavlab.verifiers.train import lr_factor
 
-CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"
 EVAL_SEED_INDEX = -2  # every evaluation samples with the same seed, so test accuracies differ only by the policy
 

@@ -10,8 +10,6 @@ the same command resumes from it and reproduces the uninterrupted run exactly.
 
 from __future__ import annotations
 
-import math
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,15 +22,23 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
-from pavlab.io import atomic_open, write_json, write_jsonl
+from pavlab.io import write_json, write_jsonl
 from pavlab.labeling.format import read_label_rows
 from pavlab.provers.spec import PavProverSpec
+from pavlab.training import (
+    CHECKPOINT_FILE,
+    load_checkpoint,
+    lr_factor,
+    resolve_device,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
 from pavlab.verifiers.data import TrainingExample, build_examples
 from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
 from pavlab.verifiers.sampler import PositionSampler
 from pavlab.verifiers.scoring import pad_id_of, right_pad
 
-CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.jsonl"
 # Fields that may change between an interrupted run and its resumption (a larger `steps` extends a run;
 # the cosine schedule then stretches from the resumed step).
@@ -70,21 +76,6 @@ class VerifierTrainConfig(Config):
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', ...")
 
 
-
-def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """Multiplier of the base lr at optimizer step `step` (0-based): linear warm-up, then cosine."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _build_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
     if config.init != "scratch":
         return ValueModel.from_backbone(config.init, config.kind, config.prover, config.step_separator)
@@ -117,18 +108,10 @@ def _comparable(config_dump: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in config_dump.items() if key not in RESUMABLE_CHANGES}
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_open(path, "wb") as handle:
-        torch.save(state, handle)
-
-
-def _load_checkpoint(path: Path, config: VerifierTrainConfig) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:  # truncated or foreign file
-        raise PavlabError(f"unreadable training checkpoint ({type(exc).__name__}); delete it to start over",
-                          path=path) from None
-    if _comparable(state["config"]) != _comparable(config.model_dump()):
+def _load_checkpoint(path: Path, config: VerifierTrainConfig) -> dict[str, Any] | None:
+    """The saved state (None: start fresh), refused if it was made with a config that changes training."""
+    state = load_checkpoint(path)
+    if state is not None and _comparable(state["config"]) != _comparable(config.model_dump()):
         changed = sorted(k for k in _comparable(state["config"])
                          if state["config"][k] != config.model_dump().get(k))
         raise PavlabError(f"checkpoint was made with a different config ({', '.join(changed)}); "
@@ -146,7 +129,7 @@ def train_verifier(config: VerifierTrainConfig, label_paths: Sequence[str | Path
                               config.max_length)
     if not examples:
         raise PavlabError("the label files hold no labeled positions", field="q_hat")
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = _build_model(config, tokenizer).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -157,20 +140,23 @@ def train_verifier(config: VerifierTrainConfig, label_paths: Sequence[str | Path
     log: list[dict[str, float]] = []
     start = 0
     checkpoint_path = out_dir / CHECKPOINT_FILE
-    if checkpoint_path.is_file():
-        state = _load_checkpoint(checkpoint_path, config)
+    state = _load_checkpoint(checkpoint_path, config)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        if "rng" in state:
+            restore_rng(state["rng"])
+        else:  # written before pavlab.training, with the torch RNG only (the one this loop draws from)
+            torch.set_rng_state(state["torch_rng"])
         start, log = state["step"], state["log"]
 
     def checkpoint(step: int) -> None:
         save_checkpoint(checkpoint_path, {
             "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-            "torch_rng": torch.get_rng_state(), "log": log, "config": config.model_dump()})
+            "rng": rng_state(), "log": log, "config": config.model_dump()})
 
     pad_id = pad_id_of(tokenizer)
     model.train()

@@ -1,15 +1,18 @@
-"""Crash-safe RL checkpoints: the whole training state in one file, replaced atomically.
+"""What pavlab's trainers share (testbed SFT, verifier training, RL): the lr schedule, the device,
+and crash-safe checkpoints.
 
-A checkpoint holds everything the next update depends on (policy, reference and value
-weights, optimizer and scheduler state, Python and torch RNG states, the iteration counter and
-the metrics so far); the sampler's seed is derived from the seed and the iteration, so it is
-restored with the counter. Restoring it and running one more iteration therefore gives the
-same parameters as an uninterrupted run.
+A checkpoint (`CHECKPOINT_FILE` in the run folder) holds everything the next update depends on
+(weights, optimizer and scheduler state, RNG states, the step counter, the log so far) in one
+file replaced atomically, so a killed job resumes where it stopped and restoring it and running
+one more step gives the same parameters as an uninterrupted run. What goes into the state is
+each trainer's business; how it is written, read and seeded is decided here once.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import pickle
 import random
 import shutil
 import tempfile
@@ -21,6 +24,23 @@ import torch
 from pavlab.errors import PavlabError
 from pavlab.io import atomic_open
 
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Multiplier of the base lr at optimizer step `step` (0-based): linear warm-up, then cosine to `min_ratio`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is the GPU when there is one; any other name is taken as torch spells it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
 
 def rng_state() -> dict[str, Any]:
     """Python and torch (CPU and CUDA) RNG states."""
@@ -31,6 +51,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
+    """Set the RNGs back to a state from `rng_state`."""
     random.setstate(state["python"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
@@ -38,6 +59,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write the state atomically: a kill leaves the previous checkpoint, never half of one."""
     with atomic_open(path, "wb") as handle:
         torch.save(state, handle)
 
@@ -49,8 +71,8 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     try:
         # Our own file: it holds Python RNG tuples and optimizer state, not only tensors.
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise PavlabError(f"unreadable checkpoint ({str(exc).splitlines()[0]}); delete it to restart",
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exc:  # truncated or foreign file
+        raise PavlabError(f"unreadable checkpoint ({type(exc).__name__}); delete it to start over",
                           path=path) from None
 
 
