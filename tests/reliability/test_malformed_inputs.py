@@ -83,6 +83,41 @@ JSONL_TASK_FILES = [
     Case("blank-lines-only", "\n\n", ("holds no problems",)),
 ]
 
+GOOD_PB = {"id": "a", "problem": "1 2 3 -> 5", "steps": ["2 -> 3", "3 -> 0"], "label": -1}
+PROCESSBENCH_FILES = [
+    Case("empty", "", ("holds no solutions",)),
+    Case("label-past-end", lines(GOOD_PB, with_(GOOD_PB, id="b", label=2)), (":2", "'label'")),
+    Case("label-string", lines(with_(GOOD_PB, label="-1")), (":1", "'label'")),
+    Case("label-bool", lines(with_(GOOD_PB, label=False)), (":1", "'label'")),
+    Case("no-steps", lines(with_(GOOD_PB, steps=[])), (":1", "'steps'")),
+    Case("missing-problem", lines(with_(GOOD_PB, problem=...)), (":1", "'problem'")),
+    Case("duplicate-id", lines(GOOD_PB, GOOD_PB), (":2", "'id'")),
+    Case("broken-json", lines(GOOD_PB, "{"), (":2", "malformed JSON")),
+]
+GOOD_SS_SAMPLE = {"problem_id": "p", "sample_index": 0, "prompt": "1 2 3 -> 5", "steps": ["2 -> 3"], "correct": False}
+PB_SAMPLE_FILES = [
+    Case("empty", "", ("holds no samples",)),
+    Case("steps-string", lines(with_(GOOD_SS_SAMPLE, steps="2 -> 3")), (":1", "'steps'")),
+    Case("correct-string", lines(with_(GOOD_SS_SAMPLE, correct="no")), (":1", "'correct'")),
+    Case("missing-prompt", lines(with_(GOOD_SS_SAMPLE, prompt=...)), (":1", "'prompt'")),
+]
+EXCHANGE_FILES = {
+    "trl": [Case("empty", "", ("holds no rows",)),
+            Case("labels-short", lines({"prompt": "q", "completions": ["a", "b"], "labels": [True]}),
+                 (":1", "'labels'")),
+            Case("not-utf8", b"\xff\xfe\n", ("UTF-8",))],
+    "math-shepherd": [Case("empty", "\n", ("holds no rows",)),
+                      Case("no-tag", lines({"input": "q Step 1: a", "label": "q Step 1: a"}), (":1", "'input'")),
+                      Case("bad-mark", lines({"input": "q Step 1: a \u043a\u0438", "label": "q Step 1: a *"}),
+                           (":1", "'label'"))],
+    "soft": [Case("empty", "", ("holds no rows",)),
+             Case("value-high", lines({"input": "q Step 1: a \u043a\u0438", "label": [1.5]}), (":1", "'label'"))],
+    "prm800k": [Case("empty", "", ("holds no rows",)),
+                Case("rating", lines({"question": {"problem": "q"}, "label": {"steps": [
+                    {"completions": [{"text": "a", "rating": 5}], "chosen_completion": 0}]}}),
+                     (":1", "'label.steps[0].completions[0].rating'"))],
+}
+
 RECIPES = [
     Case("unknown-key", "policy: mu:5\nnumber_of_samples: 4\n", ("'number_of_samples'", "unknown field")),
     Case("unknown-nested-key", "policy: mu:5\ntask:\n  name: planted\n  colour: red\n", ("'task.colour'",)),
@@ -140,6 +175,13 @@ COMMANDS: dict[str, tuple[list[Case], Callable[[Path, dict[str, Path]], list[str
     "label-jsonl-task": (JSONL_TASK_FILES, lambda d, fx: [
         "label", "--task.name", "jsonl", "--task.path", str(d / "bad"), "--task.grader", "exact",
         "--policy", str(fx["policy"]), "--problems", "1", "--n_cov", "1", "--n_mc", "1", "--out", str(d / "out")]),
+    "eval-verifier-processbench": (PROCESSBENCH_FILES, lambda d, fx: [
+        "eval-verifier", "--verifier", str(fx["verifier"]), "--processbench", str(d / "bad"), "--out", str(d / "out")]),
+    "processbench-build": (PB_SAMPLE_FILES, lambda d, fx: [
+        "processbench", "build", "--task", "subset_sum", "--samples", str(d / "bad"), "--out", str(d / "pb.jsonl")]),
+    **{f"labels-import-{fmt}": (cases, lambda d, fx, fmt=fmt: [
+        "labels", "import", "--format", fmt, "--file", str(d / "bad"), "--out", str(d / "labels.jsonl")])
+       for fmt, cases in EXCHANGE_FILES.items()},
     "--config": (RECIPES, lambda d, fx: ["sample", "--config", str(d / "bad"), "--out", str(d / "out.jsonl")]),
 }
 
