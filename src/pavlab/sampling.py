@@ -11,19 +11,13 @@ from pydantic import Field
 from pavlab.config import Config
 from pavlab.distributed import run_chunks
 from pavlab.io import write_jsonl
-from pavlab.policies.base import PolicyBackend, SamplingParams
+from pavlab.policies.base import GenerationConfig, PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
 from pavlab.runs import prepare_run
 from pavlab.shards import ShardedJsonl, chunk_seed
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
-
-
-class GenerationConfig(Config):
-    temperature: float = Field(1.0, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(256, gt=0, description="per response (or per step when stepping)")
 
 
 class SampleConfig(Config):
@@ -65,9 +59,7 @@ def sample_chunk(config: SampleConfig, worker: tuple[Task, PolicyBackend], index
                  chunk: list[Problem]) -> list[dict[str, Any]]:
     """The rows of chunk `index`: seeded by (seed, index) only, so any process can write it."""
     task, policy = worker
-    params = SamplingParams(temperature=config.generation.temperature, top_p=config.generation.top_p,
-                            max_new_tokens=config.generation.max_new_tokens, stop="response",
-                            seed=chunk_seed(config.seed, index))
+    params = config.generation.params(seed=chunk_seed(config.seed, index))
     return sample_responses(task, policy, chunk, config.n, params)
 
 

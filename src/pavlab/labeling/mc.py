@@ -7,7 +7,7 @@ backend prefills each unique prefix once and expands its cache to the `n_mc` con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.tasks.base import Problem, Task
@@ -37,8 +37,7 @@ def estimate_q_values(task: Task, policy: PolicyBackend, requests: list[PrefixRe
     unique = list(dict.fromkeys(requests))
     prompts = [task.prompt(r.problem) for r in unique]
     prefixes = [task.prefix_text(list(r.steps)) for r in unique]
-    rollout_params = SamplingParams(temperature=params.temperature, top_p=params.top_p,
-                                    max_new_tokens=params.max_new_tokens, stop="response", seed=params.seed)
+    rollout_params = replace(params, stop="response")
     groups = policy.sample(prompts, prefixes, n_mc, rollout_params) if unique else []
     estimates = {}
     for request, prefix, group in zip(unique, prefixes, groups, strict=True):

@@ -18,11 +18,10 @@ from pavlab.config import Config
 from pavlab.distributed import run_chunks
 from pavlab.labeling.format import label_row, label_shards
 from pavlab.labeling.seeding import first_pit_seeds, label_all_prefixes, sample_seeds
-from pavlab.policies.base import PolicyBackend, SamplingParams
+from pavlab.policies.base import GenerationConfig, PolicyBackend
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
 from pavlab.runs import prepare_run
-from pavlab.sampling import GenerationConfig
 from pavlab.shards import chunk_seed
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
@@ -65,9 +64,7 @@ def build_label_worker(config: LabelConfig) -> LabelWorker:
 
 def label_chunk(config: LabelConfig, worker: LabelWorker, index: int, chunk: list[Problem]) -> list[dict[str, Any]]:
     """Seeds and labels of one chunk of problems; depends only on (config, index), never on other chunks."""
-    task, gen = worker.task, config.generation
-    params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, "response",
-                            seed=chunk_seed(config.seed, index))
+    task, params = worker.task, config.generation.params(seed=chunk_seed(config.seed, index))
     seeds = sample_seeds(task, worker.policy, chunk, config.n_cov, params)
     label_all_prefixes(task, worker.rollout, seeds, config.n_mc, params)
     if config.seeding == "first_pit" and config.pit_seeds:

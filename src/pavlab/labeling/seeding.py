@@ -9,7 +9,7 @@ Prefixes after the pit are left unlabeled (null), which is where the labeling bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pavlab.labeling.mc import PrefixRequest, QEstimate, estimate_q_values
 from pavlab.policies.base import PolicyBackend, SamplingParams
@@ -62,8 +62,7 @@ def first_pit_seeds(task: Task, seed_policy: PolicyBackend, rollout_policy: Poli
     chosen = [pairs[i % len(pairs)] for pairs in starts.values() for i in range(per_problem)]
     if not chosen:
         return []
-    step_params = SamplingParams(temperature=params.temperature, top_p=params.top_p,
-                                 max_new_tokens=params.max_new_tokens, stop="response", seed=params.seed)
+    step_params = replace(params, stop="response")
     # Several tries per start so most starts yield one failure even from a strong state.
     tries = 4
     groups = seed_policy.sample([task.prompt(s.problem) for s, _ in chosen],
@@ -91,9 +90,8 @@ def _label_until_pit(task: Task, policy: PolicyBackend, frontier: list[tuple[See
         active = [(seed, h) for seed, h in frontier if h < len(seed.steps)]
         if not active:
             return
-        round_params = SamplingParams(temperature=params.temperature, top_p=params.top_p,
-                                      max_new_tokens=params.max_new_tokens, stop="response",
-                                      seed=None if params.seed is None else params.seed + 1000 + round_index)
+        round_params = replace(params, stop="response",
+                               seed=None if params.seed is None else params.seed + 1000 + round_index)
         estimates = estimate_q_values(task, policy, [seed.request(h) for seed, h in active], n_mc, round_params)
         frontier = []
         for seed, h in active:

@@ -11,6 +11,9 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from pydantic import Field
+
+from pavlab.config import Config
 from pavlab.errors import PavlabError
 
 StopAt = Literal["step", "response"]
@@ -23,6 +26,17 @@ class SamplingParams:
     max_new_tokens: int = 256
     stop: StopAt = "response"
     seed: int | None = None
+
+
+class GenerationConfig(Config):
+    """The sampling settings a job's config exposes; `params` turns them into a backend call's SamplingParams."""
+
+    temperature: float = Field(1.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(256, gt=0, description="per response (or per step when stepping)")
+
+    def params(self, stop: StopAt = "response", seed: int | None = None) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_p, self.max_new_tokens, stop, seed)
 
 
 @dataclass

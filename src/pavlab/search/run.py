@@ -19,13 +19,12 @@ from pydantic import Field
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
-from pavlab.policies.base import PolicyBackend, SamplingParams
+from pavlab.policies.base import GenerationConfig, PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
 from pavlab.provers.rank import resolve_prover
 from pavlab.provers.spec import SearchProverSpec
 from pavlab.runs import prepare_run
-from pavlab.sampling import GenerationConfig
 from pavlab.search.beam import beam_search
 from pavlab.search.best_of_n import iid_search
 from pavlab.search.dvts import dvts_search
@@ -89,8 +88,7 @@ def batch_rows(batch: SearchBatch) -> list[dict[str, Any]]:
 def search_batch(config: SearchConfig, task: Task, policy: PolicyBackend, scorer: StepScorer | None,
                  problems: list[Problem], seed: int) -> list[dict[str, Any]]:
     """Run the configured method on `problems` with sampling seed `seed`."""
-    gen = config.generation
-    params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=seed)
+    params = config.generation.params(seed=seed)
     batch = run_method(config.method, task, policy, scorer, problems, config.n, params, config.candidates,
                        config.max_depth, config.aggregate, config.dedup)
     return [{**row, "method": config.method, "n": config.n} for row in batch_rows(batch)]

@@ -20,12 +20,11 @@ from pydantic import Field, model_validator
 
 from pavlab.config import Config
 from pavlab.io import atomic_open, write_json
-from pavlab.policies.base import PolicyBackend, SamplingParams
+from pavlab.policies.base import GenerationConfig, PolicyBackend
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
 from pavlab.provers.spec import Prover, SearchProverSpec
 from pavlab.runs import prepare_run
-from pavlab.sampling import GenerationConfig
 from pavlab.search.run import batch_rows, resolve_prover, run_method, summarize_search
 from pavlab.search.scorers import Aggregate, StepScorer, build_scorer
 from pavlab.shards import ShardedJsonl, chunk_seed
@@ -131,7 +130,7 @@ class CellRunner:
         config, gen = self.config, self.config.generation
         if cell.split not in self.problems:
             self.problems[cell.split] = self.task.problems(cell.split, config.problems, seed=0)
-        params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=chunk_seed(cell.seed, cell.n))
+        params = gen.params(seed=chunk_seed(cell.seed, cell.n))
         batch = run_method(arm.method, self.task, self.policy, self.scorer(arm), self.problems[cell.split], cell.n,
                            params, config.candidates, config.max_depth, arm.aggregate, arm.dedup)
         return {**asdict(cell), **summarize_search(batch_rows(batch))}

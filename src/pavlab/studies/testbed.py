@@ -18,7 +18,8 @@ from pydantic import Field
 from pavlab.config import Config
 from pavlab.io import read_jsonl, write_json
 from pavlab.metrics import summarize_samples
-from pavlab.sampling import GenerationConfig, SampleConfig, run_sampling
+from pavlab.policies.base import GenerationConfig
+from pavlab.sampling import SampleConfig, run_sampling
 from pavlab.tasks.base import parse_numbers_question
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.tasks.subset_sum import SubsetSumTask, apply_takes, reachable
