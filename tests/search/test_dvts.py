@@ -111,3 +111,19 @@ def test_search_command_with_a_third_party_prm(run_cli, tmp_path, tokenizer, mod
     most = {"best_of_n": 4, "beam": 4, "dvts": 2}[method]  # dvts: N/M subtrees, one response each
     assert all(len(row["responses"]) == most or method == "beam" and len(row["responses"]) <= most for row in rows)
     assert summary["candidates"] == (None if method == "best_of_n" else 2)
+
+
+def test_search_study_takes_a_third_party_prm(tmp_path, tokenizer, model_builders, qwen_style_prm) -> None:
+    from pavlab.config import load_config
+    from pavlab.studies.search import SearchStudyConfig, run_search_study
+
+    policy_dir = tmp_path / "policy"
+    model_builders[0](tokenizer).save_pretrained(policy_dir)
+    tokenizer.save_pretrained(policy_dir)
+    config = load_config(SearchStudyConfig, overrides={
+        "task": {"name": "countdown", "n_numbers": 3, "max_number": 9}, "policy": str(policy_dir),
+        "verifier": f"hf-prm:{qwen_style_prm}", "budgets": [2], "seeds": [0], "problems": 2, "max_depth": 2,
+        "generation": {"max_new_tokens": 8}, "out": str(tmp_path / "study")})
+    cells = run_search_study(config)["cells"]
+    assert cells and all(cell["problems"] == 2 for cell in cells)
+    assert all(cell["mean_verifier_tokens"] > 0 for cell in cells if cell["arm"] != "majority")
