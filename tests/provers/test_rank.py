@@ -120,7 +120,8 @@ def test_cli_writes_ranking_and_plot_and_rejects_bad_specs(run_cli, labels, tmp_
 
 
 def test_spearman_handles_ties_and_constant_inputs():
-    from pavlab.provers.rank import average_ranks, spearman
+    from pavlab.provers.rank import spearman
+    from pavlab.provers.rank import zero_based_ranks as average_ranks
 
     assert list(average_ranks([3.0, 1.0, 3.0, 2.0])) == [2.5, 0.0, 2.5, 1.0]
     assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)

@@ -70,10 +70,6 @@ class ComputeMeter:
     def since(self, before: dict[str, int]) -> dict[str, int]:
         return {key: value - before[key] for key, value in asdict(self).items()}
 
-    def reset(self) -> None:
-        for key in asdict(self):
-            setattr(self, key, 0)
-
 
 class PolicyBackend(ABC):
     """Generation behind one interface (HF transformers, vLLM, procedural policies)."""

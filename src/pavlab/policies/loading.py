@@ -95,7 +95,7 @@ def resolve_checkpoint(spec: str) -> Path:
     return path
 
 
-def load_tokenizer(path: Path) -> Any:
+def load_policy_tokenizer(path: Path) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -109,7 +109,7 @@ def load_tokenizer(path: Path) -> Any:
 def load_model_and_tokenizer(path_or_spec: str | Path, device: str = "cpu") -> tuple[PreTrainedModel, Any]:
     """The causal LM (eval mode, on `device`) and its tokenizer, from local safetensors files only."""
     path = resolve_checkpoint(str(path_or_spec))
-    tokenizer = load_tokenizer(path)
+    tokenizer = load_policy_tokenizer(path)
     try:
         vocab_size = getattr(AutoConfig.from_pretrained(path, local_files_only=True), "vocab_size", None)
     except (OSError, ValueError, KeyError) as exc:

@@ -30,7 +30,7 @@ from transformers import AutoConfig, GenerationConfig
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
-from pavlab.policies.loading import load_tokenizer, resolve_checkpoint
+from pavlab.policies.loading import load_policy_tokenizer, resolve_checkpoint
 from pavlab.policies.tokenization import encode_prompt, encode_response
 
 VLLM_INSTALL_HINT = ("the vLLM backend needs vllm: pip install 'pavlab[vllm]' (GPU) or "
@@ -153,7 +153,7 @@ class VLLMPolicy(PolicyBackend):
         self.options = options or parsed
         engine_cls, self._sampling_params_cls, self._tokens_prompt_cls = import_vllm()
         self.path = resolve_checkpoint(path)
-        self.tokenizer = load_tokenizer(self.path)
+        self.tokenizer = load_policy_tokenizer(self.path)
         self.eos_ids = end_token_ids(self.path, self.tokenizer)
         self.on_cpu = vllm_on_cpu()
         self.engine = engine_cls(model=str(self.path), tokenizer=str(self.path),

@@ -37,6 +37,7 @@ from pavlab.provers.terms import (
     state_key,
     term_sums,
 )
+from pavlab.verifiers.calibration import average_ranks
 from pavlab.verifiers.progress import bok_values
 
 DEFAULT_CANDIDATES = ("bok:1", "bok:2", "bok:4", "bok:8", "bok:16", "bok:32")
@@ -217,24 +218,14 @@ def resolve_prover(spec: str, labels: Path | None) -> tuple[str, str | None]:
     return choose_prover([labels])
 
 
-def average_ranks(values: Sequence[float]) -> np.ndarray:
-    """Ranks 0..n-1 with ties sharing their mean rank."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    start = 0
-    while start < len(values):
-        end = start
-        while end + 1 < len(values) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2
-        start = end + 1
-    return ranks
+def zero_based_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks 0..n-1 with ties sharing their mean rank (`average_ranks` counts from 1)."""
+    return average_ranks(np.asarray(values, dtype=float)) - 1.0
 
 
 def spearman(predicted: Sequence[float], measured: Sequence[float]) -> float:
     """Rank correlation of the bound's prediction with a measured outcome (NaN if either is constant)."""
-    a, b = average_ranks(predicted), average_ranks(measured)
+    a, b = zero_based_ranks(predicted), zero_based_ranks(measured)
     if a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])

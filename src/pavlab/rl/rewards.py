@@ -30,7 +30,7 @@ import numpy as np
 from pavlab.verifiers.progress import RewardKind, effective_rewards
 
 
-def step_end_chars(text: str, separator: str) -> list[int]:
+def response_step_ends(text: str, separator: str) -> list[int]:
     """End character (exclusive, trailing separator included when present) of each non-blank step of `text`.
 
     The steps are exactly `Task.split_steps(text)`: pieces between separators, blank ones dropped.
@@ -77,7 +77,7 @@ def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separa
     final state (see the module doc). Append `(len(text), len(text))` to `offsets` for an EOS
     token so it is rewarded with the last step.
     """
-    ends = step_end_chars(text, separator)
+    ends = response_step_ends(text, separator)
     if prover_values is None or alpha == 0.0:
         return np.full(len(offsets), float(outcome))
     if len(prover_values) != len(ends) + 1:

@@ -78,14 +78,6 @@ class Problem:
     answer: str
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "question": self.question, "answer": self.answer, "meta": self.meta}
-
-    @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> Problem:
-        return cls(id=str(row["id"]), question=row["question"], answer=str(row["answer"]),
-                   meta=row.get("meta") or {})
-
 
 class Task(ABC):
     """A family of problems with an exact outcome check."""
@@ -116,6 +108,3 @@ class Task(ABC):
     @abstractmethod
     def is_correct(self, response: str, problem: Problem) -> bool:
         """The outcome check Rex(y, y*); never raises on arbitrary (adversarial) text."""
-
-    def describe(self) -> str:
-        return (self.__doc__ or "").strip().splitlines()[0] if self.__doc__ else self.name

@@ -39,7 +39,7 @@ HORIZON = 10
 TARGET_LENGTH = 5
 SIGMA: tuple[int, ...] = (8, 4, 1, 10, 6, 13, 14, 7, 5, 3, 11, 2, 9, 12)
 SIGMA_SEED = 241008146
-# Hash buckets (of 100) owned by each split, and the size of a split when `problems(split)` asks for all.
+# The size of a split when `problems(split)` asks for all (its hash buckets are `SPLIT_BUCKETS`).
 _DEFAULT_SPLIT_SIZE = {"train": 5000, "val": 500, "test": 500}
 
 
