@@ -5,7 +5,7 @@ import pytest
 
 from pavlab.config import load_config
 from pavlab.errors import PavlabError
-from pavlab.provers.spec import procedural_gamma
+from pavlab.policies.prover_spec import procedural_gamma
 from pavlab.rl.config import RLConfig
 
 BASE = {"policy": "p", "out": "o", "task": {"name": "planted"}}

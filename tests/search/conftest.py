@@ -16,7 +16,7 @@ from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 from pavlab import testing
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.policies.hf import HFPolicy
-from pavlab.provers.spec import Prover
+from pavlab.policies.prover_spec import Prover
 from pavlab.tasks.countdown import CountdownTask, after_move, apply_steps, valid_moves
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.step_scores import ProcessVerifier

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pavlab.errors import PavlabError
-from pavlab.provers.spec import Prover
+from pavlab.policies.prover_spec import Prover
 from pavlab.verifiers.progress import advantages, bok_values, effective_rewards
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.step_scores import ProcessVerifier

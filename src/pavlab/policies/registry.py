@@ -7,7 +7,7 @@ task's procedural prover mu_gamma), and `vllm:PATH` (the vLLM backend: a GPU, or
 from __future__ import annotations
 
 from pavlab.policies.base import PolicyBackend
-from pavlab.provers.spec import Prover
+from pavlab.policies.prover_spec import Prover
 from pavlab.tasks.base import Task
 
 

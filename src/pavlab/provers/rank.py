@@ -26,7 +26,7 @@ import numpy as np
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_label_paths
-from pavlab.provers.spec import Prover
+from pavlab.policies.prover_spec import Prover
 from pavlab.provers.terms import (
     Interval,
     ProverValues,

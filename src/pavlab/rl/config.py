@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from pavlab.config import Config
-from pavlab.provers.spec import PROVER_SYNTAX, RLProverSpec, procedural_gamma
+from pavlab.policies.prover_spec import PROVER_SYNTAX, RLProverSpec, procedural_gamma
 from pavlab.rl.objective import KLEstimator
 from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.progress import RewardKind

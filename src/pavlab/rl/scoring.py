@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pavlab.policies.base import ComputeMeter
-from pavlab.provers.spec import procedural_gamma
+from pavlab.policies.prover_spec import procedural_gamma
 from pavlab.rl.config import RLConfig
 from pavlab.tasks.base import Problem, Task
 

@@ -20,10 +20,10 @@ from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.policies.base import GenerationConfig, PolicyBackend, SamplingParams
+from pavlab.policies.prover_spec import SearchProverSpec
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
 from pavlab.provers.rank import resolve_prover
-from pavlab.provers.spec import SearchProverSpec
 from pavlab.runs import prepare_run
 from pavlab.search.beam import beam_search
 from pavlab.search.best_of_n import iid_search

@@ -21,9 +21,9 @@ from pydantic import Field, model_validator
 from pavlab.config import Config
 from pavlab.io import atomic_open, write_json
 from pavlab.policies.base import GenerationConfig, PolicyBackend
+from pavlab.policies.prover_spec import Prover, SearchProverSpec
 from pavlab.policies.registry import build_policy
 from pavlab.progress import progress_bar
-from pavlab.provers.spec import Prover, SearchProverSpec
 from pavlab.runs import prepare_run
 from pavlab.search.run import batch_rows, resolve_prover, run_method, summarize_search
 from pavlab.search.scorers import Aggregate, StepScorer, build_scorer

@@ -27,8 +27,8 @@ from pydantic import Field
 
 from pavlab.io import atomic_open, write_json
 from pavlab.policies.base import SamplingParams
+from pavlab.policies.prover_spec import Prover
 from pavlab.progress import progress_bar
-from pavlab.provers.spec import Prover
 from pavlab.runs import prepare_run
 from pavlab.search.run import resolve_prover, run_method
 from pavlab.search.scorers import VerifierScorer

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
-from pavlab.provers.spec import Prover
+from pavlab.policies.prover_spec import Prover
 from pavlab.studies.search_cells import Arm, SearchStudyBase, finish, per_budget_table, run_budget_grid, section
 
 KIND = "search_provers"

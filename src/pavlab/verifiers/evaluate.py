@@ -28,8 +28,8 @@ from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_label_paths
+from pavlab.policies.prover_spec import Prover
 from pavlab.progress import progress_bar
-from pavlab.provers.spec import Prover
 from pavlab.tasks.base import Problem, parse_numbers_question
 from pavlab.tasks.countdown import CountdownTask
 from pavlab.tasks.subset_sum import steps_alive

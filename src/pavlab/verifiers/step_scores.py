@@ -18,7 +18,7 @@ import numpy as np
 
 from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
-from pavlab.provers.spec import Prover
+from pavlab.policies.prover_spec import Prover
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.prefix_cache import PrefixKVCache
 from pavlab.verifiers.progress import advantages, bok_values

@@ -24,7 +24,7 @@ from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json, write_jsonl
 from pavlab.labeling.format import read_label_rows
-from pavlab.provers.spec import PavProverSpec
+from pavlab.policies.prover_spec import PavProverSpec
 from pavlab.training import (
     CHECKPOINT_FILE,
     load_checkpoint,

@@ -4,7 +4,7 @@ import pytest
 from pydantic import BaseModel
 
 from pavlab.errors import PavlabError
-from pavlab.provers.spec import PavProverSpec, Prover, RLProverSpec, procedural_gamma
+from pavlab.policies.prover_spec import PavProverSpec, Prover, RLProverSpec, procedural_gamma
 
 
 @pytest.mark.parametrize("spec", ["bok:4", "model:runs/q", "policy:ckpt", "mu:10", "auto"])

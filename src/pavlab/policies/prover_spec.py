@@ -11,8 +11,9 @@
 Every spec is parsed here, by `Prover.parse`, and a bad one gets the same message everywhere
 ("bad prover spec ...: expected ..." listing the forms the field accepts). Configs declare a
 prover field with `prover_spec(...)` (or one of the aliases below) so a bad spec fails when the
-config is loaded; the field keeps the string as written. This module imports nothing from pavlab
-but errors, so any layer (policies included) may use it.
+config is loaded; the field keeps the string as written. A prover is a policy, so the spec lives
+with the policies, the lowest layer that reads one (`mu:GAMMA` in `registry.build_policy`); it
+imports nothing from pavlab but errors, and every layer above may use it.
 """
 
 from __future__ import annotations
