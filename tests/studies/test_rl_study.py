@@ -79,3 +79,13 @@ def test_rule_probabilities_read_each_match_state(monkeypatch):
     probabilities = study.rule_probabilities("stand-in", problems=20)
     assert probabilities[0] > 0.99 and probabilities[1] > 0.99
     assert all(abs(p - 1 / len(tokenizer)) < 1e-6 for p in probabilities[2:])
+
+
+def test_the_shipped_start_is_a_mu5_clone():
+    """The shipped planted start (what the study and the demo RL from) puts mu_5's 5/18 on y* in every match state."""
+    from pavlab.policies.testbed import shipped_testbed
+    from pavlab.studies.rl import rule_probabilities
+
+    torch.set_num_threads(1)
+    probabilities = rule_probabilities(shipped_testbed("planted"), problems=100)
+    assert all(0.2 < p < 0.35 for p in probabilities), probabilities
