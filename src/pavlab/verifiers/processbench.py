@@ -157,8 +157,8 @@ def run_processbench_eval(config: EvalVerifierConfig) -> dict[str, Any]:
 
     Writes metrics.json and one prediction line per solution into `config.out`.
     """
-    from pavlab.search.scorers import build_scorer
     from pavlab.policies.prover_spec import Prover
+    from pavlab.search.scorers import build_scorer
     from pavlab.verifiers.step_scores import ProcessVerifier
 
     assert config.processbench is not None
