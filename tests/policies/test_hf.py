@@ -158,3 +158,25 @@ def test_bad_params_raise(tiny_llama, tokenizer, params: SamplingParams) -> None
 def test_prompts_and_prefixes_must_pair(tiny_llama, tokenizer) -> None:
     with pytest.raises(PavlabError, match="prefixes"):
         HFPolicy(tiny_llama, tokenizer).sample(["ab", "cd"], [""], 1, SamplingParams())
+
+
+def test_contexts_sharing_a_prompt_prefill_it_once_with_the_same_results(tiny_llama, tokenizer) -> None:
+    """Labeling's and beam search's contexts share prompts: the prompt is read once, nothing else changes."""
+    from pavlab.policies.tokenization import encode_prompt
+
+    policy = HFPolicy(tiny_llama, tokenizer)
+    prompts, prefixes = ["ab", "ab", "ab", "cd"], ["", "x\n", "x\nyy\n", "z\n"]
+    contexts = [tuple(policy.context_ids(p, q)) for p, q in zip(prompts, prefixes, strict=True)]
+    shared = policy._prefill(contexts, [len(encode_prompt(tokenizer, p)) for p in prompts])
+    whole = policy._prefill(contexts, [len(context) for context in contexts])
+    assert torch.allclose(shared[0], whole[0], atol=1e-5)
+    assert shared[2].tolist() == whole[2].tolist() == [len(context) for context in contexts]
+    prompt_reads = len(encode_prompt(tokenizer, "ab")) + len(encode_prompt(tokenizer, "cd"))
+    tails = sum(len(context) for context in contexts) - 3 * len(encode_prompt(tokenizer, "ab")) - len(
+        encode_prompt(tokenizer, "cd"))
+    assert policy.meter.prompt_tokens == prompt_reads + tails + sum(len(context) for context in contexts)
+
+    greedy = SamplingParams(max_new_tokens=10, temperature=0.0)
+    together = policy.sample(prompts, prefixes, 1, greedy)
+    alone = [policy.sample([p], [q], 1, greedy)[0] for p, q in zip(prompts, prefixes, strict=True)]
+    assert [g[0].token_ids for g in together] == [g[0].token_ids for g in alone]

@@ -4,6 +4,9 @@ Why not `model.generate`: Monte Carlo labeling asks for n continuations of many 
 one step at a time. Here every unique context is prefilled once and its cache copied n times,
 rows stop independently (at EOS or at the end of a step) and leave the batch and the cache as
 they finish, so compute follows the tokens actually generated, and the meter counts exactly that.
+Contexts that share a prompt (the prefixes of one response in labeling, the beams of one problem
+in search) prefill that prompt once: a chat model's ~100-token prompt is otherwise re-read for
+every prefix.
 """
 
 from __future__ import annotations
@@ -101,9 +104,12 @@ class HFPolicy(PolicyBackend):
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
                params: SamplingParams) -> list[list[Completion]]:
         self.check_request(prompts, prefixes, n, params)
-        contexts = [tuple(self.context_ids(prompt, prefix)) for prompt, prefix in zip(prompts, prefixes, strict=True)]
+        prompt_ids = {prompt: encode_prompt(self.tokenizer, prompt) for prompt in prompts}
+        contexts = [tuple(prompt_ids[prompt] + encode_response(self.tokenizer, prefix)[0])
+                    for prompt, prefix in zip(prompts, prefixes, strict=True)]
         if any(not context for context in contexts):
             raise PavlabError("a prompt encodes to no tokens and the tokenizer has no BOS token", field="prompt")
+        shared = {context: len(prompt_ids[prompt]) for context, prompt in zip(contexts, prompts, strict=True)}
         demand: dict[Context, int] = {}
         for context in contexts:
             demand[context] = demand.get(context, 0) + n
@@ -117,8 +123,9 @@ class HFPolicy(PolicyBackend):
         produced: list[list[Completion]] = [[] for _ in unique]
         with torch.inference_mode():
             for chunk in pack_jobs(jobs, self.max_batch_rows):
-                groups = self._generate_chunk([unique[index] for index, _ in chunk], [copies for _, copies in chunk],
-                                              params, generator)
+                chunk_contexts = [unique[index] for index, _ in chunk]
+                groups = self._generate_chunk(chunk_contexts, [shared[context] for context in chunk_contexts],
+                                              [copies for _, copies in chunk], params, generator)
                 for (index, _), group in zip(chunk, groups, strict=True):
                     produced[index].extend(group)
         handed = {context: 0 for context in unique}
@@ -139,25 +146,56 @@ class HFPolicy(PolicyBackend):
                          past_key_values=cache, use_cache=True, logits_to_keep=1)
         return out.logits[:, -1].float()
 
-    def _generate_chunk(self, contexts: list[Context], copies: list[int], params: SamplingParams,
-                        generator: torch.Generator | None) -> list[list[Completion]]:
-        """Prefill each context once (left-padded), expand the cache to its copies, decode until all rows stop."""
-        width = max(len(context) for context in contexts)
-        input_ids = torch.full((len(contexts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(contexts), width), dtype=torch.long)
-        for row, context in enumerate(contexts):
-            input_ids[row, width - len(context):] = torch.tensor(context)
-            mask[row, width - len(context):] = 1
-        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
-        logits = self._forward(input_ids, mask, positions, cache)
-        self.meter.prompt_tokens += sum(len(context) for context in contexts)
+    def _left_padded(self, sequences: list[Context]) -> tuple[torch.Tensor, torch.Tensor]:
+        """[rows, longest] ids and mask, each sequence at the right end (an empty one is all padding)."""
+        width = max(1, max(len(seq) for seq in sequences))
+        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            if seq:
+                input_ids[row, width - len(seq):] = torch.tensor(seq)
+                mask[row, width - len(seq):] = 1
+        return input_ids.to(self.device), mask.to(self.device)
 
+    def _prefill(self, contexts: list[Context], prompt_lengths: list[int]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, DynamicCache]:
+        """Last-position logits, attention mask, next position and cache of every context.
+
+        When contexts share a prompt, each distinct prompt is prefilled once and the rest of every
+        context is read on top of its prompt's cache (the padding between the two is masked out).
+        """
+        cache = DynamicCache(config=self.model.config)
+        heads = [context[:length] for context, length in zip(contexts, prompt_lengths, strict=True)]
+        distinct = list(dict.fromkeys(heads))
+        if len(distinct) == len(contexts):  # nothing shared: one pass over whole contexts
+            distinct, heads = contexts, contexts
+        input_ids, mask = self._left_padded(distinct)
+        logits = self._forward(input_ids, mask, (mask.cumsum(dim=-1) - 1).clamp(min=0), cache)
+        self.meter.prompt_tokens += sum(len(head) for head in distinct)
+        lengths = torch.tensor([len(context) for context in contexts], device=self.device)
+        if heads is contexts:
+            return logits, mask, lengths, cache
+        rows = {head: row for row, head in enumerate(distinct)}
+        select = torch.tensor([rows[head] for head in heads], device=self.device)
+        cache.batch_select_indices(select)
+        tails = [context[len(head):] for context, head in zip(contexts, heads, strict=True)]
+        tail_ids, tail_mask = self._left_padded(tails)
+        head_lengths = lengths - torch.tensor([len(tail) for tail in tails], device=self.device)
+        positions = head_lengths[:, None] + (tail_mask.cumsum(dim=-1) - 1).clamp(min=0)
+        mask = torch.cat([mask[select], tail_mask], dim=1)
+        tail_logits = self._forward(tail_ids, mask, positions, cache)
+        self.meter.prompt_tokens += sum(len(tail) for tail in tails)
+        has_tail = torch.tensor([bool(tail) for tail in tails], device=self.device)
+        return torch.where(has_tail[:, None], tail_logits, logits[select]), mask, lengths, cache
+
+    def _generate_chunk(self, contexts: list[Context], prompt_lengths: list[int], copies: list[int],
+                        params: SamplingParams, generator: torch.Generator | None) -> list[list[Completion]]:
+        """Prefill each context once (left-padded), expand the cache to its copies, decode until all rows stop."""
+        logits, mask, next_position, cache = self._prefill(contexts, prompt_lengths)
         expand = torch.repeat_interleave(torch.arange(len(contexts), device=self.device),
                                          torch.tensor(copies, device=self.device))
         cache.batch_select_indices(expand)
-        logits, mask, next_position = logits[expand], mask[expand], positions[expand, -1] + 1
+        logits, mask, next_position = logits[expand], mask[expand], next_position[expand]
         n_rows = len(expand)
         active = torch.arange(n_rows, device=self.device)  # original row of each batch row
         tokens: list[list[int]] = [[] for _ in range(n_rows)]
