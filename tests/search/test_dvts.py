@@ -61,7 +61,8 @@ def test_each_subtree_keeps_its_best_step_and_every_sample_is_metered(small_coun
         assert outcome.chosen == 0 and outcome.scores == [6.0, 6.0]
         assert outcome.samples == 2 * 4 * 2  # subtrees x M x depths: N step samples per depth, as in beam search
         assert outcome.generated_tokens == 2 * outcome.samples
-        assert outcome.diagnostics == {"subtrees": 2, "width": 4, "depths": 2}
+        assert outcome.diagnostics == {"subtrees": 2, "width": 4, "distinct_per_depth": [1, 1], "depths": 4,
+                                       "depths_q_differs": 0}
     assert batch.compute["generated_tokens"] == sum(o.generated_tokens for o in batch.outcomes)
 
 
@@ -71,7 +72,7 @@ def test_oracle_dvts_through_the_method_table(random_move_policy) -> None:
     policy = random_move_policy(task)
     dvts = run_method("dvts", task, policy, OracleScorer(task), problems, 8, SamplingParams(seed=0), candidates=4)
     bon = run_method("best_of_n", task, policy, OracleScorer(task), problems, 8, SamplingParams(seed=0))
-    assert all(len(o.responses) == 2 for o in dvts.outcomes)
+    assert all(len(o.responses) == 2 and 1 <= o.diagnostics["distinct_per_depth"][0] <= 2 for o in dvts.outcomes)
     assert sum(o.correct for o in dvts.outcomes) > sum(o.correct for o in bon.outcomes)
     with pytest.raises(PavlabError, match="multiple of M"):
         run_method("dvts", task, policy, OracleScorer(task), problems, 6, SamplingParams(seed=0), candidates=4)

@@ -137,6 +137,12 @@ def test_bad_cards_and_folders_are_one_line_errors(tmp_path, qwen_tokenizer) -> 
     (folder / CARD_FILE).write_text(json.dumps({"style": "step-tag", "separator": " ки\n", "tag": "kk"}))
     with pytest.raises(PavlabError, match="field 'tag'"):
         load_value_model(folder)
+    (folder / CARD_FILE).write_text(json.dumps({"style": "token-classification", "dtype": "bf15"}))
+    with pytest.raises(PavlabError, match="field 'dtype'"):
+        load_value_model(folder)
+    (folder / CARD_FILE).write_text(json.dumps({"style": "token-classification", "dtype": "bfloat16",
+                                                "separator": "<extra_0>"}))
+    assert next(load_value_model(folder)[0].parameters()).dtype == torch.bfloat16
     (folder / CARD_FILE).write_text(json.dumps({"style": "classifier"}))
     with pytest.raises(PavlabError, match="field 'style'"):
         load_value_model(folder)

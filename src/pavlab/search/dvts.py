@@ -11,17 +11,33 @@ the beam's own (every sampled candidate's tokens count, as in beam search), and 
 policy call per depth covers every subtree of every problem. Against a beam of width N/M with M
 candidates, the step samples per depth are the same; what differs is that a subtree never
 gives its slot to another subtree's better candidates, which keeps the N/M answers diverse.
+Outcomes carry the beam's diagnostics (distinct prefixes per depth, depths where "q" would rank
+differently), summed over subtrees, so a study reads DVTS cells as it reads beam cells.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from pavlab.errors import PavlabError
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.search.beam import beam_search
-from pavlab.search.outcome import SearchBatch, check_budget, make_outcome
+from pavlab.search.outcome import SearchBatch, SearchOutcome, check_budget, make_outcome
 from pavlab.search.scorers import StepScorer
 from pavlab.search.selection import pick_highest
 from pavlab.tasks.base import Problem, Task
+
+
+def subtree_diagnostics(task: Task, subtrees: list[SearchOutcome]) -> dict[str, Any]:
+    """The beam's diagnostics over a problem's subtrees: distinct kept prefixes per depth (a subtree's kept prefix
+    at depth d is the first d+1 steps of its response), and the subtree-depths at which ranking by the value
+    alone would have kept another step, out of all subtree-depths searched."""
+    responses = [task.split_steps(text) for outcome in subtrees for text in outcome.responses]
+    deepest = max((len(steps) for steps in responses), default=0)
+    return {"distinct_per_depth": [len({tuple(steps[:d + 1]) for steps in responses if len(steps) > d})
+                                   for d in range(deepest)],
+            "depths": sum(o.diagnostics["depths"] for o in subtrees),
+            "depths_q_differs": sum(o.diagnostics["depths_q_differs"] for o in subtrees)}
 
 
 def dvts_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems: list[Problem], n: int,
@@ -44,7 +60,6 @@ def dvts_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems:
         finals = [score for outcome in mine for score in outcome.scores]
         outcome = make_outcome(task, problem, responses, finals, pick_highest(finals),
                                sum(o.generated_tokens for o in mine), sum(o.samples for o in mine))
-        outcome.diagnostics = {"subtrees": subtrees, "width": width,
-                               "depths": max((o.diagnostics["depths"] for o in mine), default=0)}
+        outcome.diagnostics = {"subtrees": subtrees, "width": width, **subtree_diagnostics(task, mine)}
         outcomes.append(outcome)
     return SearchBatch(outcomes, batch.compute)

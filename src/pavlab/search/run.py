@@ -45,7 +45,8 @@ SHARED_COMPUTE = ("prompt_tokens", "forward_passes", "verifier_tokens", "verifie
 class SearchConfig(Config):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="checkpoint folder, 'smollm2', 'mu:GAMMA'")
-    verifier: Path | None = Field(None, description="Q^pi verifier folder (not needed for majority or oracle)")
+    verifier: Path | None = Field(None, description="Q^pi verifier folder, or a third-party PRM: hf-prm:DIR, or a "
+                                                "folder or file with a prm.json (not needed for majority or oracle)")
     prover: SearchProverSpec = Field("bok:4", description="prover mu of A^mu: bok:K, model:DIR, or auto (ranked on "
                                                     "--labels)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")

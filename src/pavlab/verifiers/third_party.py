@@ -24,7 +24,7 @@ How a PRM is named, wherever pavlab reads a verifier (`--verifier`, `--orm`, a `
 "style": "token-classification" | "step-tag", "separator": text put after every step, "tag": the
 part of the separator where the score is read (default: all of it), "positive_label": 1,
 "positive_token": "+", "negative_token": "-", "prompt_template": "{prompt}", "trust_remote_code":
-false, "kind": "prm", "prover": null}`.
+false, "dtype": null (transformers' default; or "bfloat16", "float32", ...), "kind": "prm", "prover": null}`.
 
 Inputs follow pavlab's encoding convention (`policies/tokenization.py`): the prompt (the task's
 prompt text through `prompt_template`, in the PRM tokenizer's chat template as the user turn when
@@ -73,6 +73,7 @@ class PRMCard:
     negative_token: str = "-"
     prompt_template: str = "{prompt}"
     trust_remote_code: bool = False
+    dtype: str | None = None
     kind: str = "prm"
     prover: str | None = None
 
@@ -107,6 +108,9 @@ def parse_card(data: Any, path: Path) -> PRMCard:
         raise PavlabError("must be a piece of the separator", path=path, field="tag")
     if "{prompt}" not in card.prompt_template:
         raise PavlabError("must contain {prompt}", path=path, field="prompt_template")
+    if card.dtype is not None and card.dtype != "auto" and not isinstance(getattr(torch, str(card.dtype), None),
+                                                                          torch.dtype):
+        raise PavlabError("must be a torch dtype name (bfloat16, float16, float32) or auto", path=path, field="dtype")
     if not isinstance(card.positive_label, int) or card.positive_label < 0:
         raise PavlabError("must be a label index (0, 1, ...)", path=path, field="positive_label")
     return card
@@ -148,7 +152,8 @@ def _load_hf(directory: Path, card: PRMCard) -> nn.Module:
     else:
         loader = AutoModel if custom else AutoModelForTokenClassification
     try:
-        return loader.from_pretrained(directory, local_files_only=True, trust_remote_code=card.trust_remote_code)
+        return loader.from_pretrained(directory, local_files_only=True, trust_remote_code=card.trust_remote_code,
+                                      **({"dtype": card.dtype} if card.dtype else {}))
     except (OSError, ValueError, KeyError) as exc:
         raise PavlabError(f"cannot load the {card.style} PRM ({str(exc).splitlines()[0]})", path=directory) from None
 
