@@ -48,3 +48,25 @@ def test_summarize_over_seeds_cuts_mean_curves_to_the_shortest_run():
     # the ablation is not PAV-RL proper, so no ratio for it; PAV-RL reaches ORM's best 0.15 at 10 samples, as ORM does
     assert set(summary["sample_efficiency"]) == {"PAV-RL alpha 1"}
     assert summary["sample_efficiency"]["PAV-RL alpha 1"]["ratio"] == pytest.approx(1.0)
+
+
+def test_paired_seed_bootstrap_brackets_finals_and_counts_undefined_ratios():
+    arms = [Arm("ORM-RL"), Arm("PAV-RL alpha 1", 1.0, prover="bok:4")]
+    curves = {
+        "ORM-RL": {s: [point(0, 0.1), point(10, 0.1), point(20, 0.1 + 0.1 * (s % 2)), point(30, 0.2)]
+                   for s in range(4)},
+        "PAV-RL alpha 1": {s: [point(0, 0.1), point(10, 0.2 + 0.05 * s), point(20, 0.5), point(30, 0.6)]
+                           for s in range(4)},
+    }
+    summary = summarize(arms, curves, resamples=300)
+    orm, pav = summary["arms"]["ORM-RL"], summary["arms"]["PAV-RL alpha 1"]
+    assert orm["final_ci"] == pytest.approx([0.2, 0.2]) and pav["final_ci"] == pytest.approx([0.6, 0.6])
+    efficiency = pav["sample_efficiency_vs_orm"]
+    assert efficiency["ratio"] == pytest.approx(3.0)  # ORM-RL's best (0.2) at 30 samples, PAV-RL's at 10
+    low, high = efficiency["ci"]
+    assert 1.5 <= low <= efficiency["ratio"] <= high <= 3.0 and efficiency["undefined_share"] == 0.0
+    assert "sample_efficiency_vs_orm" not in orm
+
+    flat = {**curves, "ORM-RL": {s: [point(0, 0.1)] * 4 for s in range(4)}}
+    never = summarize(arms, flat, resamples=100)["arms"]["PAV-RL alpha 1"]["sample_efficiency_vs_orm"]
+    assert never["ratio"] is None and never["ci"] is None and never["undefined_share"] == 1.0

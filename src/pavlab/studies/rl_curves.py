@@ -122,21 +122,59 @@ def ratio_text(efficiency: dict[str, Any]) -> str:
     return f"n/a ({efficiency['reason']})"
 
 
-def summarize(arms: Sequence[Arm], curves: Curves) -> dict[str, Any]:
+def mean_curve(runs: Sequence[Curve]) -> tuple[list[float], list[float]]:
+    """Samples and seed-mean accuracy, cut to the shortest run so every point averages all seeds."""
+    length = min(len(run) for run in runs)
+    return ([runs[0][i]["samples"] for i in range(length)],
+            [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
+
+
+def seed_bootstrap(arms: Sequence[Arm], curves: Curves, reference: str, resamples: int = 2000,
+                   seed: int = 0) -> dict[str, dict[str, Any]]:
+    """95% CIs over seeds, paired (one draw of seeds for every arm): final accuracy, and each PAV arm's ratio.
+
+    Why paired: every arm's seed s shares the held-out problems and sampling seeds, so drawing the
+    same seeds for all arms keeps what they have in common out of the comparison. A resample where
+    the ratio is undefined (ORM-RL never rose, or PAV-RL never reached it) is counted, not dropped
+    silently: `undefined_share`.
+    """
+    seeds = sorted(set.intersection(*(set(curves[arm.name]) for arm in arms)))
+    rng = np.random.default_rng(seed)
+    finals: dict[str, list[float]] = {arm.name: [] for arm in arms}
+    ratios: dict[str, list[float]] = {arm.name: [] for arm in arms if arm.is_pav}
+    for _ in range(resamples):
+        drawn = rng.choice(seeds, size=len(seeds), replace=True)
+        means = {arm.name: mean_curve([curves[arm.name][s] for s in drawn]) for arm in arms}
+        for arm in arms:
+            finals[arm.name].append(float(np.mean([curves[arm.name][s][-1]["test_accuracy"] for s in drawn])))
+        for name in ratios:
+            ratio = sample_efficiency(means[reference], means[name])["ratio"]
+            ratios[name].append(float("nan") if ratio is None else ratio)
+    out: dict[str, dict[str, Any]] = {}
+    for arm in arms:
+        out[arm.name] = {"final_ci": np.percentile(finals[arm.name], [2.5, 97.5]).tolist()}
+        if arm.name in ratios:
+            values = np.array(ratios[arm.name])
+            finite = values[np.isfinite(values)]
+            out[arm.name]["ratio_ci"] = np.percentile(finite, [2.5, 97.5]).tolist() if len(finite) else None
+            out[arm.name]["undefined_share"] = float(1 - len(finite) / len(values))
+    return out
+
+
+def summarize(arms: Sequence[Arm], curves: Curves, resamples: int = 2000) -> dict[str, Any]:
     """Per-arm start/final accuracy over seeds and, for every PAV arm, the sample-efficiency ratio to ORM-RL.
 
     The ratio is taken against the longest outcome-only arm: when ORM-RL barely moves in the
     study's budget, only a longer ORM-RL run says how many samples it needs. Mean curves are cut
-    to the shortest run, so every point averages all seeds.
+    to the shortest run, so every point averages all seeds. Each arm's `final_ci` and each PAV
+    arm's `sample_efficiency_vs_orm` (ratio, CI) come from a paired bootstrap over seeds.
     """
     per_arm: dict[str, Any] = {}
     means: dict[str, tuple[list[float], list[float]]] = {}
     for arm in arms:
         runs = list(curves[arm.name].values())
         finals = {seed: run[-1]["test_accuracy"] for seed, run in curves[arm.name].items()}
-        length = min(len(run) for run in runs)
-        means[arm.name] = ([runs[0][i]["samples"] for i in range(length)],
-                           [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
+        means[arm.name] = mean_curve(runs)
         per_arm[arm.name] = {"alpha": arm.alpha, "reward": arm.reward, "prover": arm.prover, "seeds": len(runs),
                              "start_accuracy": float(np.mean([run[0]["test_accuracy"] for run in runs])),
                              "final_accuracy": float(np.mean(list(finals.values()))),
@@ -145,6 +183,13 @@ def summarize(arms: Sequence[Arm], curves: Curves) -> dict[str, Any]:
                              "best_mean_accuracy": max(means[arm.name][1]), "samples": means[arm.name][0][-1]}
     reference = max((arm for arm in arms if arm.alpha == 0.0), key=lambda arm: arm.iteration_factor)
     efficiency = {arm.name: sample_efficiency(means[reference.name], means[arm.name]) for arm in arms if arm.is_pav}
+    intervals = seed_bootstrap(arms, curves, reference.name, resamples)
+    for arm in arms:
+        per_arm[arm.name]["final_ci"] = intervals[arm.name]["final_ci"]
+        if arm.is_pav:
+            per_arm[arm.name]["sample_efficiency_vs_orm"] = {
+                "ratio": efficiency[arm.name]["ratio"], "lower_bound": efficiency[arm.name]["lower_bound"],
+                "ci": intervals[arm.name]["ratio_ci"], "undefined_share": intervals[arm.name]["undefined_share"]}
     return {"arms": per_arm, "sample_efficiency": efficiency, "efficiency_reference": reference.name,
             "mean_curves": means}
 
