@@ -96,6 +96,32 @@ def test_trl_style_newline_separator_found_inside_a_merged_token(tmp_path) -> No
     np.testing.assert_allclose(values, torch.softmax(raw, -1)[positions, 1].detach().numpy(), atol=1e-5)
 
 
+def test_trl_layout_tokenizes_each_step_and_separator_alone_as_trl_trained(tmp_path) -> None:
+    tokenizer = char_tokenizer(merged=("a\n",))
+    folder = save(tmp_path, "trl", trl_prm(tokenizer), tokenizer)
+    prm, _ = load_value_model(f"hf-prm:{folder}")
+    assert (prm.card.layout, prm.card.separator) == ("trl", "\n")
+    ids, positions = prm.scoring_inputs("c", ["ba", "c"])
+    # <s> c | b a \n c \n: "ba" and "\n" tokenized apart never merge into "a\n"; labels at each piece's end
+    assert tokenizer.convert_ids_to_tokens(ids) == ["<s>", "c", "b", "a", "\n", "c", "\n"]
+    assert positions == [1, 4, 6]
+    values = score_prefixes(prm, tokenizer, ["c"], [["ba", "c"]])[0]
+    raw = trl_prm(tokenizer)(torch.tensor([ids])).logits[0]
+    np.testing.assert_allclose(values, torch.softmax(raw, -1)[positions, 1].detach().numpy(), atol=1e-5)
+
+
+def test_system_message_goes_into_the_prm_chat_template(tmp_path, qwen_tokenizer) -> None:
+    qwen_tokenizer.chat_template = ("{% for m in messages %}{{ m['role'][0] }} {{ m['content'] }}\n{% endfor %}"
+                                    "{% if add_generation_prompt %}a {% endif %}")
+    folder = save(tmp_path, "llama", trl_prm(qwen_tokenizer), qwen_tokenizer,  # (a Qwen2 config would reload the
+                  {"style": "token-classification", "separator": "<extra_0>", "system": "be exact"})  # char tokenizer
+    # as a Qwen2 tokenizer, which drops its spaces and newlines)
+    prm, tokenizer = load_value_model(folder)
+    ids, positions = prm.scoring_inputs("ab", ["x"])
+    prompt = "s be exact\nu ab\na "
+    assert tokenizer.decode(ids[:len(prompt)]) == prompt and positions == [len(prompt) - 1, len(prompt) + 1]
+
+
 def test_math_shepherd_step_tag_reads_plus_against_minus_at_the_tag(tmp_path, shepherd_tokenizer) -> None:
     folder = save(tmp_path, "shepherd", shepherd_prm(shepherd_tokenizer), shepherd_tokenizer)
     prm, tokenizer = load_value_model(f"hf-prm:{folder}")
@@ -143,6 +169,9 @@ def test_bad_cards_and_folders_are_one_line_errors(tmp_path, qwen_tokenizer) -> 
     (folder / CARD_FILE).write_text(json.dumps({"style": "token-classification", "dtype": "bfloat16",
                                                 "separator": "<extra_0>"}))
     assert next(load_value_model(folder)[0].parameters()).dtype == torch.bfloat16
+    (folder / CARD_FILE).write_text(json.dumps({"style": "token-classification", "layout": "openrlhf"}))
+    with pytest.raises(PavlabError, match="field 'layout'"):
+        load_value_model(folder)
     (folder / CARD_FILE).write_text(json.dumps({"style": "classifier"}))
     with pytest.raises(PavlabError, match="field 'style'"):
         load_value_model(folder)

@@ -23,14 +23,20 @@ How a PRM is named, wherever pavlab reads a verifier (`--verifier`, `--orm`, a `
 `prm.json` fields (all optional but `style`): `{"format": "pavlab-prm", "version": 1, "model": ".",
 "style": "token-classification" | "step-tag", "separator": text put after every step, "tag": the
 part of the separator where the score is read (default: all of it), "positive_label": 1,
-"positive_token": "+", "negative_token": "-", "prompt_template": "{prompt}", "trust_remote_code":
+"positive_token": "+", "negative_token": "-", "prompt_template": "{prompt}", "layout": "pavlab" | "trl",
+"system": null, "trust_remote_code":
 false, "dtype": null (transformers' default; or "bfloat16", "float32", ...), "kind": "prm", "prover": null}`.
 
-Inputs follow pavlab's encoding convention (`policies/tokenization.py`): the prompt (the task's
-prompt text through `prompt_template`, in the PRM tokenizer's chat template as the user turn when
-it has one), then the response "".join(step + separator) encoded on its own. A step is read at the
-token holding the tag's last character, found from character offsets, so a tag that merges with
-its neighbours is still found. The value of the bare prompt (index 0 of the H+1 values pavlab's
+Inputs, `layout` "pavlab" (the default): pavlab's encoding convention (`policies/tokenization.py`):
+the prompt (the task's prompt text through `prompt_template`, in the PRM tokenizer's chat template
+as the user turn, after `system` if set, when it has one), then the response
+"".join(step + separator) encoded on its own. A step is read at the token holding the tag's last
+character, found from character offsets, so a tag that merges with its neighbours is still found.
+`layout` "trl" rebuilds what TRL's PRM trainer trained on: BOS + the prompt text (no chat
+template), then each step and the separator tokenized on their own, a step read at the last token
+of its piece; `hf-prm:DIR` picks it for token-classification folders without `<extra_0>`.
+
+The value of the bare prompt (index 0 of the H+1 values pavlab's
 verifiers return) is the same readout at the last prompt token: a causal model sees only the
 prompt there, so it is one number per prompt; it only enters the first step's advantage, and a
 "q" ranking never reads it.
@@ -55,6 +61,7 @@ CARD_FILE = "prm.json"
 CARD_FORMAT = "pavlab-prm"
 SPEC_PREFIX = "hf-prm:"
 PRMStyle = Literal["token-classification", "step-tag"]
+PRMLayout = Literal["pavlab", "trl"]
 QWEN_SEPARATOR = "<extra_0>"
 SHEPHERD = {"separator": " ки\n", "tag": "ки", "positive_token": "+", "negative_token": "-",
             "prompt_template": "{prompt} "}
@@ -72,6 +79,8 @@ class PRMCard:
     positive_token: str = "+"
     negative_token: str = "-"
     prompt_template: str = "{prompt}"
+    layout: PRMLayout = "pavlab"
+    system: str | None = None
     trust_remote_code: bool = False
     dtype: str | None = None
     kind: str = "prm"
@@ -106,6 +115,10 @@ def parse_card(data: Any, path: Path) -> PRMCard:
             raise PavlabError("must be a non-empty string", path=path, field=name)
     if card.tag is not None and (not isinstance(card.tag, str) or card.tag not in card.separator):
         raise PavlabError("must be a piece of the separator", path=path, field="tag")
+    if card.layout not in get_args(PRMLayout):
+        raise PavlabError(f"must be one of {', '.join(get_args(PRMLayout))}", path=path, field="layout")
+    if card.system is not None and not isinstance(card.system, str):
+        raise PavlabError("must be a string or null", path=path, field="system")
     if "{prompt}" not in card.prompt_template:
         raise PavlabError("must contain {prompt}", path=path, field="prompt_template")
     if card.dtype is not None and card.dtype != "auto" and not isinstance(getattr(torch, str(card.dtype), None),
@@ -122,9 +135,9 @@ def detect_card(directory: Path) -> PRMCard:
     architectures = config.get("architectures") or []
     if any(name.endswith("ForCausalLM") for name in architectures):
         return PRMCard(style="step-tag", **SHEPHERD)
-    tokenizer = load_tokenizer(directory)
-    separator = QWEN_SEPARATOR if QWEN_SEPARATOR in tokenizer.get_vocab() else "\n"
-    return PRMCard(style="token-classification", separator=separator,
+    qwen = QWEN_SEPARATOR in load_tokenizer(directory).get_vocab()
+    return PRMCard(style="token-classification", separator=QWEN_SEPARATOR if qwen else "\n",
+                   layout="pavlab" if qwen else "trl",
                    positive_label=0 if config.get("num_labels", len(config.get("id2label") or {0: 0, 1: 1})) == 1
                    else 1)
 
@@ -201,10 +214,17 @@ class ThirdPartyPRM(nn.Module):
 
     def scoring_inputs(self, prompt: str, steps: list[str] | tuple[str, ...]) -> tuple[list[int], list[int]]:
         """Token ids of prompt + response and the H+1 positions read (0: last prompt token, h: step h's tag)."""
-        prompt_ids = encode_prompt(self.tokenizer, self.card.prompt_template.replace("{prompt}", prompt))
+        prompt_ids = self._prompt_ids(self.card.prompt_template.replace("{prompt}", prompt))
         if not prompt_ids:
             raise ValueError("the prompt encodes to no tokens, so the bare prompt has no scoring position")
         separator = self.card.separator
+        if self.card.layout == "trl":  # each step and the separator tokenized on their own, read at the piece's end
+            separator_ids = self.tokenizer(separator, add_special_tokens=False)["input_ids"]
+            response_ids, positions = [], []
+            for step in steps:
+                response_ids += self.tokenizer(step, add_special_tokens=False)["input_ids"] + separator_ids
+                positions.append(len(prompt_ids) + len(response_ids) - 1)
+            return prompt_ids + response_ids, [len(prompt_ids) - 1, *positions]
         response_ids, offsets = encode_response(self.tokenizer, "".join(step + separator for step in steps))
         ends, total = [], 0
         for step in steps:
@@ -212,6 +232,20 @@ class ThirdPartyPRM(nn.Module):
             total += len(step) + len(separator)
         positions = [len(prompt_ids) + index for index in step_end_token_indices(offsets, ends)]
         return prompt_ids + response_ids, [len(prompt_ids) - 1, *positions]
+
+    def _prompt_ids(self, text: str) -> list[int]:
+        """pavlab layout: the shared convention (chat template, with `system` if set); trl: BOS + text, as TRL's
+        PRM trainer tokenized its prompts."""
+        tokenizer = self.tokenizer
+        if self.card.layout == "trl":
+            bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
+            return bos + list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if self.card.system is None or not getattr(tokenizer, "chat_template", None):
+            return encode_prompt(tokenizer, text)
+        ids = tokenizer.apply_chat_template([{"role": "system", "content": self.card.system},
+                                             {"role": "user", "content": text}], add_generation_prompt=True,
+                                            tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 
 def is_third_party(spec: str | Path) -> bool:
