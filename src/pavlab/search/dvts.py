@@ -32,9 +32,10 @@ def subtree_diagnostics(task: Task, subtrees: list[SearchOutcome]) -> dict[str, 
     """The beam's diagnostics over a problem's subtrees: distinct kept prefixes per depth (a subtree's kept prefix
     at depth d is the first d+1 steps of its response), and the subtree-depths at which ranking by the value
     alone would have kept another step, out of all subtree-depths searched."""
-    responses = [task.split_steps(text) for outcome in subtrees for text in outcome.responses]
-    deepest = max((len(steps) for steps in responses), default=0)
-    return {"distinct_per_depth": [len({tuple(steps[:d + 1]) for steps in responses if len(steps) > d})
+    runs = [(task.split_steps(text), outcome.diagnostics["depths"]) for outcome in subtrees
+            for text in outcome.responses]
+    deepest = max((depths for _, depths in runs), default=0)
+    return {"distinct_per_depth": [len({tuple(steps[:d + 1]) for steps, depths in runs if depths > d})
                                    for d in range(deepest)],
             "depths": sum(o.diagnostics["depths"] for o in subtrees),
             "depths_q_differs": sum(o.diagnostics["depths_q_differs"] for o in subtrees)}
