@@ -100,6 +100,15 @@ def test_oracle_labels_are_the_first_dead_step() -> None:
     assert oracle_label("subset_sum", "p", PROMPT, ["3 -> 10"], False) is None  # stopped early, nothing wrong
 
 
+def test_countdown_oracle_labels() -> None:
+    prompt = "2 3 4 -> 20"
+    assert oracle_label("countdown", "p", prompt, ["2 + 3 = 5", "5 * 4 = 20"], True) == -1
+    assert oracle_label("countdown", "p", prompt, ["3 * 4 = 12", "12 + 2 = 14"], False) == 0  # 2 and 12 never make 20
+    assert oracle_label("countdown", "p", prompt, ["2 + 3 = 5", "5 + 4 = 9"], False) == 1
+    with pytest.raises(PavlabError, match="no exact oracle"):
+        build_processbench("gsm8k", "unused.jsonl", per_class=1)
+
+
 def test_build_is_balanced_deduplicated_and_exact(tmp_path: Path) -> None:
     samples = [("3 -> 10", "10 -> 0"), ("3 -> 10", "10 -> 0"), ("5 -> 8",), ("3 -> 10",), ("10 -> 3", "3 -> 0"),
                ("1 -> 12", "2 -> 10", "10 -> 0"), ("2 -> 11", "5 -> 6")]
