@@ -26,7 +26,7 @@ from pavlab.tasks.registry import TaskConfig
 
 TASK = TaskConfig(name="countdown", n_numbers=3, max_number=9)
 TINY_RL = {"problems_per_iteration": 2, "group_size": 2, "train_problems": 8, "eval_problems": 3, "eval_samples": 1,
-           "max_new_tokens": 12}
+           "max_new_tokens": 12, "rft_steps": 0}  # a random policy has no correct samples to fine-tune on
 TINY_EVALS = EvalSettings(pass_problems=3, pass_samples=4, screen_problems=4, screen_samples=4, beam_budgets=(2,),
                           candidates=2, max_depth=2, step_tokens=6, max_new_tokens=12)
 

@@ -89,3 +89,23 @@ def test_the_shipped_start_is_a_mu5_clone():
     torch.set_num_threads(1)
     probabilities = rule_probabilities(shipped_testbed("planted"), problems=100)
     assert all(0.2 < p < 0.35 for p in probabilities), probabilities
+
+
+def test_arms_trained_in_two_processes_match_one(tmp_path):
+    from pavlab.rl.config import RLConfig
+    from pavlab.studies.rl import SHARED_SETTINGS, study_arms
+    from pavlab.studies.rl_curves import run_arms
+    from pavlab.tasks.registry import TaskConfig
+
+    torch.set_num_threads(1)
+    start = train_planted_start(tmp_path / "start", problems=12, samples=2, model=TINY_MODEL)
+    arms = study_arms((10.0,), 3.0, None)
+
+    def configs(root):
+        return lambda arm, seed: RLConfig(task=TaskConfig(name="planted"), policy=str(start), seed=seed, iterations=2,
+                                          out=root / arm.folder / f"seed{seed}", **{**SHARED_SETTINGS, **TINY_RL},
+                                          eval_every=2, **arm.overrides())
+
+    one = run_arms(arms, (0, 1), configs(tmp_path / "one"))
+    two = run_arms(arms, (0, 1), configs(tmp_path / "two"), workers=2)
+    assert one.curves == two.curves and list(two.run_dirs["ORM-RL"]) == [0, 1]

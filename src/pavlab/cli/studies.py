@@ -64,22 +64,27 @@ def rl_planted(out: Path = typer.Option(..., help="study folder (rerun the same 
 @study_app.command("rl-countdown")
 def rl_countdown(out: Path = typer.Option(..., help="study folder (rerun the same command to resume)"),
                  verifier: Path = typer.Option(..., help="Q^pi verifier folder of the PAV (fixed during RL)"),
-                 policy: Path = typer.Option(Path("runs/testbed-countdown"), help="start policy checkpoint"),
+                 policy: Path | None = typer.Option(None, help="start policy checkpoint (default: the shipped "
+                                                              "subset-sum testbed)"),
                  prover: str = typer.Option("bok:4", help="prover of the PAV's advantages (bok:K or model:DIR)"),
                  quick: bool = typer.Option(False, help="one alpha, few iterations, small evaluations"),
-                 seeds: str | None = typer.Option(None, help="comma-separated RL seeds (default 0,1,2; quick: 0,1)"),
-                 alphas: str | None = typer.Option(None, help="comma-separated PAV-RL alphas (default 0.5,1,3; "
+                 seeds: str | None = typer.Option(None, help="comma-separated RL seeds (default 0-5; quick: 0,1)"),
+                 alphas: str | None = typer.Option(None, help="comma-separated PAV-RL alphas (default 0.5,1,3,5; "
                                                               "quick: 1)"),
                  iterations: int | None = typer.Option(None, min=1, help="RL iterations per run"),
                  ablation: bool | None = typer.Option(None, "--ablation/--no-ablation",
                                                       help="the Q + alpha*Q^mu arm (default: on, off with --quick)"),
+                 workers: int = typer.Option(1, min=1, help="RL runs trained at once (processes, 1 thread each)"),
                  ) -> None:
-    """ORM-RL vs PAV-RL (alpha sweep, Q + alpha*Q^mu ablation) on countdown: curves, Pass@N, beyond best-of-256."""
+    """ORM-RL vs PAV-RL (alpha sweep, Q + alpha*Q^mu ablation) on the subset-sum testbed: curves, Pass@N,
+    beyond best-of-256."""
+    from pavlab.policies.testbed import shipped_testbed
     from pavlab.studies.rl_countdown import run_countdown_rl_study
 
-    summary = run_countdown_rl_study(out, policy=policy, verifier=verifier, prover=prover,
-                                     alphas=parse_list(alphas, float, "alphas"), seeds=parse_list(seeds, int, "seeds"),
-                                     iterations=iterations, quick=quick, ablation=ablation, command=invoked_command())
+    summary = run_countdown_rl_study(out, policy=policy or shipped_testbed("subset_sum"), verifier=verifier,
+                                     prover=prover, alphas=parse_list(alphas, float, "alphas"),
+                                     seeds=parse_list(seeds, int, "seeds"), iterations=iterations, quick=quick,
+                                     ablation=ablation, workers=workers, command=invoked_command())
     console.print(summary["markdown"], highlight=False, markup=False, soft_wrap=True)
     console.print(f"rl_countdown.json, .csv, .md, rl_countdown.png and rl_countdown_pass_at_n.png in {out}")
 

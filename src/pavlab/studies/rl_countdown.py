@@ -1,9 +1,10 @@
-"""The countdown RL study (issue #5): ORM-RL vs PAV-RL with a trained PAV, from the testbed policy.
+"""The testbed RL study: ORM-RL vs PAV-RL with a trained PAV, from the testbed policy (the file names
+keep the name of its first testbed, countdown; it now runs on the subset-sum testbed by default).
 
 Why a study module: PAPER.md's "Online RL" claims are comparisons of reward arms that share every
 other setting — learning curves with seeds, the sample-efficiency ratio, Pass@N of the final
 policies, and problems that the final PAV-RL policy plus PAV beam search solves although the
-start policy fails them at best-of-256. This module owns that protocol on countdown:
+start policy fails them at best-of-256. This module owns that protocol:
 
 1. RL runs: ORM-RL (alpha 0), PAV-RL for each alpha, and (optionally) the Q + alpha*Q^mu
    ablation, each from the same start policy with the same PAV (a fixed Q^pi verifier + prover);
@@ -54,18 +55,18 @@ from pavlab.tasks.base import Task
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.step_scores import ProcessVerifier
 
-TESTBED_TASK = TaskConfig(name="countdown", max_number=10)
+TESTBED_TASK = TaskConfig(name="subset_sum")
 START_LABEL = "start"
 
-# Settings shared by every arm (only alpha, prover and reward differ): 16 problems x 4 samples = 64
-# responses per iteration (the paper's batch is 32), leave-one-out baseline, KL 0.001 to the start
-# policy as in the paper, 10% warm-up then cosine decay; held-out accuracy on 128 test problems x 4.
-# lr 1e-4 from a 100-iteration pilot of ORM-RL on the testbed (seed 0): 1e-4 moves it 5.1% -> 8.2%,
-# 2e-4 gets no further (8.4%) at twice the KL, 3e-4 collapses it (0.4% after 60 iterations).
+# Settings shared by every arm (only alpha, prover and reward differ), the paper's recipe: RFT on
+# the policy's own correct samples first, 16 problems x 4 samples = 64 responses per iteration, the
+# learned token-level value baseline (leave-one-out is one number per response and cannot centre
+# per-step advantages: RESULTS.md section 5), KL 0.001 to the start policy, 10% warm-up then
+# cosine decay; held-out accuracy on 512 test problems x 8 samples.
 SHARED_SETTINGS: dict[str, Any] = {
     "problems_per_iteration": 16, "group_size": 4, "lr": 1e-4, "warmup_fraction": 0.1, "min_lr_ratio": 0.0,
-    "kl_coef": 0.001, "baseline": "loo", "max_new_tokens": 64, "eval_problems": 128, "eval_samples": 4,
-    "checkpoint_every": 25, "threads": 1, "progress": False,
+    "kl_coef": 0.001, "baseline": "value", "rft_steps": 50, "max_new_tokens": 96, "eval_problems": 512,
+    "eval_samples": 8, "checkpoint_every": 25, "threads": 1, "progress": False,
 }
 
 
@@ -73,16 +74,16 @@ SHARED_SETTINGS: dict[str, Any] = {
 class EvalSettings:
     """How every final policy is measured (identical for all of them)."""
 
-    pass_problems: int = 128  # first test problems: Pass@N, and the RL runs' held-out set
-    pass_samples: int = 128  # samples per problem: Pass@N for N = 1, 2, 4 .. pass_samples
+    pass_problems: int = 512  # first test problems: Pass@N, and the RL runs' held-out set
+    pass_samples: int = 256  # samples per problem: Pass@N for N = 1, 2, 4 .. pass_samples
     screen_problems: int = 512  # first test problems screened with the start policy for "beyond best-of-K"
     screen_samples: int = 256  # K of best-of-K
     beam_budgets: tuple[int, ...] = (16, 32)
     beam_alpha: float = 0.5  # Q^pi + alpha * A^mu, the demo's and the recipe's search setting
     candidates: int = 3
-    max_depth: int = 6
+    max_depth: int = 10
     step_tokens: int = 32
-    max_new_tokens: int = 64
+    max_new_tokens: int = 96
 
     def check(self) -> None:
         """The start policy's Pass@N is read off its screen, so the screen must cover the Pass@N problems."""
@@ -91,10 +92,11 @@ class EvalSettings:
                               f"must cover Pass@N ({self.pass_problems} x {self.pass_samples})", field="evals")
 
 
-FULL: dict[str, Any] = {"alphas": (0.5, 1.0, 3.0), "ablation_alpha": 1.0, "seeds": (0, 1, 2), "iterations": 200,
-                        "eval_every": 25, "evals": EvalSettings(), "settings": {}}
+FULL: dict[str, Any] = {"alphas": (0.5, 1.0, 3.0, 5.0), "ablation_alpha": 1.0, "seeds": (0, 1, 2, 3, 4, 5),
+                        "iterations": 200, "eval_every": 50, "evals": EvalSettings(), "settings": {}}
 QUICK: dict[str, Any] = {"alphas": (1.0,), "ablation_alpha": None, "seeds": (0, 1), "iterations": 20,
-                         "eval_every": 10, "settings": {"eval_problems": 32, "eval_samples": 2},
+                         "eval_every": 10, "settings": {"eval_problems": 32, "eval_samples": 2, "rft_steps": 5,
+                                                        "rft_problems": 32},
                          "evals": EvalSettings(pass_problems=32, pass_samples=16, screen_problems=64, screen_samples=32,
                                                beam_budgets=(4, 8))}
 
@@ -276,7 +278,7 @@ def tables(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[s
 def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any], command: str,
                      settings: dict[str, Any]) -> str:
     """The RESULTS.md section: the paper's online-RL claims next to what this run measured, then the tables."""
-    lines = ["## Online RL on countdown with a trained PAV", "", f"Command: `{command}`", "",
+    lines = [f"## Online RL on {settings['task']['name']} with a trained PAV", "", f"Command: `{command}`", "",
              f"Seeds {', '.join(map(str, settings['seeds']))}; {settings['iterations']} iterations x "
              f"{settings['problems_per_iteration']} problems x {settings['group_size']} samples, "
              f"lr {settings['lr']:g}; "
@@ -291,13 +293,14 @@ def run_countdown_rl_study(out_dir: Path, *, policy: Path, verifier: Path, prove
                            alphas: Sequence[float] | None = None, seeds: Sequence[int] | None = None,
                            iterations: int | None = None, quick: bool = False, ablation: bool | None = None,
                            task: TaskConfig = TESTBED_TASK, settings: dict[str, Any] | None = None,
-                           evals: EvalSettings | None = None,
+                           evals: EvalSettings | None = None, workers: int = 1,
                            command: str = "pavlab study rl-countdown") -> dict[str, Any]:
     """Every arm x seed from `policy` with the PAV (`verifier`, `prover`), then the final-policy evaluations.
 
     Writes rl_countdown.{json,csv,png}, rl_countdown_pass_at_n.png and rl_countdown.md under
     `out_dir`; returns the summary (with its Markdown). Unset arguments come from the full or quick
-    profile; `ablation` None means the profile's choice (on in full, off in quick).
+    profile; `ablation` None means the profile's choice (on in full, off in quick). `workers` RL
+    runs train at once (processes).
     """
     started = time.perf_counter()
     profile = QUICK if quick else FULL
@@ -323,7 +326,7 @@ def run_countdown_rl_study(out_dir: Path, *, policy: Path, verifier: Path, prove
         return RLConfig(task=task, policy=str(policy), verifier=verifier, iterations=iterations, seed=seed,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
 
-    runs = run_arms(arms, seeds, config_for)
+    runs = run_arms(arms, seeds, config_for, workers)
     summary = summarize(arms, runs.curves)
     for arm in arms:
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
@@ -339,12 +342,12 @@ def run_countdown_rl_study(out_dir: Path, *, policy: Path, verifier: Path, prove
         handle.write(summary["markdown"])
     write_curves_csv(out_dir / "rl_countdown.csv", runs)
     plot_arm_curves(out_dir / "rl_countdown.png", runs, summary,
-                    title=f"countdown: RL from the testbed policy (PAV {prover})")
+                    title=f"{task.name}: RL from the testbed policy (PAV {prover})")
     per_seed = {name: list(curve.get("per_seed", {0: curve["mean"]}).values())
                 for name, curve in evaluation["pass_at_n"].items()}
     order = [*(arm.name for arm in arms), START_LABEL]  # the arms first: same colours as in rl_countdown.png
     plot_seed_curves(out_dir / "rl_countdown_pass_at_n.png",
                      {name: (evaluation["budgets"], per_seed[name]) for name in order},
                      xlabel="N (samples per problem)", ylabel="Pass@N (held-out test)",
-                     title="countdown: Pass@N of the start and final RL policies", logx=True)
+                     title=f"{task.name}: Pass@N of the start and final RL policies", logx=True)
     return summary
