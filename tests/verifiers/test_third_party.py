@@ -177,6 +177,11 @@ def test_bad_cards_and_folders_are_one_line_errors(tmp_path, qwen_tokenizer) -> 
         load_value_model(folder)
     with pytest.raises(PavlabError, match="not found"):
         load_value_model(f"hf-prm:{tmp_path / 'nowhere'}")
+    (folder / CARD_FILE).unlink()
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModel": "modeling_prm.PRM"}}))
+    with pytest.raises(PavlabError, match="code shipped in the folder.*trust_remote_code"):  # never run unasked
+        load_value_model(f"hf-prm:{folder}")
 
 
 def test_eval_verifier_and_rl_rewards_read_a_third_party_prm(tmp_path, qwen_tokenizer) -> None:

@@ -117,6 +117,8 @@ def parse_card(data: Any, path: Path) -> PRMCard:
         raise PavlabError("must be a piece of the separator", path=path, field="tag")
     if card.layout not in get_args(PRMLayout):
         raise PavlabError(f"must be one of {', '.join(get_args(PRMLayout))}", path=path, field="layout")
+    if not isinstance(card.trust_remote_code, bool):
+        raise PavlabError("must be true or false", path=path, field="trust_remote_code")
     if card.system is not None and not isinstance(card.system, str):
         raise PavlabError("must be a string or null", path=path, field="system")
     if "{prompt}" not in card.prompt_template:
