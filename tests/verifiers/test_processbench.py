@@ -145,3 +145,34 @@ def test_shipped_file_is_balanced_and_its_labels_are_the_oracles() -> None:
 def _parse(prompt: str) -> tuple[list[int], int]:
     numbers, target = prompt.split("->")
     return [int(x) for x in numbers.split()], int(target)
+
+
+def test_a_third_party_prm_is_evaluated_through_the_step_scorer(tmp_path: Path) -> None:
+    """hf-prm:DIR (a tiny Qwen2.5-Math-PRM-style model): the value reading is its P(good) after each step."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForTokenClassification
+
+    from pavlab.testing import char_tokenizer
+    from pavlab.verifiers.evaluate import EvalVerifierConfig
+    from pavlab.verifiers.processbench import run_processbench_eval
+    from pavlab.verifiers.step_scores import ProcessVerifier
+
+    tokenizer = char_tokenizer()
+    tokenizer.add_tokens(["<extra_0>"], special_tokens=True)
+    torch.manual_seed(0)
+    model = Qwen2ForTokenClassification(Qwen2Config(
+        vocab_size=len(tokenizer), num_labels=2, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128)).eval()
+    model.save_pretrained(tmp_path / "qwen")
+    tokenizer.save_pretrained(tmp_path / "qwen")
+    spec = f"hf-prm:{tmp_path / 'qwen'}"
+    rows = [{"id": "a", "problem": "2 3 4 -> 20", "steps": ["2 + 3 = 5", "5 * 4 = 20"], "label": -1},
+            {"id": "b", "problem": "2 3 4 -> 20", "steps": ["2 * 3 = 6", "6 + 4 = 10"], "label": 0}]
+    path = write_rows(tmp_path / "pb.jsonl", rows)
+    metrics = run_processbench_eval(EvalVerifierConfig(verifier=spec, processbench=path, value_threshold=0.3,
+                                                       out=tmp_path / "eval"))
+    direct = ProcessVerifier.load(spec, "bok:1").score([r["problem"] for r in rows], [r["steps"] for r in rows])
+    predictions = [json.loads(line) for line in (tmp_path / "eval" / "processbench_predictions.jsonl").open()]
+    assert [p["prediction_value"] for p in predictions] == [first_flagged(d.q_pi[1:], 0.3) for d in direct]
+    assert metrics["processbench"]["rules"]["value"]["threshold"] == 0.3
+    assert (metrics["processbench"]["erroneous"], metrics["processbench"]["correct"]) == (1, 1)
