@@ -157,3 +157,16 @@ def test_run_eval_verifier_writes_strict_json_and_a_png(tmp_path: Path, tokenize
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text(), parse_constant=pytest.fail)
     assert written == metrics and written["outcome_auc"] is None  # one class only
     assert (tmp_path / "eval" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_labels_own_dead_end_auc_is_reported_beside_the_verifiers() -> None:
+    responses = [response(["2 + 3 = 5", "5 * 4 = 20"], True, [0.4, 0.5, 1.0]),
+                 response(["3 * 4 = 12", "12 + 2 = 14"], False, [0.4, 0.0, 0.0]),
+                 response(["2 + 3 = 5", "5 + 4 = 9"], False, [0.4, 0.6, None])]  # a state without rollouts is skipped
+    values = [np.array([0.5, 0.1, 0.9]), np.array([0.5, 0.3, 0.2]), np.array([0.5, 0.45, 0.1])]
+    metrics = oracle_metrics(responses, values, countdown_oracle, None, value_threshold=0.5, advantage_threshold=-0.2)
+    # labeled states: alive 0.5, 1.0, 0.6 and dead 0.0, 0.0: the labels rank every dead state last
+    assert metrics["label_dead_end_auc"] == 1.0 and metrics["dead_end_auc"] < 1.0
+    unlabeled = oracle_metrics(responses[:1] + [response(["3 * 4 = 12"], False)], [values[0], np.array([0.5, 0.3])],
+                               countdown_oracle, None, value_threshold=0.5, advantage_threshold=-0.2)
+    assert unlabeled["label_dead_end_auc"] != unlabeled["label_dead_end_auc"]  # NaN: the labeled states are all alive

@@ -165,10 +165,15 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
 
     Responses whose prompt is already dead, or that failed with every prefix alive (stopped
     early), have no first error step and are left out of the first-error metrics.
+    `label_dead_end_auc` is the same AUC for the Monte Carlo labels themselves (the states they
+    cover): what the verifier is trained to predict can rank dead ends this well, so a verifier
+    far below it is limited by its learning, not by its labels.
     """
     scores: list[float] = []
     alive_flags: list[bool] = []
     owners: list[int] = []
+    label_scores: list[float] = []
+    label_alive: list[bool] = []
     truth: list[int | None] = []
     kept: list[int] = []
     with progress_bar("checking prefixes with the oracle", total=len(responses)) as advance:
@@ -177,6 +182,9 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
             scores.extend(float(v) for v in vals[1:])
             alive_flags.extend(alive[1:])
             owners.extend([index] * (len(alive) - 1))
+            labeled = [(q, flag) for q, flag in zip(response.q_hat[1:], alive[1:], strict=True) if q is not None]
+            label_scores.extend(q for q, _ in labeled)
+            label_alive.extend(flag for _, flag in labeled)
             first = true_first_error(alive)
             if alive[0] and (first is not None or response.correct):
                 truth.append(first)
@@ -190,6 +198,7 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
         first_error[rule] = {"threshold": threshold, **first_error_metrics(predicted, truth)}
     return {"dead_end_auc": roc_auc(scores, alive_flags),
             "dead_end_auc_ci": bootstrap_auc_ci(scores, alive_flags, owners), "prefixes": len(scores),
+            "label_dead_end_auc": roc_auc(label_scores, label_alive) if label_scores else None,
             "dead_prefixes": alive_flags.count(False), "first_error": first_error,
             "skipped_responses": len(responses) - len(kept)}
 
