@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from pavlab.labeling.run import LabelConfig, label_shards, run_labeling
+from pavlab.labeling.format import label_shards
+from pavlab.labeling.run import LabelConfig, run_labeling
 from pavlab.policies.testbed import COUNTDOWN_SYMBOLS, TestbedConfig, build_model
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 

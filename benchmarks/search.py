@@ -28,6 +28,7 @@ from transformers import LlamaForCausalLM, PreTrainedModel
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.hf import HFPolicy
 from pavlab.policies.loading import load_model_and_tokenizer
+from pavlab.policies.prover_spec import Prover
 from pavlab.policies.testbed import COUNTDOWN_SYMBOLS
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.search.beam import beam_search
@@ -37,7 +38,7 @@ from pavlab.search.scorers import ResponseScores, StepScorer, build_scorer
 from pavlab.tasks.registry import get_task
 from pavlab.testing import tiny_llama
 from pavlab.verifiers.model import ValueModel
-from pavlab.verifiers.step_scores import ProcessVerifier, Prover
+from pavlab.verifiers.step_scores import ProcessVerifier
 
 STEP_TOKENS = 10  # mean tokens per step of the shaped random policy
 RESPONSE_STEPS = 3  # mean steps per response of the shaped random policy

@@ -30,9 +30,10 @@ import numpy as np
 from pavlab.io import write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.loading import load_policy
+from pavlab.policies.prover_spec import procedural_gamma
 from pavlab.policies.testbed import TestbedConfig, copy_shipped_testbed, train_testbed
 from pavlab.policies.tokenization import encode_response
-from pavlab.rl.config import RLConfig, procedural_gamma
+from pavlab.rl.config import RLConfig
 from pavlab.studies.rl_curves import (
     Arm,
     plot_arm_curves,
