@@ -85,3 +85,26 @@ def test_truncation_drops_positions_past_max_length(tmp_path: Path, tokenizer) -
     [cut] = build_examples(rows, tokenizer, "pav", max_length=prompt_len + 3)
     assert len(cut.input_ids) == prompt_len + 3 and cut.targets == [0.5]
     assert build_examples(rows, tokenizer, "orm", max_length=prompt_len + 3) == []
+
+
+def test_best_of_k_targets_come_from_the_rollout_counts() -> None:
+    from pavlab.labeling.format import LabeledResponse
+    from pavlab.verifiers.data import bok_targets
+
+    row = LabeledResponse("p", "1 2 -> 3", ["1 -> 2 | 2", "2 -> 0 |"], True, [0.25, 0.5, 1.0], [16, 2, 1])
+    # 4 of 16 rollouts succeeded: Bo4 fails only if 4 drawn without replacement all failed, C(12,4)/C(16,4);
+    # 2 rollouts cannot estimate Bo4; the finished response is its outcome
+    assert bok_targets(row, 4) == pytest.approx([1 - 495 / 1820, None, 1.0])
+    assert bok_targets(row, 1) == pytest.approx([0.25, 0.5, 1.0])
+    with pytest.raises(PavlabError, match="rollout counts"):
+        bok_targets(LabeledResponse("p", "1 2 -> 3", ["x"], False, [0.5, 0.0]), 4)
+
+
+def test_a_bok_verifier_config_records_its_prover() -> None:
+    from pavlab.verifiers.train import VerifierTrainConfig
+
+    assert VerifierTrainConfig(kind="pav", target_bok=8).recorded_prover == "bok:8"
+    with pytest.raises(ValueError, match="per-step verifier"):
+        VerifierTrainConfig(kind="orm", target_bok=8)
+    with pytest.raises(ValueError, match="not one of prover bok:2"):
+        VerifierTrainConfig(kind="pav", target_bok=8, prover="bok:2")

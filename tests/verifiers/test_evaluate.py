@@ -18,7 +18,6 @@ from pavlab.verifiers.calibration import (
 )
 from pavlab.verifiers.evaluate import (
     EvalVerifierConfig,
-    bok_label,
     calibration_pairs,
     countdown_oracle,
     evaluate_verifier,
@@ -30,6 +29,7 @@ from pavlab.verifiers.evaluate import (
     run_eval_verifier,
     true_first_error,
 )
+from pavlab.verifiers.progress import bok_label
 from pavlab.verifiers.scoring import score_prefixes
 
 

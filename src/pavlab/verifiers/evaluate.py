@@ -16,7 +16,6 @@ Three questions, each answered on labeled responses the verifier never trained o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -42,7 +41,7 @@ from pavlab.verifiers.calibration import (
     roc_auc,
 )
 from pavlab.verifiers.model import ValueModel, VerifierKind
-from pavlab.verifiers.progress import advantages, bok_values
+from pavlab.verifiers.progress import advantages, bok_label, bok_values
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.third_party import load_value_model
 
@@ -119,17 +118,6 @@ def prover_advantages(values: np.ndarray, prover: str | None) -> np.ndarray:
     if prover is not None and (spec := Prover.parse(prover)).kind == "bok":
         return advantages(bok_values(values, spec.k))
     return advantages(values)
-
-
-def bok_label(q_hat: float, rollouts: int, k: int) -> float:
-    """Unbiased estimate of Q^{BoK} = 1 - (1 - Q)^k from s = q_hat * n successes in n >= k rollouts.
-
-    Why not 1 - (1 - q_hat)^k: that plug-in is biased low (convexity), so calibration measured
-    against it would blame the verifier for the label's bias. Drawing k of the n rollouts
-    without replacement fails only if all k failed: C(n - s, k) / C(n, k).
-    """
-    successes = round(q_hat * rollouts)
-    return 1.0 - math.comb(rollouts - successes, k) / math.comb(rollouts, k)
 
 
 def calibration_pairs(responses: Sequence[LabeledResponse], values: Sequence[np.ndarray],

@@ -8,6 +8,7 @@ reward Q^pi + alpha * A^mu, computed only by `effective_rewards`. Pure numpy, so
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -19,6 +20,17 @@ RewardKind = Literal["advantage", "q_plus_q_mu"]
 def bok_values(q: np.ndarray | float, k: int) -> np.ndarray:
     """Q of Best-of-K(pi): it succeeds if any of K independent runs of pi does."""
     return 1.0 - (1.0 - np.asarray(q, dtype=np.float64)) ** k
+
+
+def bok_label(q_hat: float, rollouts: int, k: int) -> float:
+    """Unbiased estimate of Q^{BoK} = 1 - (1 - Q)^k from s = q_hat * n successes in n >= k rollouts.
+
+    Why not 1 - (1 - q_hat)^k: that plug-in is biased low (convexity), so calibration measured
+    against it would blame the verifier for the label's bias. Drawing k of the n rollouts
+    without replacement fails only if all k failed: C(n - s, k) / C(n, k).
+    """
+    successes = round(q_hat * rollouts)
+    return 1.0 - math.comb(rollouts - successes, k) / math.comb(rollouts, k)
 
 
 def advantages(values: np.ndarray) -> np.ndarray:

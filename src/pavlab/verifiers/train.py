@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -61,6 +61,9 @@ class VerifierTrainConfig(Config):
     scratch: ScratchModelConfig = Field(default_factory=ScratchModelConfig)
     prover: PavProverSpec | None = Field(None, description="prover whose Q the labels estimate (recorded in "
                                                             "verifier.json)")
+    target_bok: int | None = Field(None, ge=1, description="train on unbiased Best-of-K values from the rollout "
+                                                           "counts instead of q_hat: a PAV of the prover BoK(pi) "
+                                                           "(recorded as prover bok:K)")
     step_separator: str = Field("\n", min_length=1)
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -76,9 +79,27 @@ class VerifierTrainConfig(Config):
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', ...")
 
 
+    @model_validator(mode="after")
+    def _bok_targets_fit(self) -> VerifierTrainConfig:
+        """Best-of-K targets are per-step values of the prover BoK(pi), which the verifier then records."""
+        if self.target_bok is None:
+            return self
+        if self.kind == "orm":
+            raise ValueError("target_bok needs a per-step verifier (kind prm or pav), not an ORM")
+        if self.prover not in (None, f"bok:{self.target_bok}"):
+            raise ValueError(f"target_bok {self.target_bok} trains a bok:{self.target_bok} PAV, "
+                             f"not one of prover {self.prover}")
+        return self
+
+    @property
+    def recorded_prover(self) -> str | None:
+        """The prover whose values the trained verifier predicts (what verifier.json records)."""
+        return f"bok:{self.target_bok}" if self.target_bok is not None else self.prover
+
+
 def _build_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
     if config.init != "scratch":
-        return ValueModel.from_backbone(config.init, config.kind, config.prover, config.step_separator)
+        return ValueModel.from_backbone(config.init, config.kind, config.recorded_prover, config.step_separator)
     shape = config.scratch
     backbone = LlamaForCausalLM(LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
@@ -86,7 +107,7 @@ def _build_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
         num_key_value_heads=shape.num_heads, max_position_embeddings=config.max_length,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=pad_id_of(tokenizer), tie_word_embeddings=True))
-    model = ValueModel.from_backbone(backbone, config.kind, config.prover, config.step_separator)
+    model = ValueModel.from_backbone(backbone, config.kind, config.recorded_prover, config.step_separator)
     model.info.base_checkpoint = "scratch"
     return model
 
@@ -126,7 +147,7 @@ def train_verifier(config: VerifierTrainConfig, label_paths: Sequence[str | Path
         raise PavlabError("required when init is 'scratch'", field="tokenizer")
     tokenizer = load_tokenizer(config.tokenizer or config.init)
     examples = build_examples(read_label_rows(label_paths), tokenizer, config.kind, config.step_separator,
-                              config.max_length)
+                              config.max_length, config.target_bok)
     if not examples:
         raise PavlabError("the label files hold no labeled positions", field="q_hat")
     device = resolve_device(config.device)
