@@ -50,7 +50,8 @@ class SearchConfig(Config):
     prover: SearchProverSpec = Field("bok:4", description="prover mu of A^mu: bok:K, model:DIR, or auto (ranked on "
                                                     "--labels)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
-    method: Method = "beam"
+    method: Method = Field("beam", description="best_of_n, majority, weighted_vote, beam (width N), or dvts (N/M "
+                                                "greedy subtrees of width M = --candidates, picked by the verifier)")
     score: ScoreName = Field("q+a", description="step score: q (Q^pi), a (A^mu), q+a (Q^pi + alpha A^mu), oracle")
     alpha: float = Field(0.5, description="weight of A^mu in q+a")
     aggregate: Aggregate = Field("last", description="best_of_n / weighted_vote: step scores -> response score")
