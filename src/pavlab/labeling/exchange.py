@@ -8,7 +8,8 @@ Formats (one JSON object per line):
   `Step k: <step> ки` per step; `label` is `input` with each tag `ки` replaced by `+` or `-`.
   Out: `+` iff q_hat > threshold. In: `+` / `-` -> q_hat 1.0 / 0.0.
 - `soft`: `{"input", "label": [float, ...], "prompt_value"}`, Math-Shepherd's tagged input with one
-  value per tag (OpenRLHF's soft PRM labels). q_hat as it is, both ways.
+  value per tag: OpenRLHF's `ProcessRewardDataset` reads it with `--input_key input --label_key label
+  --placeholder_token ки` (a list of floats is its soft-label case). q_hat as it is, both ways.
 - `prm800k`: PRM800K's row, `question.problem` and `label.steps[k]` with `completions[c].rating` in
   -1 / 0 / +1 and the `chosen_completion`. Out: one completion per step, rating +1 iff q_hat >
   threshold, else -1. In: +1 -> 1.0, -1 -> 0.0, 0 -> `neutral` (default 0.5); the chosen completion
