@@ -25,6 +25,29 @@ def test_round_trip_keeps_weights_and_samples(checkpoint_dir: Path, tiny_llama, 
     assert policy.sample(["ab"], ["c\n"], 1, greedy) == expected
 
 
+def test_bf16_option_loads_and_samples(checkpoint_dir: Path, tiny_llama) -> None:
+    """`PATH?dtype=bfloat16` loads the weights in bf16 (the default stays float32) and the policy samples."""
+    assert next(load_model_and_tokenizer(checkpoint_dir)[0].parameters()).dtype == torch.float32
+    policy = load_policy(f"{checkpoint_dir}?dtype=bfloat16", step_separator="\n")
+    state = policy.model.state_dict()
+    for name, tensor in tiny_llama.state_dict().items():
+        assert state[name].dtype == torch.bfloat16 and torch.equal(state[name], tensor.to(torch.bfloat16)), name
+    params = SamplingParams(temperature=1.0, max_new_tokens=8, seed=0)
+    groups = policy.sample(["ab", "ba"], ["", "c\n"], 3, params)
+    assert [len(group) for group in groups] == [3, 3]
+    assert all(0 < len(c.token_ids) <= 8 and all(lp <= 0.0 for lp in c.logprobs or [0.0]) for g in groups for c in g)
+    assert policy.sample(["ab", "ba"], ["", "c\n"], 3, params) == groups  # seeded: reproducible in bf16 too
+
+
+@pytest.mark.parametrize(("query", "message"), [("dtype=int8", "bad option 'dtype'"),
+                                                ("threads=2", "bad option 'threads'"),
+                                                ("dtype", "bad option")])
+def test_bad_hf_spec_options_are_one_line_errors(checkpoint_dir: Path, query: str, message: str) -> None:
+    with pytest.raises(PavlabError, match=message) as info:
+        load_policy(f"{checkpoint_dir}?{query}")
+    assert str(checkpoint_dir) in str(info.value)
+
+
 def test_missing_folder_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(PavlabError, match="not found") as info:
         resolve_checkpoint(str(tmp_path / "nope"))

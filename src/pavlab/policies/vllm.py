@@ -22,15 +22,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from transformers import AutoConfig, GenerationConfig
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
-from pavlab.policies.loading import load_policy_tokenizer, resolve_checkpoint
+from pavlab.policies.loading import load_policy_tokenizer, parse_spec_options, resolve_checkpoint
 from pavlab.policies.tokenization import encode_prompt, encode_response
 
 VLLM_INSTALL_HINT = ("the vLLM backend needs vllm: pip install 'pavlab[vllm]' (GPU) or "
@@ -81,16 +80,7 @@ class VLLMOptions(Config):
 
 def parse_vllm_spec(spec: str) -> tuple[str, VLLMOptions]:
     """`PATH?key=value&...` -> (PATH, options); unknown or bad options are one-line user errors."""
-    path, _, query = spec.partition("?")
-    if not path:
-        raise PavlabError(f"bad vLLM policy spec 'vllm:{spec}' (expected vllm:PATH[?option=value&...])",
-                          field="policy")
-    try:
-        return path, VLLMOptions.model_validate(dict(parse_qsl(query, strict_parsing=bool(query))))
-    except ValueError as exc:
-        detail = exc.errors()[0] if isinstance(exc, ValidationError) else {"loc": (), "msg": str(exc)}
-        name = ".".join(str(part) for part in detail["loc"])
-        raise PavlabError(f"bad vLLM option {name!r} in 'vllm:{spec}': {detail['msg']}", field="policy") from None
+    return parse_spec_options(spec, VLLMOptions, f"vllm:{spec}")
 
 
 def import_vllm() -> tuple[Any, Any, Any]:
