@@ -12,12 +12,6 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = ["pavlab", "errors", "config", "io", "shards", "progress", "runs", "distributed", "metrics", "training",
           "tasks", "policies", "sampling", "labeling", "verifiers", "provers", "search", "rl", "integrations",
           "testing", "reliability", "studies", "report", "pipeline", "demo", "cli"]
-# Known exceptions, each with the reason it is there and where it should go.
-KNOWN_UPWARD = {
-    # `eval-verifier --processbench` scores through search's StepScorer so third-party scorers work too;
-    # it belongs with the commands that use search (or StepScorer one layer down).
-    ("pavlab.verifiers.processbench", "pavlab.search.scorers"),
-}
 
 
 def modules() -> dict[str, Path]:
@@ -58,7 +52,7 @@ def test_no_package_imports_from_a_layer_above_it() -> None:
     names = modules()
     upward = {(module, target) for module, path in names.items() for target in imports(path, names)
               if layer(target) > layer(module)}
-    assert upward - KNOWN_UPWARD == set()
+    assert upward == set()
 
 
 def test_no_import_cycles() -> None:

@@ -1,4 +1,4 @@
-"""ProcessBench-format evaluation: does a step scorer find the first wrong step of a solution?
+"""ProcessBench-format evaluation: does a verifier find the first wrong step of a solution?
 
 A ProcessBench file (Zheng et al. 2024, "ProcessBench: Identifying Process Errors in Mathematical
 Reasoning"; data at huggingface.co/datasets/Qwen/ProcessBench) is JSONL with one solution per line::
@@ -38,7 +38,6 @@ from pavlab.errors import PavlabError
 from pavlab.io import iter_jsonl, write_json, write_jsonl
 from pavlab.labeling.format import LabeledResponse
 from pavlab.progress import progress_bar
-from pavlab.tasks.base import Problem
 from pavlab.verifiers.evaluate import (
     METRICS_FILE,
     ORACLES,
@@ -48,6 +47,7 @@ from pavlab.verifiers.evaluate import (
     true_first_error,
 )
 from pavlab.verifiers.progress import bok_values
+from pavlab.verifiers.step_scores import ProcessVerifier, StepValues
 
 REQUIRED = ("problem", "steps", "label")
 PREDICTIONS_FILE = "processbench_predictions.jsonl"
@@ -125,30 +125,21 @@ def processbench_report(rows: Sequence[ProcessBenchRow], readings: dict[str, Seq
     return report
 
 
-class VerbatimPrompts:
-    """The task a ProcessBench row implies for a `StepScorer`: the prompt is the `problem` text as written."""
-
-    name = "processbench"
-
-    def prompt(self, problem: Problem) -> str:
-        return problem.question
-
-
-def score_rows(scorer: Any, rows: Sequence[ProcessBenchRow], chunk: int = 256) -> list[Any]:
-    """`scorer.score` (a `StepScorer`) over all rows, in chunks under a progress bar."""
-    problems = [Problem(id=row.id, question=row.problem, answer="") for row in rows]
-    results: list[Any] = []
+def score_rows(verifier: ProcessVerifier, rows: Sequence[ProcessBenchRow], chunk: int = 256) -> list[StepValues]:
+    """The verifier's values of every prefix of every row (the prompt is the `problem` text as written), in chunks
+    under a progress bar."""
+    results: list[StepValues] = []
     with progress_bar(f"scoring {len(rows)} solutions", total=len(rows)) as advance:
         for start in range(0, len(rows), chunk):
-            part = slice(start, start + chunk)
-            results.extend(scorer.score(problems[part], [row.steps for row in rows[part]]))
-            advance(len(problems[part]))
+            part = rows[start:start + chunk]
+            results.extend(verifier.score([row.problem for row in part], [row.steps for row in part]))
+            advance(len(part))
     return results
 
 
 def run_processbench_eval(config: EvalVerifierConfig) -> dict[str, Any]:
     """`pavlab eval-verifier --processbench FILE`: score every solution with the verifier (any spec
-    `ProcessVerifier.load` reads, third-party PRMs included) through the `StepScorer` interface, then
+    `ProcessVerifier.load` reads, third-party PRMs included), then
     ProcessBench's metrics under two readings:
 
     - "value": step h is wrong when the value of the state after it is below `value_threshold`
@@ -158,8 +149,6 @@ def run_processbench_eval(config: EvalVerifierConfig) -> dict[str, Any]:
     Writes metrics.json and one prediction line per solution into `config.out`.
     """
     from pavlab.policies.prover_spec import Prover
-    from pavlab.search.scorers import build_scorer
-    from pavlab.verifiers.step_scores import ProcessVerifier
 
     assert config.processbench is not None
     rows = load_processbench(config.processbench)
@@ -169,9 +158,9 @@ def run_processbench_eval(config: EvalVerifierConfig) -> dict[str, Any]:
                           field="as_prover")
     verifier = ProcessVerifier.load(config.verifier, prover, batch_size=config.batch_size)
     verifier.q_pi.to(config.device)
-    results = score_rows(build_scorer("a", VerbatimPrompts(), verifier), rows)  # type: ignore[arg-type]
-    values = [bok_values(r.values, prover.k) if config.as_prover else r.values for r in results]
-    readings = {"value": values, "advantage": [r.steps for r in results]}
+    results = score_rows(verifier, rows)
+    values = [bok_values(r.q_pi[1:], prover.k) if config.as_prover else r.q_pi[1:] for r in results]
+    readings = {"value": values, "advantage": [r.advantages for r in results]}
     thresholds = {"value": config.value_threshold, "advantage": config.advantage_threshold}
     report = processbench_report(rows, readings, thresholds)
     info = getattr(verifier.q_pi, "info", None)
