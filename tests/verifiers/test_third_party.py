@@ -209,3 +209,23 @@ def test_eval_verifier_and_rl_rewards_read_a_third_party_prm(tmp_path, qwen_toke
     values = prover(problems, [["1 + 2 = 3"], ["3 * 3 = 9", "9 - 1 = 8"]])
     assert outcome.shape == (2,) and np.all((outcome > 0) & (outcome < 1))
     assert [len(v) for v in values] == [2, 3] and meter.verifier_passes > 0
+
+
+@pytest.mark.parametrize("kind", ["qwen", "shepherd"])
+def test_prefix_cache_reads_a_third_party_prm_like_a_full_pass(tmp_path, qwen_tokenizer, shepherd_tokenizer,
+                                                               kind) -> None:
+    from pavlab.policies.base import ComputeMeter
+
+    tokenizer = qwen_tokenizer if kind == "qwen" else shepherd_tokenizer
+    model = qwen_prm(tokenizer) if kind == "qwen" else shepherd_prm(tokenizer)
+    verifier = ProcessVerifier.load(f"hf-prm:{save(tmp_path, kind, model, tokenizer)}", "bok:4")
+    depth1, depth2 = [["x+y"], ["ab"]], [["x+y", "zz"], ["x+y", "q"], ["ab", "c"]]
+    full, cached = ComputeMeter(), ComputeMeter()
+    want = verifier.score(["ab"] * 3, depth2, full)
+    with verifier.reusing_prefixes():
+        verifier.score(["ab"] * 2, depth1, cached)
+        before = cached.verifier_tokens
+        got = verifier.score(["ab"] * 3, depth2, cached)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.q_pi, w.q_pi, atol=1e-5)
+    assert cached.verifier_tokens - before < full.verifier_tokens  # only the new steps were read

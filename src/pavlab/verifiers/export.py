@@ -26,18 +26,7 @@ from torch import nn
 
 from pavlab.errors import PavlabError
 from pavlab.verifiers.model import INFO_FILE, ValueModel, load_tokenizer
-from pavlab.verifiers.third_party import PRMCard, write_card
-
-HEAD_NAMES = ("score", "classifier")
-
-
-def token_classifier_head(model: nn.Module) -> nn.Linear:
-    """The per-token Linear head of a `*ForTokenClassification` model."""
-    for name in HEAD_NAMES:
-        head = getattr(model, name, None)
-        if isinstance(head, nn.Linear):
-            return head
-    raise PavlabError(f"{type(model).__name__} has no Linear head named {' or '.join(HEAD_NAMES)}")
+from pavlab.verifiers.third_party import PRMCard, token_classifier_head, write_card
 
 
 def to_token_classifier(value_model: ValueModel) -> nn.Module:
@@ -56,8 +45,9 @@ def to_token_classifier(value_model: ValueModel) -> nn.Module:
                           f"({str(exc).splitlines()[0]})") from None
     model.base_model.load_state_dict(value_model.backbone.base_model.state_dict())
     head = token_classifier_head(model)
-    if head.bias is None:
-        raise PavlabError(f"{type(model).__name__}'s head has no bias, so it cannot hold the value head")
+    if not isinstance(head, nn.Linear) or head.bias is None:
+        raise PavlabError(f"{type(model).__name__}'s head is not a Linear with a bias, so it cannot hold the value "
+                          "head")
     head.load_state_dict(value_model.value_head.state_dict())
     return model.to(value_model.backbone.dtype).eval()
 

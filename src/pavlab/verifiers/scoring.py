@@ -73,8 +73,9 @@ def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], st
                    cache: PrefixKVCache | None = None) -> list[np.ndarray]:
     """For each response, its predicted values at all H+1 states (index 0: bare prompt, h: after step h).
 
-    With a `cache` (pavlab's own value models), a response that extends one of the previous call's
-    by a step is read from where that one ended (see `verifiers/prefix_cache.py`).
+    With a `cache` (value models, and third-party PRMs, which have a `backbone` and `value_head` too), a
+    response that extends one of the previous call's by a step is read from where that one ended (see
+    `verifiers/prefix_cache.py`).
     """
     if len(prompts) != len(steps_lists):
         raise ValueError(f"{len(prompts)} prompts but {len(steps_lists)} responses")
@@ -82,6 +83,6 @@ def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], st
     build = getattr(model, "scoring_inputs", None) or (lambda p, s: build_scoring_inputs(tokenizer, p, s, separator))
     inputs = [build(prompt, steps) for prompt, steps in zip(prompts, steps_lists, strict=True)]
     sequences, positions = [ids for ids, _ in inputs], [pos for _, pos in inputs]
-    if cache is not None and isinstance(model, ValueModel):
+    if cache is not None and hasattr(model, "value_head"):  # a value model, or a third-party PRM read alike
         return cache.score(model, sequences, positions, pad_id_of(tokenizer), batch_size, meter)
     return score_sequences(model, sequences, positions, pad_id_of(tokenizer), batch_size=batch_size, meter=meter)

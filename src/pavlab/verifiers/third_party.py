@@ -173,9 +173,48 @@ def _load_hf(directory: Path, card: PRMCard) -> nn.Module:
         raise PavlabError(f"cannot load the {card.style} PRM ({str(exc).splitlines()[0]})", path=directory) from None
 
 
+HEAD_NAMES = ("score", "classifier")
+
+
+def token_classifier_head(model: nn.Module) -> nn.Module:
+    """The per-token head of a `*ForTokenClassification` model (or of a PRM whose code names it alike)."""
+    for name in HEAD_NAMES:
+        head = getattr(model, name, None)
+        if isinstance(head, nn.Module):
+            return head
+    raise PavlabError(f"{type(model).__name__} has no per-token head named {' or '.join(HEAD_NAMES)}")
+
+
+class LogOddsHead(nn.Module):
+    """Hidden states -> log-odds of a good step, [batch, tokens, 1]: the role of pavlab's value head, so the
+    verifier's prefix cache (`verifiers/prefix_cache.py`) reads a third-party PRM as it reads a value model."""
+
+    def __init__(self, head: nn.Module, positive: int, softcap: float | None = None) -> None:
+        super().__init__()
+        self.head, self.positive, self.softcap = head, positive, softcap
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The head's first parameter: hidden states are cast to its dtype."""
+        return next(self.head.parameters())
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.head(hidden).float()
+        if self.softcap:
+            logits = self.softcap * torch.tanh(logits / self.softcap)
+        if logits.shape[-1] == 1:
+            return logits
+        if self.positive >= logits.shape[-1]:
+            raise PavlabError(f"positive_label {self.positive} but the head has {logits.shape[-1]} labels",
+                              field="positive_label")
+        others = torch.cat([logits[..., :self.positive], logits[..., self.positive + 1:]], dim=-1)
+        return (logits[..., self.positive] - torch.logsumexp(others, dim=-1)).unsqueeze(-1)
+
+
 class ThirdPartyPRM(nn.Module):
-    """A local HF PRM behind pavlab's value-model interface: `forward` gives the log-odds of "good" per token,
-    `scoring_inputs` the ids and the H+1 positions to read (see the module docstring)."""
+    """A local HF PRM behind pavlab's value-model interface: `backbone.base_model` + `value_head` give the log-odds
+    of "good" per token (sigmoid: P(good)), `scoring_inputs` the ids and the H+1 positions to read (see the module
+    docstring). Step-tag PRMs keep only the LM head's rows of the two label tokens."""
 
     def __init__(self, model: nn.Module, tokenizer: Any, card: PRMCard, source: str = "") -> None:
         super().__init__()
@@ -183,8 +222,23 @@ class ThirdPartyPRM(nn.Module):
         self.info = VerifierInfo(kind=card.kind, prover=card.prover,  # type: ignore[arg-type]
                                  step_separator=card.separator, base_checkpoint=source)
         if card.style == "step-tag":
-            self.label_ids = [self._single_token(card.positive_token, "positive_token"),
-                              self._single_token(card.negative_token, "negative_token")]
+            labels = [self._single_token(card.positive_token, "positive_token"),
+                      self._single_token(card.negative_token, "negative_token")]
+            lm_head = model.get_output_embeddings()
+            rows = nn.Linear(lm_head.weight.shape[1], 2, bias=lm_head.bias is not None,
+                             dtype=lm_head.weight.dtype, device=lm_head.weight.device)
+            with torch.no_grad():
+                rows.weight.copy_(lm_head.weight[labels])
+                if lm_head.bias is not None:
+                    rows.bias.copy_(lm_head.bias[labels])
+            self.value_head = LogOddsHead(rows, 0, getattr(model.config, "final_logit_softcapping", None))
+        else:
+            self.value_head = LogOddsHead(token_classifier_head(model), card.positive_label)
+
+    @property
+    def backbone(self) -> nn.Module:
+        """The HF model; its `base_model` gives the hidden states the head reads."""
+        return self.model
 
     def _single_token(self, text: str, field: str) -> int:
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -194,25 +248,8 @@ class ThirdPartyPRM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Log-odds of a good step at every token, shape [batch, tokens]; sigmoid gives P(good)."""
-        if self.card.style == "step-tag":
-            hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            head = self.model.get_output_embeddings()
-            logits = nn.functional.linear(hidden, head.weight[self.label_ids],
-                                          None if head.bias is None else head.bias[self.label_ids]).float()
-            cap = getattr(self.model.config, "final_logit_softcapping", None)
-            if cap:
-                logits = cap * torch.tanh(logits / cap)
-            return logits[..., 0] - logits[..., 1]
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask)
-        logits = (out.logits if hasattr(out, "logits") else out[0]).float()
-        if logits.shape[-1] == 1:
-            return logits[..., 0]
-        positive = self.card.positive_label
-        if positive >= logits.shape[-1]:
-            raise PavlabError(f"positive_label {positive} but the head has {logits.shape[-1]} labels",
-                              field="positive_label")
-        others = torch.cat([logits[..., :positive], logits[..., positive + 1:]], dim=-1)
-        return logits[..., positive] - torch.logsumexp(others, dim=-1)
+        hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
 
     def scoring_inputs(self, prompt: str, steps: list[str] | tuple[str, ...]) -> tuple[list[int], list[int]]:
         """Token ids of prompt + response and the H+1 positions read (0: last prompt token, h: step h's tag)."""
@@ -232,8 +269,10 @@ class ThirdPartyPRM(nn.Module):
         for step in steps:
             ends.append(total + len(step) + self.card.tag_end)
             total += len(step) + len(separator)
-        positions = [len(prompt_ids) + index for index in step_end_token_indices(offsets, ends)]
-        return prompt_ids + response_ids, [len(prompt_ids) - 1, *positions]
+        positions = [len(prompt_ids) - 1] + [len(prompt_ids) + index for index in step_end_token_indices(offsets, ends)]
+        # what follows the last read token (a step tag's newline) changes no reading of a causal model: dropping it
+        # keeps each sequence a prefix of its extensions, which the prefix cache needs
+        return (prompt_ids + response_ids)[:positions[-1] + 1], positions
 
     def _prompt_ids(self, text: str) -> list[int]:
         """pavlab layout: the shared convention (chat template, with `system` if set); trl: BOS + text, as TRL's
