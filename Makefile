@@ -10,7 +10,7 @@ VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
 
-.PHONY: install install-vllm demo demo-quick test test-slow test-vllm check-deps bench lint clean
+.PHONY: install install-vllm demo demo-quick test test-slow test-vllm check-deps bench lint clean gpu-check
 
 # pyproject.toml declares compatible ranges; constraints*.txt hold the exact versions installed here and in CI.
 $(STAMP): pyproject.toml constraints.txt
@@ -60,8 +60,14 @@ test-vllm: $(VLLM_STAMP)
 check-deps: $(STAMP)
 	$(BIN)/python scripts/check_deps.py
 
+# On a GPU machine: installs pavlab[vllm] into .venv-gpu (and verl into .venv-gpu-verl), runs the SmolLM2 / GSM8K
+# recipe on the vLLM engine (200 problems) and a few verl PAV-RL iterations, prints tokens/s and labeled prefixes/s
+# (scripts/gpu_check.sh; GPU_CHECK_ARGS=--dry-run prints the plan). Never part of `make test` or CI.
+gpu-check:
+	bash scripts/gpu_check.sh $(GPU_CHECK_ARGS)
+
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .venv-verl .venv-gpu .venv-gpu-verl runs .pytest_cache .ruff_cache
