@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pavlab.studies.rl_curves import Arm, ratio_text, sample_efficiency, summarize
+from pavlab.studies.rl_curves import RewardArm, ratio_text, sample_efficiency, summarize
 
 
 def test_sample_efficiency_ratio():
@@ -31,7 +31,8 @@ def point(samples: float, accuracy: float) -> dict[str, float]:
 
 
 def test_summarize_over_seeds_cuts_mean_curves_to_the_shortest_run():
-    arms = [Arm("ORM-RL"), Arm("PAV-RL alpha 1", 1.0, prover="bok:4"), Arm("Q+aQ^mu alpha 1", 1.0, "q_plus_q_mu")]
+    arms = [RewardArm("ORM-RL"), RewardArm("PAV-RL alpha 1", 1.0, prover="bok:4"),
+            RewardArm("Q+aQ^mu alpha 1", 1.0, "q_plus_q_mu")]
     curves = {
         "ORM-RL": {0: [point(0, 0.1), point(10, 0.2)], 1: [point(0, 0.1), point(10, 0.1)]},
         "PAV-RL alpha 1": {0: [point(0, 0.1), point(10, 0.4), point(20, 0.5)], 1: [point(0, 0.1), point(10, 0.2)]},
@@ -51,7 +52,7 @@ def test_summarize_over_seeds_cuts_mean_curves_to_the_shortest_run():
 
 
 def test_paired_seed_bootstrap_brackets_finals_and_counts_undefined_ratios():
-    arms = [Arm("ORM-RL"), Arm("PAV-RL alpha 1", 1.0, prover="bok:4")]
+    arms = [RewardArm("ORM-RL"), RewardArm("PAV-RL alpha 1", 1.0, prover="bok:4")]
     curves = {
         "ORM-RL": {s: [point(0, 0.1), point(10, 0.1), point(20, 0.1 + 0.1 * (s % 2)), point(30, 0.2)]
                    for s in range(4)},

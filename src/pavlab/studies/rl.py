@@ -35,7 +35,7 @@ from pavlab.policies.testbed import TestbedConfig, copy_shipped_testbed, train_t
 from pavlab.policies.tokenization import encode_response
 from pavlab.rl.config import RLConfig
 from pavlab.studies.rl_curves import (
-    Arm,
+    RewardArm,
     plot_arm_curves,
     ratio_text,
     run_arms,
@@ -72,14 +72,14 @@ def train_planted_start(out_dir: Path, *, sft_gamma: float = 5.0, problems: int 
 
 
 def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None,
-               orm_factor: int = 1) -> list[Arm]:
+               orm_factor: int = 1) -> list[RewardArm]:
     """ORM-RL, PAV-RL for each gamma, (unless None) the values-not-advantages ablation at `ablation_gamma`,
     and, with `orm_factor` > 1, ORM-RL run `orm_factor` times longer (the sample-efficiency reference)."""
-    arms = [Arm("ORM-RL"), *(Arm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas)]
+    arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas)]
     if ablation_gamma is not None:
-        arms.append(Arm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, "q_plus_q_mu", f"mu:{ablation_gamma:g}"))
+        arms.append(RewardArm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, "q_plus_q_mu", f"mu:{ablation_gamma:g}"))
     if orm_factor > 1:
-        arms.append(Arm(f"ORM-RL x{orm_factor} samples", iteration_factor=orm_factor))
+        arms.append(RewardArm(f"ORM-RL x{orm_factor} samples", iteration_factor=orm_factor))
     return arms
 
 
@@ -239,7 +239,7 @@ def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, s
     arms = study_arms(gammas, alpha, None if quick else ablation_gamma,
                       profile["orm_factor"] if orm_factor is None else orm_factor)
 
-    def config_for(arm: Arm, seed: int) -> RLConfig:
+    def config_for(arm: RewardArm, seed: int) -> RLConfig:
         return RLConfig(task=TaskConfig(name="planted"), policy=str(start_policy), seed=seed,
                         iterations=iterations * arm.iteration_factor,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())

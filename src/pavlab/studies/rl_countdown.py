@@ -49,7 +49,15 @@ from pavlab.studies.policy_evals import (
     unsolved,
     weights_fingerprint,
 )
-from pavlab.studies.rl_curves import Arm, ArmRuns, plot_arm_curves, ratio_text, run_arms, summarize, write_curves_csv
+from pavlab.studies.rl_curves import (
+    ArmRuns,
+    RewardArm,
+    plot_arm_curves,
+    ratio_text,
+    run_arms,
+    summarize,
+    write_curves_csv,
+)
 from pavlab.studies.search_cells import pct, spread
 from pavlab.tasks.base import Task
 from pavlab.tasks.registry import TaskConfig, get_task
@@ -101,11 +109,11 @@ QUICK: dict[str, Any] = {"alphas": (1.0,), "ablation_alpha": None, "seeds": (0, 
                                                beam_budgets=(4, 8))}
 
 
-def study_arms(alphas: Sequence[float], prover: str, ablation_alpha: float | None) -> list[Arm]:
+def study_arms(alphas: Sequence[float], prover: str, ablation_alpha: float | None) -> list[RewardArm]:
     """ORM-RL, PAV-RL for each alpha, and (unless None) the values-not-advantages ablation at `ablation_alpha`."""
-    arms = [Arm("ORM-RL"), *(Arm(f"PAV-RL alpha {a:g}", a, prover=prover) for a in alphas)]
+    arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL alpha {a:g}", a, prover=prover) for a in alphas)]
     if ablation_alpha is not None:
-        arms.append(Arm(f"Q+aQ^mu alpha {ablation_alpha:g}", ablation_alpha, "q_plus_q_mu", prover))
+        arms.append(RewardArm(f"Q+aQ^mu alpha {ablation_alpha:g}", ablation_alpha, "q_plus_q_mu", prover))
     return arms
 
 
@@ -322,7 +330,7 @@ def run_countdown_rl_study(out_dir: Path, *, policy: Path, verifier: Path, prove
     out_dir.mkdir(parents=True, exist_ok=True)
     arms = study_arms(alphas, prover, ablation_alpha)
 
-    def config_for(arm: Arm, seed: int) -> RLConfig:
+    def config_for(arm: RewardArm, seed: int) -> RLConfig:
         return RLConfig(task=task, policy=str(policy), verifier=verifier, iterations=iterations, seed=seed,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
 

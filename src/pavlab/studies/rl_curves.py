@@ -30,7 +30,7 @@ Curves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
 
 
 @dataclass(frozen=True)
-class Arm:
+class RewardArm:
     """One reward arm: outcome-only (alpha 0), PAV-RL (advantages under `prover`), or the Q + alpha*Q^mu ablation."""
 
     name: str
@@ -57,7 +57,7 @@ class Arm:
 class ArmRuns:
     """The finished RL runs of a study: where each arm x seed lives and its curve."""
 
-    arms: list[Arm]
+    arms: list[RewardArm]
     run_dirs: dict[str, dict[int, Path]]
     curves: Curves
 
@@ -77,7 +77,7 @@ def arm_curve(run_dir: Path) -> Curve:
             for row in read_jsonl(run_dir / METRICS_FILE) if "test_accuracy" in row]
 
 
-def run_arms(arms: Sequence[Arm], seeds: Sequence[int], config_for: Callable[[Arm, int], RLConfig],
+def run_arms(arms: Sequence[RewardArm], seeds: Sequence[int], config_for: Callable[[RewardArm, int], RLConfig],
              workers: int = 1) -> ArmRuns:
     """Train (or resume: `run_rl` skips finished runs) every arm x seed, seed-major.
 
@@ -142,7 +142,7 @@ def mean_curve(runs: Sequence[Curve]) -> tuple[list[float], list[float]]:
             [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
 
 
-def seed_bootstrap(arms: Sequence[Arm], curves: Curves, reference: str, resamples: int = 2000,
+def seed_bootstrap(arms: Sequence[RewardArm], curves: Curves, reference: str, resamples: int = 2000,
                    seed: int = 0) -> dict[str, dict[str, Any]]:
     """95% CIs over seeds, paired (one draw of seeds for every arm): final accuracy, and each PAV arm's ratio.
 
@@ -174,7 +174,7 @@ def seed_bootstrap(arms: Sequence[Arm], curves: Curves, reference: str, resample
     return out
 
 
-def summarize(arms: Sequence[Arm], curves: Curves, resamples: int = 2000) -> dict[str, Any]:
+def summarize(arms: Sequence[RewardArm], curves: Curves, resamples: int = 2000) -> dict[str, Any]:
     """Per-arm start/final accuracy over seeds and, for every PAV arm, the sample-efficiency ratio to ORM-RL.
 
     The ratio is taken against the longest outcome-only arm: when ORM-RL barely moves in the

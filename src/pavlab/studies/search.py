@@ -14,7 +14,7 @@ from typing import Any
 
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.studies.search_cells import (
-    Arm,
+    SearchArm,
     SearchStudyBase,
     StudyRun,
     finish,
@@ -27,8 +27,8 @@ from pavlab.studies.search_efficiency import efficiency
 
 KIND = "search_study"
 # the ORM is the Q^pi model reading the last state
-ARMS: dict[str, Arm] = {"orm_best_of_n": Arm("best_of_n", "q"), "q_beam": Arm("beam", "q"),
-                        "pav_beam": Arm("beam", "q+a")}
+ARMS: dict[str, SearchArm] = {"orm_best_of_n": SearchArm("best_of_n", "q"), "q_beam": SearchArm("beam", "q"),
+                        "pav_beam": SearchArm("beam", "q+a")}
 COMPUTE_UNITS = {"tokens": "mean_generated_tokens", "samples": "mean_samples"}
 
 

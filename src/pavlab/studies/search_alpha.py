@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from pavlab.studies.plots import plot_seed_curves
-from pavlab.studies.search_cells import Arm, Cell, SearchStudyBase, finish, pct, run_cells, section, spread
+from pavlab.studies.search_cells import Cell, SearchArm, SearchStudyBase, finish, pct, run_cells, section, spread
 
 KIND = "search_alpha"
 
@@ -40,7 +40,7 @@ def choose_alpha(alphas: Sequence[float], accuracy: Sequence[float]) -> float:
 def run_alpha_sweep(config: AlphaSweepConfig, command: str = "pavlab study search-alpha") -> dict[str, Any]:
     """Beam search (width B) for every alpha x seed on val; the chosen alpha and alpha = 0 on the test split."""
     alphas = sorted(set(config.alphas))
-    arms = {arm_name(a): Arm("beam", "q+a", alpha=a) for a in {*alphas, 0.0}}
+    arms = {arm_name(a): SearchArm("beam", "q+a", alpha=a) for a in {*alphas, 0.0}}
     val_cells = [Cell(arm_name(a), config.width, seed, config.val_split) for seed in config.seeds for a in alphas]
     run = run_cells(config, KIND, arms, val_cells)  # the test cells depend on the val results
     val = {a: [v[0] for v in run.values("accuracy", arm_name(a), [config.width], config.seeds, config.val_split)]

@@ -68,7 +68,7 @@ class SearchStudyBase(Config):
 
 
 @dataclass(frozen=True)
-class Arm:
+class SearchArm:
     """One way to search. `alpha` / `prover` None mean the study's own; `aggregate` is for best-of-N, `dedup` for
     beam."""
 
@@ -117,7 +117,7 @@ class CellRunner:
                                     ProcessVerifier.load(self.config.verifier, prover, self.config.verifier_batch_size))
         return self.verifiers[spec]
 
-    def scorer(self, arm: Arm) -> StepScorer:
+    def scorer(self, arm: SearchArm) -> StepScorer:
         alpha = self.config.alpha if arm.alpha is None else arm.alpha
         prover = arm.prover or self.prover
         key = (arm.score, alpha, prover)
@@ -125,7 +125,7 @@ class CellRunner:
             self.scorers[key] = build_scorer(arm.score, self.task, self.verifier(prover), alpha)
         return self.scorers[key]
 
-    def run(self, arm: Arm, cell: Cell) -> dict[str, Any]:
+    def run(self, arm: SearchArm, cell: Cell) -> dict[str, Any]:
         """Search the split's problems with the arm at budget N; sampling seed `chunk_seed(seed, N)`."""
         config, gen = self.config, self.config.generation
         if cell.split not in self.problems:
@@ -158,7 +158,7 @@ class StudyRun:
         return [float(v) for v in np.mean(self.values(metric, arm, budgets, seeds, split), axis=0)]
 
 
-def run_cells(config: SearchStudyBase, kind: str, arms: dict[str, Arm], cells: list[Cell]) -> StudyRun:
+def run_cells(config: SearchStudyBase, kind: str, arms: dict[str, SearchArm], cells: list[Cell]) -> StudyRun:
     """Run every unfinished cell (shard i = cells[i]) and write `{kind}.csv` (one row per cell) in `config.out`."""
     prover, reason = resolve_prover(config.prover, config.labels)
     run_dir = prepare_run(config.out, config, kind=kind)
@@ -183,7 +183,7 @@ def run_cells(config: SearchStudyBase, kind: str, arms: dict[str, Arm], cells: l
     return StudyRun(run_dir, table, prover, reason, get_task(config.task).name, record)
 
 
-def run_budget_grid(config: SearchStudyBase, kind: str, arms: dict[str, Arm], metric: str, figure: str, *,
+def run_budget_grid(config: SearchStudyBase, kind: str, arms: dict[str, SearchArm], metric: str, figure: str, *,
                     xlabel: str, title: str) -> tuple[StudyRun, dict[str, list[float]]]:
     """Every arm x N x seed on `config.split`, `metric` vs N (log scale, seed band) in `figure`, seed-mean curves."""
     budgets, seeds = sorted(set(config.budgets)), config.seeds

@@ -34,13 +34,13 @@ from pavlab.search.run import resolve_prover, run_method
 from pavlab.search.scorers import VerifierScorer
 from pavlab.search.selection import pick_highest
 from pavlab.shards import ShardedJsonl, chunk_seed
-from pavlab.studies.search_cells import Arm, CellRunner, SearchStudyBase, pct
+from pavlab.studies.search_cells import CellRunner, SearchArm, SearchStudyBase, pct
 from pavlab.studies.search_efficiency import accuracy_at, efficiency
 from pavlab.verifiers.step_scores import ProcessVerifier
 
 KIND = "search_compute"
-BEAM_ARMS: dict[str, Arm] = {"q_beam": Arm("beam", "q"), "pav_beam": Arm("beam", "q+a"),
-                             "oracle_beam": Arm("beam", "oracle")}
+BEAM_ARMS: dict[str, SearchArm] = {"q_beam": SearchArm("beam", "q"), "pav_beam": SearchArm("beam", "q+a"),
+                             "oracle_beam": SearchArm("beam", "oracle")}
 POOL_ARMS = ("orm_best_of_n", "prm_best_of_n", "pass_at_n")
 
 
@@ -90,7 +90,7 @@ def _pool_rows(runner: CellRunner, orm: ProcessVerifier, seed: int, chunk: int, 
             for i, (problem, group) in enumerate(zip(problems, groups, strict=True))]
 
 
-def _beam_row(runner: CellRunner, arm: Arm, name: str, width: int, seed: int) -> dict[str, Any]:
+def _beam_row(runner: CellRunner, arm: SearchArm, name: str, width: int, seed: int) -> dict[str, Any]:
     config, gen = runner.config, runner.config.generation
     params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=chunk_seed(seed, width))
     batch = run_method("beam", runner.task, runner.policy, runner.scorer(arm), runner.problems[config.split], width,
@@ -104,11 +104,11 @@ def _beam_row(runner: CellRunner, arm: Arm, name: str, width: int, seed: int) ->
             / max(1, sum(o.diagnostics["depths"] for o in batch.outcomes))}
 
 
-def beam_arms(config: SearchComputeConfig) -> dict[str, Arm]:
-    arms = {name: Arm(arm.method, arm.score, dedup=config.dedup) for name, arm in BEAM_ARMS.items()
+def beam_arms(config: SearchComputeConfig) -> dict[str, SearchArm]:
+    arms = {name: SearchArm(arm.method, arm.score, dedup=config.dedup) for name, arm in BEAM_ARMS.items()
             if config.oracle or name != "oracle_beam"}
     if config.compare_dedup:
-        arms["pav_beam_dedup" if not config.dedup else "pav_beam_no_dedup"] = Arm("beam", "q+a",
+        arms["pav_beam_dedup" if not config.dedup else "pav_beam_no_dedup"] = SearchArm("beam", "q+a",
                                                                                  dedup=not config.dedup)
     return arms
 

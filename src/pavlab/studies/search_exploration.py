@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pavlab.studies.search_cells import Arm, SearchStudyBase, finish, pct, per_budget_table, run_budget_grid, section
+from pavlab.studies.search_cells import (
+    SearchArm,
+    SearchStudyBase,
+    finish,
+    pct,
+    per_budget_table,
+    run_budget_grid,
+    section,
+)
 
 KIND = "search_exploration"
 # i.i.d. sampling needs no scorer for Pass@N; majority vote is the method that reads none
-ARMS: dict[str, Arm] = {"iid_sampling": Arm("majority"), "q_beam": Arm("beam", "q"), "pav_beam": Arm("beam", "q+a")}
+ARMS: dict[str, SearchArm] = {"iid_sampling": SearchArm("majority"), "q_beam": SearchArm("beam", "q"),
+                              "pav_beam": SearchArm("beam", "q+a")}
 
 
 class ExplorationConfig(SearchStudyBase):

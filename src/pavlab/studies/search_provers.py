@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from pavlab.policies.prover_spec import Prover
-from pavlab.studies.search_cells import Arm, SearchStudyBase, finish, per_budget_table, run_budget_grid, section
+from pavlab.studies.search_cells import SearchArm, SearchStudyBase, finish, per_budget_table, run_budget_grid, section
 
 KIND = "search_provers"
 
@@ -49,7 +49,7 @@ def run_prover_sweep(config: ProverSweepConfig, command: str = "pavlab study sea
     """PAV beam search with every prover at every N x seed (alpha and C shared), plus the figure and Markdown."""
     budgets, seeds = sorted(set(config.budgets)), config.seeds
     specs = list(dict.fromkeys([f"bok:{k}" for k in sorted(set(config.bok))] + config.extra_provers))
-    arms = {spec: Arm("beam", "q+a", prover=spec) for spec in specs}
+    arms = {spec: SearchArm("beam", "q+a", prover=spec) for spec in specs}
     run, means = run_budget_grid(config, KIND, arms, "accuracy", "accuracy_vs_n_by_prover.png",
                                  xlabel="beam width N", title=f"PAV beam search by prover (alpha={config.alpha})")
     best = best_prover_per_n(means, budgets)

@@ -13,7 +13,15 @@ from typing import Any
 from pydantic import Field
 
 from pavlab.search.scorers import Aggregate
-from pavlab.studies.search_cells import Arm, SearchStudyBase, finish, pct, per_budget_table, run_budget_grid, section
+from pavlab.studies.search_cells import (
+    SearchArm,
+    SearchStudyBase,
+    finish,
+    pct,
+    per_budget_table,
+    run_budget_grid,
+    section,
+)
 
 KIND = "search_rerank"
 
@@ -25,7 +33,8 @@ class RerankConfig(SearchStudyBase):
 def run_rerank_study(config: RerankConfig, command: str = "pavlab study search-rerank") -> dict[str, Any]:
     """ORM best-of-N vs PAV-reranked best-of-N at every N x seed, the figure and the Markdown section."""
     budgets, seeds = sorted(set(config.budgets)), config.seeds
-    arms = {"orm_best_of_n": Arm("best_of_n", "q"), "pav_rerank": Arm("best_of_n", "q+a", aggregate=config.aggregate)}
+    arms = {"orm_best_of_n": SearchArm("best_of_n", "q"),
+            "pav_rerank": SearchArm("best_of_n", "q+a", aggregate=config.aggregate)}
     run, means = run_budget_grid(config, KIND, arms, "accuracy", "rerank_accuracy_vs_n.png",
                                  xlabel="N (i.i.d. samples)",
                                  title=f"best-of-N reranked by the PAV ({config.aggregate})")
