@@ -6,6 +6,7 @@
 | `model:DIR` | a Q^mu verifier trained on another policy's rollouts |
 | `policy:PATH` | that other policy itself (what labeling rolls out; scoring it needs its `model:DIR`) |
 | `mu:GAMMA` | the planted task's procedural prover mu_gamma, with exact values |
+| `oracle` | a prover that never fails from a solvable state (Q^mu = the task oracle's 0/1): an RL ceiling |
 | `auto` | the best-ranked `bok:K` on the labels (`pavlab.provers.rank.resolve_prover`) |
 
 Every spec is parsed here, by `Prover.parse`, and a bad one gets the same message everywhere
@@ -28,9 +29,9 @@ from pydantic import AfterValidator
 
 from pavlab.errors import PavlabError
 
-ProverKind = Literal["mu", "bok", "policy", "model", "auto"]
+ProverKind = Literal["mu", "bok", "policy", "model", "auto", "oracle"]
 FORMS: dict[str, str] = {"mu": "mu:GAMMA (GAMMA > 0)", "bok": "bok:K (K >= 1)", "policy": "policy:PATH",
-                         "model": "model:DIR", "auto": "auto"}
+                         "model": "model:DIR", "auto": "auto", "oracle": "oracle"}
 PAV_KINDS: tuple[ProverKind, ...] = ("bok", "policy", "model")
 """The provers a PAV (`ProcessVerifier`) can be built for; the default of `Prover.parse`."""
 
@@ -65,16 +66,16 @@ class Prover:
         return prover
 
     def __str__(self) -> str:
-        if self.kind == "auto":
-            return "auto"
+        if self.kind in ("auto", "oracle"):
+            return self.kind
         arg = {"bok": self.k, "mu": self.gamma}.get(self.kind, self.path)
         return f"{self.kind}:{arg:g}" if self.kind == "mu" else f"{self.kind}:{arg}"
 
 
 def _parse(spec: str) -> Prover | str:
     """The prover, or what is wrong with the spec ("" when it is not even of a known form)."""
-    if spec == "auto":
-        return Prover("auto")
+    if spec in ("auto", "oracle"):
+        return Prover(spec)  # type: ignore[arg-type]
     kind, colon, arg = spec.partition(":")
     if not colon or not arg.strip():
         return ""
@@ -114,5 +115,6 @@ PavProverSpec = prover_spec(*PAV_KINDS)
 """A prover a verifier can be trained for or built with: bok:K, policy:PATH, model:DIR."""
 SearchProverSpec = prover_spec(*PAV_KINDS, "auto")
 """A PAV prover, or `auto` (ranked on labels before the search)."""
-RLProverSpec = prover_spec("mu", *PAV_KINDS, "auto")
-"""Everything RL can reward progress under: a procedural mu:GAMMA on planted, or a PAV prover, or auto."""
+RLProverSpec = prover_spec("mu", *PAV_KINDS, "auto", "oracle")
+"""Everything RL can reward progress under: a procedural mu:GAMMA on planted, a PAV prover, auto, or the exact
+oracle (a ceiling)."""

@@ -24,7 +24,8 @@ class RLConfig(Config):
     out: Path = Field(..., description="run folder (rerun the same command to resume)")
     prover: RLProverSpec | None = Field(None, description=f"mu:GAMMA (planted, exact values) or, with --verifier, "
                                                  f"a PAV prover: {PROVER_SYNTAX}")
-    verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV (needed unless prover is mu:)")
+    verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV (needed unless prover is mu: "
+                                                    "or oracle)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     alpha: float = Field(0.0, description="weight of the prover advantage; 0 = outcome-only RL")
     reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
@@ -86,7 +87,7 @@ class RLConfig(Config):
         if self.prover is not None and procedural_gamma(self.prover) is not None and self.task.name != "planted":
             raise ValueError(f"prover {self.prover!r} is the planted task's procedural prover, but task is "
                              f"{self.task.name!r}")
-        if needs_prover and procedural_gamma(self.prover) is None and self.verifier is None:
+        if needs_prover and procedural_gamma(self.prover) is None and self.prover != "oracle" and self.verifier is None:
             raise ValueError(f"prover {self.prover!r} needs a PAV: give --verifier DIR (the Q^pi verifier)")
         if self.baseline == "loo" and self.group_size < 2:
             raise ValueError("baseline 'loo' needs group_size >= 2 (or use baseline 'value' or 'none')")

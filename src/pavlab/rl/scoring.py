@@ -2,8 +2,11 @@
 
 Outcome: the exact check Rex by default, or an ORM's predicted success of the whole response.
 Prover values (H+1 per response, index 0 = bare prompt): exact `Q^{mu_gamma}` on the planted
-task (`mu:GAMMA`), or a fixed PAV (`ProcessVerifier`) for any task. With alpha = 0 no prover is
-built, so outcome-only RL pays nothing for step scoring.
+task (`mu:GAMMA`), the exact solvability of every prefix on a task with an oracle (`oracle`: the
+values of a prover that never fails from a solvable state, so a step's advantage is -1 exactly
+when it throws the win away; the ceiling a learned PAV is measured against), or a fixed PAV
+(`ProcessVerifier`) for any task. With alpha = 0 no prover is built, so outcome-only RL pays
+nothing for step scoring.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
 from pavlab.policies.prover_spec import procedural_gamma
 from pavlab.rl.config import RLConfig
@@ -41,10 +45,29 @@ def build_outcome(config: RLConfig, task: Task, meter: ComputeMeter) -> OutcomeF
     return orm_outcome
 
 
+def oracle_values(task: Task) -> ProverFn:
+    """1 for every prefix the task's oracle says can still win, else 0; the finished response scores its outcome."""
+    alive = getattr(task, "prefix_alive", None)
+    if not callable(alive):
+        raise PavlabError(f"prover 'oracle' needs a task with an exact prefix oracle (countdown, subset_sum), "
+                          f"not '{task.name}'", field="prover")
+
+    def values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        out = []
+        for problem, steps in zip(problems, steps_lists, strict=True):
+            states = [float(alive(problem, list(steps[:h]))) for h in range(len(steps))]
+            out.append(np.array([*states, float(task.is_correct(task.prefix_text(list(steps)), problem))]))
+        return out
+
+    return values
+
+
 def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn | None:
     """H+1 prover values per response, or None when alpha = 0 (outcome-only RL needs none)."""
     if config.alpha == 0.0 or config.prover is None:
         return None
+    if config.prover == "oracle":
+        return oracle_values(task)
     gamma = procedural_gamma(config.prover)
     if gamma is not None:
         from pavlab.tasks.planted import exact_q_values

@@ -1,0 +1,45 @@
+"""Where RL's prover values come from: the exact oracle ceiling on tasks with a prefix oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pavlab.errors import PavlabError
+from pavlab.policies.base import ComputeMeter
+from pavlab.rl.config import RLConfig
+from pavlab.rl.scoring import build_prover
+from pavlab.tasks.base import parse_numbers_question
+from pavlab.tasks.registry import TaskConfig, get_task
+from pavlab.tasks.subset_sum import good_takes
+
+
+def _start(task, problem) -> tuple[tuple[int, ...], int]:
+    numbers, target = parse_numbers_question(task.prompt(problem))
+    return tuple(sorted(numbers)), target
+
+
+def test_oracle_prover_values_are_solvability_then_the_outcome(tmp_path):
+    config = RLConfig(task=TaskConfig(name="subset_sum"), policy="unused", out=tmp_path, alpha=1.0, prover="oracle")
+    task = get_task(config.task)
+    problem = next(p for p in task.problems("test", 20)  # one whose first take can throw the win away
+                   if len(good_takes(*_start(task, p))) < len(_start(task, p)[0]))
+    numbers, target = _start(task, problem)
+    values = build_prover(config, task, ComputeMeter())
+    assert values is not None
+    left, need, steps = numbers, target, []
+    while need:  # a solution, one good take at a time
+        take = good_takes(left, need)[0]
+        left, need = tuple(x for x in left if x != take), need - take
+        steps.append(f"{take} -> {need} | {' '.join(map(str, left))}")
+    np.testing.assert_array_equal(values([problem], [steps])[0], [1.0] * (len(steps) + 1))
+    bad = next(x for x in numbers if x not in good_takes(numbers, target))
+    # a first take that makes the target unreachable: the step's advantage is -1, and so is the outcome's value
+    np.testing.assert_array_equal(values([problem], [[f"{bad} -> {target - bad}", *steps[1:]]])[0],
+                                  [1.0] + [0.0] * len(steps))
+
+
+def test_oracle_prover_needs_a_task_with_an_oracle(tmp_path):
+    config = RLConfig(task=TaskConfig(name="planted"), policy="unused", out=tmp_path, alpha=1.0, prover="oracle")
+    with pytest.raises(PavlabError, match="exact prefix oracle"):
+        build_prover(config, get_task(config.task), ComputeMeter())
