@@ -105,7 +105,7 @@ def build_search_scorer(config: SearchConfig, task: Task, prover: str) -> StepSc
         if config.verifier is None:
             raise PavlabError(f"method '{config.method}' with score '{config.score}' needs --verifier DIR",
                               field="verifier")
-        verifier = ProcessVerifier.load(config.verifier, prover)
+        verifier = ProcessVerifier.load(config.verifier, prover, device=config.device)
     return build_scorer(config.score, task, verifier, config.alpha)
 
 

@@ -53,15 +53,18 @@ class ProcessVerifier:
         self._caches: tuple[PrefixKVCache, PrefixKVCache] | None = None
 
     @classmethod
-    def load(cls, q_pi_dir: str | Path, prover: str | Prover, batch_size: int = 32) -> ProcessVerifier:
-        """Load the Q^pi verifier (with its tokenizer) and, for `model:DIR`, the Q^mu verifier too.
+    def load(cls, q_pi_dir: str | Path, prover: str | Prover, batch_size: int = 32,
+             device: str = "cpu") -> ProcessVerifier:
+        """Load the Q^pi verifier (with its tokenizer) and, for `model:DIR`, the Q^mu verifier too, on `device`.
 
         Either may be a pavlab verifier folder or a third-party PRM spec (`verifiers/third_party.py`)."""
         prover = prover if isinstance(prover, Prover) else Prover.parse(prover)
         q_mu = q_mu_tokenizer = None
         if prover.kind == "model":
             q_mu, q_mu_tokenizer = load_value_model(prover.path)
+            q_mu.to(device)
         q_pi, tokenizer = load_value_model(q_pi_dir)
+        q_pi.to(device)
         return cls(q_pi, tokenizer, prover, q_mu, q_mu_tokenizer, batch_size=batch_size)
 
     @contextmanager
