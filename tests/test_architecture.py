@@ -9,9 +9,9 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first: the shared foundation modules, then the pipeline, then the applications on top.
-LAYERS = ["pavlab", "errors", "config", "io", "shards", "progress", "runs", "distributed", "metrics", "training",
-          "tasks", "policies", "sampling", "labeling", "verifiers", "provers", "search", "rl", "integrations",
-          "testing", "reliability", "studies", "report", "pipeline", "demo", "cli"]
+LAYERS = ["pavlab", "errors", "config", "io", "shards", "progress", "runs", "cache", "distributed", "metrics",
+          "training", "tasks", "policies", "sampling", "labeling", "verifiers", "provers", "search", "rl",
+          "integrations", "testing", "reliability", "studies", "report", "demo", "cli"]
 
 
 def modules() -> dict[str, Path]:

@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import Field
 
+from pavlab.cache import Stage, cached_stage
 from pavlab.config import Config
 from pavlab.io import read_json, write_json
 from pavlab.labeling.run import LabelConfig, run_labeling
-from pavlab.pipeline import Stage, run_stage
 from pavlab.policies.testbed import TESTBED_FILE, copy_shipped_testbed, shipped_testbed
 from pavlab.studies.rl import run_planted_rl_study
 from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
@@ -59,17 +59,18 @@ def run_demo(config: DemoConfig) -> dict[str, Stage]:
     record = read_json(shipped / TESTBED_FILE)
     task = TaskConfig(name=SHIPPED_TASK, **record["task_options"])
     stages: dict[str, Stage] = {}
-    stages["policy"] = run_stage(root, "policy", {"shipped": record}, lambda d: copy_shipped_testbed(SHIPPED_TASK, d))
+    stages["policy"] = cached_stage(root, "policy", {"shipped": record},
+                                    lambda d: copy_shipped_testbed(SHIPPED_TASK, d))
     policy = stages["policy"].path
-    stages["samples"] = run_stage(root, "testbed", {"policy": stages["policy"].key, **p, "seed": seed},
-                                  lambda d: run_testbed_study(TestbedStudyConfig(
-                                      task=task, policy=str(policy), problems=p["sample_problems"], n=p["sample_n"],
-                                      seed=seed, out=d)))
+    stages["samples"] = cached_stage(root, "testbed", {"policy": stages["policy"].key, **p, "seed": seed},
+                                     lambda d: run_testbed_study(TestbedStudyConfig(
+                                         task=task, policy=str(policy), problems=p["sample_problems"],
+                                         n=p["sample_n"], seed=seed, out=d)))
 
     def label(split: str, problems: int) -> Stage:
         spec = {"policy": stages["policy"].key, "split": split, "problems": problems, "n_cov": p["n_cov"],
                 "n_mc": p["n_mc"], "seed": seed}
-        return run_stage(root, f"labels-{split}", spec, lambda d: run_labeling(LabelConfig(
+        return cached_stage(root, f"labels-{split}", spec, lambda d: run_labeling(LabelConfig(
             task=task, policy=str(policy), split=split, problems=problems, n_cov=p["n_cov"], n_mc=p["n_mc"],
             seeding="first_pit" if split == "train" else "random", seed=seed, out=d)))
 
@@ -80,29 +81,30 @@ def run_demo(config: DemoConfig) -> dict[str, Stage]:
         train = VerifierTrainConfig(kind=kind, init=str(policy), steps=p["verifier_steps"], seed=seed,
                                     warmup=max(1, p["verifier_steps"] // 10), lr=3e-4, batch_size=64,
                                     prover="bok:4" if kind == "prm" else None, device="cpu")
-        stages[kind] = run_stage(root, kind, {"labels": stages["labels"].key, **train.model_dump(mode="json")},
-                                 lambda d, train=train: train_verifier(train, [stages["labels"].path / "labels"], d))
+        stages[kind] = cached_stage(root, kind, {"labels": stages["labels"].key, **train.model_dump(mode="json")},
+                                    lambda d, train=train: train_verifier(train, [stages["labels"].path / "labels"], d))
     for name, kind, as_prover in (("eval_orm", "orm", None), ("eval_prm", "prm", None), ("eval_pav", "prm", "bok:4")):
-        stages[name] = run_stage(
+        stages[name] = cached_stage(
             root, name.replace("_", "-"), {"verifier": stages[kind].key, "labels": stages["labels_val"].key,
-                                          "as_prover": as_prover},
+                                           "as_prover": as_prover},
             lambda d, kind=kind, as_prover=as_prover: run_eval_verifier(EvalVerifierConfig(
                 verifier=str(stages[kind].path), labels=val_labels, task=SHIPPED_TASK, as_prover=as_prover, out=d)))
     shared = {"task": task, "policy": str(policy), "verifier": stages["prm"].path, "prover": "bok:4",
               "seeds": p["seeds"], "problems": p["search_problems"]}
-    stages["search"] = run_stage(root, "search", {"prm": stages["prm"].key, "orm": stages["orm"].key, **p},
-                                 lambda d: run_search_compute(SearchComputeConfig(
-                                     **shared, orm=stages["orm"].path, budgets=p["budgets"],
-                                     beam_budgets=p["beam_budgets"], compare_dedup=False, bootstrap=200, out=d)))
-    stages["provers"] = run_stage(root, "search-provers", {"prm": stages["prm"].key, **p}, lambda d: run_prover_sweep(
-        ProverSweepConfig(**shared, budgets=p["prover_budgets"], bok=[1, 2, 4, 8, 32], out=d)))
-    stages["alpha"] = run_stage(root, "search-alpha", {"prm": stages["prm"].key, **p}, lambda d: run_alpha_sweep(
+    stages["search"] = cached_stage(root, "search", {"prm": stages["prm"].key, "orm": stages["orm"].key, **p},
+                                    lambda d: run_search_compute(SearchComputeConfig(
+                                        **shared, orm=stages["orm"].path, budgets=p["budgets"],
+                                        beam_budgets=p["beam_budgets"], compare_dedup=False, bootstrap=200, out=d)))
+    stages["provers"] = cached_stage(root, "search-provers", {"prm": stages["prm"].key, **p},
+                                     lambda d: run_prover_sweep(ProverSweepConfig(
+                                         **shared, budgets=p["prover_budgets"], bok=[1, 2, 4, 8, 32], out=d)))
+    stages["alpha"] = cached_stage(root, "search-alpha", {"prm": stages["prm"].key, **p}, lambda d: run_alpha_sweep(
         AlphaSweepConfig(**shared, alphas=p["alphas"], width=p["alpha_width"], out=d)))
     # The full RL study (5 gammas x 3 seeds, the ablation and a 10x ORM-RL run) takes ~30 min: the demo
     # runs its headline pair, ORM-RL vs PAV-RL mu_10, from the shipped start at the study's settings.
     rl = {"gammas": (10.0,), "seeds": (seed,), "iterations": p["rl_iterations"], "ablation_gamma": None,
           "orm_factor": 1}
-    stages["rl"] = run_stage(root, "rl-planted", rl, lambda d: run_planted_rl_study(d, **rl))
+    stages["rl"] = cached_stage(root, "rl-planted", rl, lambda d: run_planted_rl_study(d, **rl))
     write_json(root / "demo.json", {"config": config.model_dump(mode="json"),
                                     "stages": {name: str(s.path) for name, s in stages.items()}})
     return stages

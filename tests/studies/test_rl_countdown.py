@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from pavlab import testing
+from pavlab.cache import cached_json
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.studies import policy_evals
 from pavlab.studies.policy_evals import (
-    cached_json,
     correct_counts,
     pass_at_n_curve,
     seed_spread,

@@ -3,20 +3,19 @@
 Why a module: the paper judges RL policies not only by accuracy but by what they make possible
 at test time — Pass@N (is the right answer anywhere among N samples?) and whether the policy
 plus PAV beam search solves problems the start policy cannot solve even with best-of-256. These
-evaluations are costly (hundreds of samples per problem), so each is cached as a JSON file keyed
-by everything that produced it, and a rerun only computes what is missing or changed.
+evaluations are costly (hundreds of samples per problem), so the studies cache each one
+(`pavlab.cache.cached_json`, keyed by `weights_fingerprint` and the settings).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pavlab.io import read_json, write_json
 from pavlab.metrics import pass_at_k
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.sampling import sample_responses
@@ -26,19 +25,6 @@ from pavlab.shards import chunk_seed
 from pavlab.tasks.base import Problem, Task
 
 SAMPLES_PER_CALL = 4096  # responses per batched sampling call: bounds the KV cache of a 256-sample screen
-
-
-def cached_json(path: Path, key: dict[str, Any], compute: Callable[[], Any]) -> Any:
-    """`compute()`'s result, reused from `path` when it was computed under the same `key` (else recomputed)."""
-    path = Path(path)
-    if path.exists():
-        stored = read_json(path)
-        if stored.get("key") == key:
-            return stored["result"]
-    result = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"key": key, "result": result})
-    return result
 
 
 def weights_fingerprint(policy_dir: Path) -> str:

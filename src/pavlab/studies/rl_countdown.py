@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pavlab.cache import cached_json
 from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, write_json
 from pavlab.metrics import powers_of_two_up_to
@@ -41,7 +42,6 @@ from pavlab.shards import chunk_seed
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.studies.policy_evals import (
     beam_rows,
-    cached_json,
     correct_counts,
     pass_at_n_curve,
     seed_spread,
