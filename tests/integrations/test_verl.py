@@ -1,10 +1,14 @@
-"""The verl adapter puts pavlab's per-step PAV rewards on response tokens, with no verl and no GPU."""
+"""The verl adapter puts pavlab's per-step PAV rewards on response tokens: its pure part with no verl and no GPU,
+and against verl itself (0.9.1: DataProto, the legacy reward-manager registry and call signature, the agent-loop
+manager it subclasses, the shipped Hydra config composed with verl's own) where verl is installed (make test-verl)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,11 +17,22 @@ from tokenizers import Tokenizer, decoders, models
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from pavlab.errors import PavlabError
-from pavlab.integrations.verl import PAVRewardManager, returns_to_go_placement, token_char_spans
+from pavlab.integrations.verl import (
+    PAVRewardManager,
+    PAVSettings,
+    outcome_score,
+    register_with_verl,
+    returns_to_go_placement,
+    token_char_spans,
+    verl_rows,
+    write_verl_dataset,
+)
 from pavlab.tasks.jsonl_task import JsonlTask
+from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.step_scores import ProcessVerifier
 
+ROOT = Path(__file__).parents[2]
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789+-*=. ?\n")
 ALPHA = 2.0
@@ -111,3 +126,141 @@ def test_reward_manager_needs_the_raw_question(tokenizer: PreTrainedTokenizerFas
     del batch.non_tensor_batch["extra_info"]
     with pytest.raises(PavlabError, match="extra_info.question"):
         manager(batch)
+
+
+# --- verl's data rows and outcome score (no verl needed) ------------------------------------------------------------
+
+
+def jsonl_config(task_file: Path) -> TaskConfig:
+    return TaskConfig(name="jsonl", path=str(task_file), grader="exact")
+
+
+def test_verl_rows_carry_what_the_rewards_read(task_file: Path) -> None:
+    rows = verl_rows(jsonl_config(task_file), "test", None)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["prompt"] == [{"role": "user", "content": JsonlTask(task_file, grader="exact").prompt(
+        JsonlTask(task_file, grader="exact").problems("test")[0])}]
+    assert row["reward_model"]["ground_truth"] == "3" and row["extra_info"]["question"] == "what is 1+2"
+    info = row["extra_info"]
+    assert outcome_score(row["data_source"], "1+2\n3", "3", info) == 1.0  # graded by the row's own task
+    assert outcome_score(row["data_source"], "1+2\n4", "3", {**info, "num_turns": 1}) == 0.0
+
+
+def test_the_pav_section_needs_a_verifier() -> None:
+    with pytest.raises(PavlabError, match="pav.verifier"):
+        PAVSettings({"prover": "bok:4"})
+
+
+def test_verl_data_files_round_trip(task_file: Path, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    train, val = write_verl_dataset(jsonl_config(task_file), tmp_path, None, None)
+    assert pq.read_table(train).to_pylist() == verl_rows(jsonl_config(task_file), "train", None)
+    assert pq.read_table(val).to_pylist()[0]["extra_info"]["question"] == "what is 1+2"
+
+
+# --- against verl itself (make test-verl: verl 0.9.1 in .venv-verl; skipped where verl is not installed) -------------
+
+
+@pytest.fixture(scope="module")
+def verl() -> ModuleType:
+    return pytest.importorskip("verl", reason="verl is not installed (make test-verl)")
+
+
+def dataproto(namespace: SimpleNamespace, meta_info: dict | None = None) -> Any:
+    from verl import DataProto
+
+    return DataProto.from_dict(tensors=dict(namespace.batch), non_tensors=dict(namespace.non_tensor_batch),
+                               meta_info=meta_info or {})
+
+
+def test_legacy_reward_manager_registers_and_reads_a_dataproto(verl: ModuleType, tokenizer: PreTrainedTokenizerFast,
+                                                               verifier_dir: Path, task_file: Path) -> None:
+    from verl.workers.reward_manager import get_reward_manager_cls
+    from verl.workers.reward_manager.abstract import AbstractRewardManager
+
+    assert register_with_verl() is PAVRewardManager and register_with_verl() is PAVRewardManager  # idempotent
+    cls = get_reward_manager_cls("pav")
+    assert cls is PAVRewardManager
+    ours = inspect.signature(cls.__init__).parameters
+    theirs = inspect.signature(AbstractRewardManager.__init__).parameters
+    assert list(theirs)[:5] == list(ours)[:5]  # self, tokenizer, num_examine, compute_score, reward_fn_key
+    assert list(inspect.signature(cls.__call__).parameters) == list(inspect.signature(
+        AbstractRewardManager.__call__).parameters)
+    # as verl's load_reward_manager builds it: keywords, then the reward kwargs
+    manager = cls(tokenizer=tokenizer, num_examine=0, compute_score=None, reward_fn_key="data_source",
+                  pav_verifier=str(verifier_dir), pav_alpha=ALPHA,
+                  pav_task={"name": "jsonl", "path": str(task_file), "grader": "exact"})
+    namespace = verl_batch(tokenizer, ["1+2\n3", "x\ny\nz"])
+    data = dataproto(namespace)
+    out = manager(data, return_dict=True)
+    assert set(out) == {"reward_tensor", "reward_extra_info"}
+    assert torch.equal(out["reward_tensor"], manager(namespace))
+    assert torch.equal(manager(data[1:]), manager(namespace)[1:])  # a sliced DataProto reads the same
+
+
+def pav_settings(verifier_dir: Path, task_file: Path) -> PAVSettings:
+    return PAVSettings({"verifier": str(verifier_dir), "prover": "bok:4", "alpha": ALPHA,
+                        "task": {"name": "jsonl", "path": str(task_file), "grader": "exact"}})
+
+
+def rollout_output(namespace: SimpleNamespace) -> Any:
+    """What verl's agent loop returns: the tensors and a scalar outcome score on each last valid token."""
+    from verl import DataProto
+
+    batch = dict(namespace.batch)
+    prompt_width = batch["attention_mask"].shape[1] - batch["responses"].shape[1]
+    last = batch["attention_mask"][:, prompt_width:].sum(dim=1) - 1
+    scores = torch.zeros(batch["responses"].shape, dtype=torch.float32)
+    scores[torch.arange(len(scores)), last] = 1.0
+    return DataProto.from_dict(tensors={**batch, "rm_scores": scores}, meta_info={"timing": {}})
+
+
+def test_agent_loop_manager_swaps_in_the_pav_rewards(verl: ModuleType, tokenizer: PreTrainedTokenizerFast,
+                                                     verifier_dir: Path, task_file: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from verl.experimental.agent_loop import AgentLoopManager
+
+    from pavlab.integrations.verl_agent_loop import PAVAgentLoopManager
+
+    assert issubclass(PAVAgentLoopManager, AgentLoopManager)
+    manager = PAVAgentLoopManager.__new__(PAVAgentLoopManager)  # no Ray workers: the reward path only
+    manager.pav, manager.pav_tokenizer = pav_settings(verifier_dir, task_file), tokenizer
+    namespace = verl_batch(tokenizer, ["1+2\n3", "x\ny\nz"])
+    prompts = dataproto(SimpleNamespace(batch={"prompts": namespace.batch["prompts"]},
+                                        non_tensor_batch=namespace.non_tensor_batch))
+    monkeypatch.setattr(AgentLoopManager, "generate_sequences", lambda self, batch: rollout_output(namespace))
+    output = manager.generate_sequences(prompts)
+    expected = pav_settings(verifier_dir, task_file).rewards(tokenizer, namespace.batch, namespace.non_tensor_batch)
+    assert torch.equal(output.batch["rm_scores"], expected)
+    assert not torch.equal(expected, rollout_output(namespace).batch["rm_scores"])
+
+    validation = dataproto(SimpleNamespace(batch={"prompts": namespace.batch["prompts"]},
+                                           non_tensor_batch=namespace.non_tensor_batch), {"validate": True})
+    assert torch.equal(manager.generate_sequences(validation).batch["rm_scores"],
+                       rollout_output(namespace).batch["rm_scores"])  # validation keeps the outcome score
+    with pytest.raises(PavlabError, match="rollouts for 1 prompts"):
+        manager.with_pav_rewards(prompts[:1], rollout_output(namespace))
+
+
+def test_the_shipped_verl_config_composes_against_verl(verl: ModuleType, task_file: Path, tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_dir
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+    from verl.utils.import_utils import load_class_from_fqn
+
+    from pavlab.integrations.verl_agent_loop import PAVAgentLoopManager
+
+    with initialize_config_dir(config_dir=str(ROOT / "integrations" / "verl"), version_base=None):
+        config = compose("verl_pav", overrides=[
+            f"data.train_files={tmp_path}/train.parquet", f"data.val_files={tmp_path}/val.parquet",
+            f"actor_rollout_ref.model.path={tmp_path}", f"pav.verifier={tmp_path}/verifier"])
+    assert config.algorithm.adv_estimator == "gae" and config.algorithm.gamma == 1.0 and config.algorithm.lam == 1.0
+    assert config.critic.model.path == str(tmp_path) and config.trainer.use_v1 is False
+    assert config.actor_rollout_ref.rollout.name == "vllm"
+    manager = load_class_from_fqn(config.actor_rollout_ref.rollout.agent.agent_loop_manager_class, "AgentLoopManager")
+    assert manager is PAVAgentLoopManager
+    score = get_custom_reward_fn(config)
+    row = verl_rows(jsonl_config(task_file), "test", None)[0]
+    assert score(data_source=row["data_source"], solution_str="1+2\n3", ground_truth="3",
+                 extra_info=row["extra_info"]) == 1.0
+    assert PAVSettings(config.pav).verifier_path == f"{tmp_path}/verifier"
