@@ -24,12 +24,13 @@ class RLConfig(Config):
     out: Path = Field(..., description="run folder (rerun the same command to resume)")
     prover: RLProverSpec | None = Field(None, description=f"mu:GAMMA (planted, exact values) or, with --verifier, "
                                                  f"a PAV prover: {PROVER_SYNTAX}")
-    verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV (needed unless prover is mu: "
-                                                    "or oracle)")
+    verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV, or a third-party PRM (hf-prm:DIR,"
+                                                    " prm.json) (needed unless prover is mu: or oracle)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     alpha: float = Field(0.0, description="weight of the prover advantage; 0 = outcome-only RL")
     reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
-    orm: Path | None = Field(None, description="outcome verifier folder; default: the exact outcome check Rex")
+    orm: Path | None = Field(None, description="outcome verifier folder or a third-party PRM (hf-prm:DIR, prm.json): "
+                                               "its last value; default: the exact outcome check Rex")
     baseline: Baseline = Field("loo", description="value: learned token-level value head (the paper's; use it "
                                                   "with alpha > 0: one number per response cannot centre "
                                                   "per-step advantages, RESULTS.md section 5); loo: "

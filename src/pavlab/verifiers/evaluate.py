@@ -254,7 +254,8 @@ def plot_reliability(table: dict[str, list[float]], path: Path, title: str) -> P
 
 
 class EvalVerifierConfig(Config):
-    verifier: str = Field(..., description="verifier directory (from train-verifier)")
+    verifier: str = Field(..., description="verifier directory (from train-verifier), or a third-party PRM: "
+                                           "hf-prm:DIR, or a folder or file with a prm.json")
     labels: list[str] = Field(default_factory=list, description="held-out label files, shard folders or `pavlab "
                               "label` run folders (or give --processbench instead)")
     processbench: Path | None = Field(None, description="ProcessBench-format JSONL ({problem, steps, label: first "
