@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pavlab.cli.recipe import STAGES, prepare_recipe, run_recipe, stage_config
 from pavlab.config import load_config, read_recipe
 from pavlab.io import iter_jsonl
 from pavlab.labeling.format import label_shards
+from pavlab.recipe import STAGES, prepare_recipe, run_recipe, stage_config
 from pavlab.verifiers.step_scores import ProcessVerifier
 
 RECIPES = sorted((Path(__file__).parents[1] / "recipes").glob("*.yaml"))
@@ -31,8 +31,8 @@ def test_recipe_sections_validate(recipe: Path) -> None:
     sections = [key for key in mappings if key in STAGES]
     assert sections and set(mappings) - set(STAGES) <= {"task"}  # `task` is a shared field, not a stage
     for section in sections:
-        config = load_config(STAGES[section], recipe, section=section)
-        if "policy" in STAGES[section].model_fields:  # the shared top-level field reached it, unless it has its own
+        config = load_config(STAGES[section].config, recipe, section=section)
+        if "policy" in STAGES[section].config.model_fields:  # the shared field reached it, unless it has its own
             assert config.policy == data[section].get("policy", data["policy"])
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pavlab.cli.recipe import prepare_recipe, stage_config
 from pavlab.errors import PavlabError
+from pavlab.recipe import prepare_recipe, stage_config
 
 RECIPES = Path(__file__).parents[2] / "recipes"
 COUNTDOWN = RECIPES / "countdown_testbed.yaml"

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pavlab.cli import app
-from pavlab.cli.common import OVERRIDE_SETTINGS, config_command
-from pavlab.config import load_config
+from pavlab.cli.common import config_command
 from pavlab.metrics import load_samples, summarize_samples
+from pavlab.policies.testbed import TestbedConfig, run_testbed
 from pavlab.sampling import SampleConfig, run_sampling
 
 console = Console()
@@ -33,16 +33,10 @@ def tasks_list() -> None:
     console.print(table)
 
 
-@policy_app.command("train-testbed", context_settings=OVERRIDE_SETTINGS)
-def train_testbed_command(ctx: typer.Context,
-                          task: str = typer.Option("countdown", help="countdown, subset_sum or planted"),
-                          out: Path = typer.Option(..., help="output checkpoint folder"),
-                          config: Path | None = typer.Option(None, "--config", help="YAML recipe")) -> None:
+@config_command(policy_app, "train-testbed", TestbedConfig, section="testbed")
+def train_testbed_command(config: TestbedConfig) -> None:
     """Train a ~1-3M parameter testbed policy from scratch by SFT on mixed-quality traces."""
-    from pavlab.policies.testbed import TestbedConfig, train_testbed
-
-    path = train_testbed(task, out, load_config(TestbedConfig, config, ctx.args, section="testbed"))
-    console.print(f"saved testbed policy to {path}")
+    console.print(f"saved testbed policy to {run_testbed(config)}")
 
 
 @policy_app.command("shipped-testbed")

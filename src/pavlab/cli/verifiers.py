@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
 from rich.console import Console
 from rich.table import Table
 
 from pavlab.cli import app
 from pavlab.cli.common import config_command
-from pavlab.labeling.format import resolve_label_paths
 from pavlab.verifiers.evaluate import METRICS_FILE, RELIABILITY_FILE, EvalVerifierConfig, run_eval_verifier
-from pavlab.verifiers.train import VerifierTrainConfig
+from pavlab.verifiers.train import TrainVerifierJobConfig, run_train_verifier
 
 console = Console()
 
 
-class TrainVerifierCommandConfig(VerifierTrainConfig):
-    """The training config plus where the labels come from and where the verifier goes."""
-
-    labels: list[str] = Field(..., description="label files, shard folders or `pavlab label` run folders")
-    out: Path = Field(..., description="verifier folder (holds the checkpoint while training; rerun to resume)")
-
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-
-@config_command(app, "train-verifier", TrainVerifierCommandConfig)
-def train_verifier_command(config: TrainVerifierCommandConfig) -> None:
+@config_command(app, "train-verifier", TrainVerifierJobConfig)
+def train_verifier_command(config: TrainVerifierJobConfig) -> None:
     """Train an ORM (Rex at the end), PRM or PAV (soft BCE on q_hat at every labeled prefix); resumable.
 
     PAV with --prover bok:K: trains the Q^pi model on labels rolled out by pi and records the prover in verifier.json.
@@ -42,10 +27,7 @@ def train_verifier_command(config: TrainVerifierCommandConfig) -> None:
 
     Search and RL then use that verifier as prover model:DIR.
     """
-    from pavlab.verifiers.train import train_verifier
-
-    train_config = VerifierTrainConfig.model_validate(config.model_dump(exclude={"labels", "out"}))
-    out = train_verifier(train_config, resolve_label_paths(config.labels), config.out)
+    out = run_train_verifier(config)
     console.print(f"saved {config.kind} verifier to {out}")
 
 

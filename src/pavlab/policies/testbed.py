@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
@@ -41,10 +41,13 @@ MAX_POSITIONS = 512  # RoPE positions the model config declares; traces are far 
 
 
 class TestbedConfig(Config):
-    """How a testbed policy is trained: task options, trace noise, model size and optimisation."""
+    """How a testbed policy is trained: its task and folder, task options, trace noise, model size and
+    optimisation."""
 
     __test__ = False  # not a pytest test class despite its name
 
+    task: str = Field("countdown", description="countdown, subset_sum or planted")
+    out: Path | None = Field(None, description="output checkpoint folder (the job needs it)")
     n_numbers: int | None = Field(None, ge=2, le=12, description="numbers per problem (default: countdown 4, "
                                   "subset_sum 8)")
     max_number: int | None = Field(None, ge=2, description="largest input number (default: countdown 10, whose "
@@ -78,6 +81,16 @@ class TestbedConfig(Config):
     seed: int = 0
     threads: int = Field(2, ge=1, le=2, description="torch CPU threads (use 1 when the 2 cores are shared)")
     progress: bool = True
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task_name(cls, value: Any) -> Any:
+        """A recipe's shared `task: {name: ..., ...}` gives the name; the testbed's numbers are its own fields."""
+        return value.get("name") if isinstance(value, dict) else value
+
+    def recorded(self) -> dict[str, Any]:
+        """What testbed.json records as `config`: how it was trained (the task and folder are recorded apart)."""
+        return self.model_dump(exclude={"task", "out"})
 
 
 def encode_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> tuple[list[int], list[int]]:
@@ -327,6 +340,13 @@ def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
     return out_dir
 
 
+def run_testbed(config: TestbedConfig) -> Path:
+    """The `policy train-testbed` job: train a testbed policy for `config.task` into `config.out`."""
+    if config.out is None:
+        raise PavlabError("required: the folder the policy is saved to", field="out")
+    return train_testbed(config.task, config.out, config)
+
+
 def shipped_testbed(task: str) -> Path:
     """The folder of the testbed policy shipped for `task` (read-only: copy it before writing next to it)."""
     folder = SHIPPED_TESTBEDS / task
@@ -352,7 +372,7 @@ def _describe(task: str, record: dict[str, Any], config: TestbedConfig, model: L
     return {
         "task": task,
         **record,
-        "config": config.model_dump(),
+        "config": config.recorded(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "loss_first": sum(losses[:window]) / window,
         "loss_last": sum(losses[-window:]) / window,

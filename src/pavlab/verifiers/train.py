@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json, write_jsonl
-from pavlab.labeling.format import read_label_rows
+from pavlab.labeling.format import read_label_rows, resolve_label_paths
 from pavlab.policies.prover_spec import PavProverSpec
 from pavlab.training import (
     CHECKPOINT_FILE,
@@ -201,3 +201,31 @@ def train_verifier(config: VerifierTrainConfig, label_paths: Sequence[str | Path
                                                 "responses_used": len(examples),
                                                 "labeled_positions": len(sampler.pairs)})
     return out_dir
+
+
+class TrainVerifierJobConfig(VerifierTrainConfig):
+    """`pavlab train-verifier`: the training config plus where the labels come from and where the verifier goes."""
+
+    labels: list[str] = Field(..., description="label files, shard folders or `pavlab label` run folders")
+    out: Path = Field(..., description="verifier folder (holds the checkpoint while training; rerun to resume)")
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def training(self) -> VerifierTrainConfig:
+        """The training part (what train_config.json records), with a policy spec (`init: smollm2`) resolved to
+        its checkpoint folder: the trainer reads `init` and `tokenizer` as folders."""
+        from pavlab.policies.loading import SMOLLM2_SPEC, resolve_checkpoint
+
+        train = self.model_dump(exclude={"labels", "out"})
+        for field in ("init", "tokenizer"):
+            if train[field] == SMOLLM2_SPEC:
+                train[field] = str(resolve_checkpoint(SMOLLM2_SPEC))
+        return VerifierTrainConfig.model_validate(train)
+
+
+def run_train_verifier(config: TrainVerifierJobConfig) -> Path:
+    """The `train-verifier` job: train (or resume) on the config's labels into `config.out`."""
+    return train_verifier(config.training(), resolve_label_paths(config.labels), config.out)
