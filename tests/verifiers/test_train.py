@@ -120,3 +120,25 @@ def test_lr_schedule_warms_up_then_decays() -> None:
     assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
     assert all(a >= b for a, b in zip(factors[3:], factors[4:], strict=False))
     assert factors[-1] > 0.1 and lr_factor(20, 4, 20, 0.1) == pytest.approx(0.1)
+
+
+def test_a_bok_pav_records_its_target_and_is_calibrated_against_bok_labels(tmp_path: Path, tokenizer) -> None:
+    from pavlab.labeling.format import read_label_rows
+    from pavlab.verifiers.evaluate import evaluate_verifier
+
+    tokenizer_dir = tmp_path / "tok"
+    tokenizer.save_pretrained(tokenizer_dir)
+    rows = synthetic_rows(32, seed=0)
+    for row in rows:  # rollout counts: 16 per state, the finished response 1
+        row["n_rollouts"] = [16] * 4 + [1]
+        row["q_hat"] = [round(q * 16) / 16 for q in row["q_hat"][:4]] + [float(row["correct"])]
+        row["n_success"] = [round(q * n) for q, n in zip(row["q_hat"], row["n_rollouts"], strict=True)]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = train_verifier(config(tokenizer_dir, steps=2, prover=None, target_bok=4), [labels], tmp_path / "bo4")
+    model = ValueModel.from_pretrained(out)
+    assert (model.info.kind, model.info.prover, model.info.target) == ("pav", "bok:4", "bok:4")
+    metrics = evaluate_verifier(model, tokenizer, read_label_rows([labels]))
+    assert metrics["calibration"]["target"] == "bo4_label"
+    with pytest.raises(PavlabError, match="already predicts bok:4"):
+        evaluate_verifier(model, tokenizer, read_label_rows([labels]), bok_k=4)

@@ -121,11 +121,13 @@ def prover_advantages(values: np.ndarray, prover: str | None) -> np.ndarray:
 
 
 def calibration_pairs(responses: Sequence[LabeledResponse], values: Sequence[np.ndarray],
-                      kind: VerifierKind, bok_k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      kind: VerifierKind, bok_k: int | None = None,
+                      values_are_bok: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(prediction, label) at every state the verifier was trained to predict: q_hat states, or the end for orm.
 
     With `bok_k`, the verifier is read as the PAV of a Best-of-K prover: predictions are its
-    Q^{BoK} values and labels the unbiased BoK estimates from each state's rollout counts.
+    Q^{BoK} values (the Q^pi values transformed, or as they are when the verifier was trained on
+    BoK values: `values_are_bok`) and labels the unbiased BoK estimates from each state's rollout counts.
     """
     predicted: list[float] = []
     target: list[float] = []
@@ -142,7 +144,7 @@ def calibration_pairs(responses: Sequence[LabeledResponse], values: Sequence[np.
                 predicted.append(float(value))
                 target.append(float(q))
             elif n is not None and n >= bok_k:
-                predicted.append(float(bok_values(value, bok_k)))
+                predicted.append(float(value) if values_are_bok else float(bok_values(value, bok_k)))
                 target.append(bok_label(q, n, bok_k))
     return np.asarray(predicted), np.asarray(target)
 
@@ -204,7 +206,13 @@ def evaluate_verifier(model: ValueModel, tokenizer: Any, responses: Sequence[Lab
         raise PavlabError("no labeled responses to evaluate on", field="labels")
     values = score_prefixes(model, tokenizer, [r.prompt for r in responses], [r.steps for r in responses],
                             model.info.step_separator, batch_size)
-    predicted, target = calibration_pairs(responses, values, model.info.kind, bok_k)
+    trained_bok = getattr(model.info, "target", None)  # third-party PRMs have no training target
+    if trained_bok is not None:
+        if bok_k is not None:
+            raise PavlabError(f"this verifier already predicts {trained_bok} values; drop as_prover",
+                              field="as_prover")
+        bok_k = int(trained_bok[4:])
+    predicted, target = calibration_pairs(responses, values, model.info.kind, bok_k, trained_bok is not None)
     if bok_k is not None and predicted.size == 0:
         raise PavlabError(f"reading the verifier as a Bo{bok_k} PAV needs labels with n_rollouts >= {bok_k}",
                           field="as_prover")

@@ -45,6 +45,7 @@ class VerifierInfo:
     prover: str | None = None
     step_separator: str = "\n"
     base_checkpoint: str = ""
+    target: str | None = None  # what the values estimate: None = q_hat (prm/pav) or Rex (orm); "bok:K" = BoK values
 
 
 def _load_backbone(path: str | Path) -> PreTrainedModel:
@@ -130,8 +131,11 @@ def _read_info(path: Path) -> VerifierInfo:
         raise PavlabError(f"must be one of {', '.join(get_args(VerifierKind))}", path=path, field="kind")
     if not isinstance(data.get("step_separator"), str) or not data["step_separator"]:
         raise PavlabError("must be a non-empty string", path=path, field="step_separator")
+    target = data.get("target")
+    if target is not None and not (isinstance(target, str) and target.startswith("bok:") and target[4:].isdigit()):
+        raise PavlabError("must be null or bok:K", path=path, field="target")
     return VerifierInfo(kind=data["kind"], prover=data.get("prover"), step_separator=data["step_separator"],
-                        base_checkpoint=str(data.get("base_checkpoint", "")))
+                        base_checkpoint=str(data.get("base_checkpoint", "")), target=target)
 
 
 def load_tokenizer(directory: str | Path) -> Any:

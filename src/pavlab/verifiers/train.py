@@ -98,6 +98,13 @@ class VerifierTrainConfig(Config):
 
 
 def _build_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
+    model = _fresh_model(config, tokenizer)
+    if config.target_bok is not None:
+        model.info.target = f"bok:{config.target_bok}"
+    return model
+
+
+def _fresh_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
     if config.init != "scratch":
         return ValueModel.from_backbone(config.init, config.kind, config.recorded_prover, config.step_separator)
     shape = config.scratch
