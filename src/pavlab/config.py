@@ -7,10 +7,10 @@ for any field of its config, so a recipe is a starting point and nothing is hidd
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from pavlab.errors import PavlabError
 
@@ -21,6 +21,38 @@ class Config(BaseModel):
     """Base for every config: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PresetConfig(Config):
+    """A config with a small preset: `quick: true` fills every field left unset from the class's `QUICK`.
+
+    Why one mechanism: each study and the demo has a full run (the field defaults, what RESULTS.md
+    reports) and a small one for demos and smoke checks. The small one sits next to the fields it
+    changes, a field given explicitly always wins, and nested fields merge (`--quick --evals.x 8`
+    keeps the rest of the quick `evals`).
+    """
+
+    QUICK: ClassVar[dict[str, Any]] = {}
+
+    quick: bool = Field(False, description="the small preset (QUICK): same steps, small budgets")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quick_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("quick") in (True, "true"):
+            return _deep_merge(cls.QUICK, data)
+        return data
+
+
+def comma_list(value: Any) -> Any:
+    """'0,1,2' or a single number -> a list (the studies' list flags, `--seeds 0,1,2`); a list stays a list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [value] if isinstance(value, int | float) else value
+
+
+IntList = Annotated[list[int], BeforeValidator(comma_list)]
+FloatList = Annotated[list[float], BeforeValidator(comma_list)]
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:

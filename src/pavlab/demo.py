@@ -13,16 +13,16 @@ re-renders the report; `--quick` runs the same chain with small budgets.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from pavlab.cache import Stage, cached_stage
-from pavlab.config import Config
+from pavlab.config import PresetConfig
 from pavlab.io import read_json, write_json
 from pavlab.labeling.run import LabelConfig, run_labeling
 from pavlab.policies.testbed import TESTBED_FILE, copy_shipped_testbed, shipped_testbed
-from pavlab.studies.rl import run_planted_rl_study
+from pavlab.studies.rl import PlantedRLStudyConfig, run_planted_rl_study
 from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
 from pavlab.studies.search_compute import SearchComputeConfig, run_search_compute
 from pavlab.studies.search_provers import ProverSweepConfig, run_prover_sweep
@@ -31,29 +31,44 @@ from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.evaluate import EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 
-# Budgets of the two profiles: (full, quick).
-PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"sample_problems": 200, "sample_n": 64, "label_problems": 160, "n_cov": 4, "n_mc": 16,
-             "val_problems": 60, "verifier_steps": 500, "search_problems": 100, "budgets": [1, 2, 4, 8, 16, 32, 64],
-             "beam_budgets": [1, 2, 4], "seeds": [0], "prover_budgets": [4], "alphas": [0.0, 0.5, 1.0],
-             "alpha_width": 4, "rl_iterations": 400},
-    "quick": {"sample_problems": 32, "sample_n": 16, "label_problems": 24, "n_cov": 2, "n_mc": 8,
-              "val_problems": 12, "verifier_steps": 60, "search_problems": 16, "budgets": [1, 4, 16],
-              "beam_budgets": [1, 4], "seeds": [0], "prover_budgets": [4], "alphas": [0.0, 0.5], "alpha_width": 4,
-              "rl_iterations": 150},
-}
 SHIPPED_TASK = "subset_sum"
 
 
-class DemoConfig(Config):
+class DemoConfig(PresetConfig):
+    """`pavlab demo`: where it writes, and the budgets of every stage (the full run's; `quick` for small ones)."""
+
+    QUICK: ClassVar[dict[str, Any]] = {
+        "sample_problems": 32, "sample_n": 16, "label_problems": 24, "n_cov": 2, "n_mc": 8, "val_problems": 12,
+        "verifier_steps": 60, "search_problems": 16, "budgets": [1, 4, 16], "beam_budgets": [1, 4],
+        "prover_budgets": [4], "alphas": [0.0, 0.5], "alpha_width": 4, "rl_iterations": 150}
+
     out: Path = Field(Path("runs/demo"), description="demo folder (stages are cached under OUT/stages)")
     quick: bool = Field(False, description="small budgets, same chain (a smoke check in a few minutes)")
     seed: int = 0
+    sample_problems: int = Field(200, ge=1, description="testbed study: held-out problems")
+    sample_n: int = Field(64, ge=1, description="testbed study: samples per problem")
+    label_problems: int = Field(160, ge=1, description="train problems labeled")
+    n_cov: int = Field(4, ge=1, description="seed responses per labeled problem")
+    n_mc: int = Field(16, ge=1, description="Monte Carlo rollouts per labeled prefix")
+    val_problems: int = Field(60, ge=1, description="held-out problems labeled to evaluate the verifiers")
+    verifier_steps: int = Field(500, ge=1, description="ORM and PRM training steps")
+    search_problems: int = Field(100, ge=1, description="problems of every search study")
+    budgets: list[int] = Field([1, 2, 4, 8, 16, 32, 64], min_length=1, description="search-compute: values of N")
+    beam_budgets: list[int] = Field([1, 2, 4], min_length=1, description="search-compute: beam widths")
+    seeds: list[int] = Field([0], min_length=1, description="search studies' seeds")
+    prover_budgets: list[int] = Field([4], min_length=1, description="search-provers: values of N")
+    alphas: list[float] = Field([0.0, 0.5, 1.0], min_length=1, description="search-alpha: alphas")
+    alpha_width: int = Field(4, ge=1, description="search-alpha: beam width")
+    rl_iterations: int = Field(400, ge=1, description="RL study: iterations of ORM-RL and PAV-RL mu_10")
+
+    def budget(self) -> dict[str, Any]:
+        """The budget fields: what every stage's cache key holds."""
+        return self.model_dump(exclude={"out", "quick", "seed"})
 
 
 def run_demo(config: DemoConfig) -> dict[str, Stage]:
     """Run (or reuse) every stage; returns the stages by name for the report."""
-    p = PROFILES["quick" if config.quick else "full"]
+    p = config.budget()
     root, seed = config.out, config.seed
     shipped = shipped_testbed(SHIPPED_TASK)
     record = read_json(shipped / TESTBED_FILE)
@@ -104,7 +119,8 @@ def run_demo(config: DemoConfig) -> dict[str, Stage]:
     # runs its headline pair, ORM-RL vs PAV-RL mu_10, from the shipped start at the study's settings.
     rl = {"gammas": (10.0,), "seeds": (seed,), "iterations": p["rl_iterations"], "ablation_gamma": None,
           "orm_factor": 1}
-    stages["rl"] = cached_stage(root, "rl-planted", rl, lambda d: run_planted_rl_study(d, **rl))
+    stages["rl"] = cached_stage(root, "rl-planted", rl, lambda d: run_planted_rl_study(PlantedRLStudyConfig(
+        out=d, **rl)))
     write_json(root / "demo.json", {"config": config.model_dump(mode="json"),
                                     "stages": {name: str(s.path) for name, s in stages.items()}})
     return stages

@@ -20,7 +20,7 @@ from pavlab.studies.policy_evals import (
     solved_among,
     unsolved,
 )
-from pavlab.studies.rl_countdown import EvalSettings, record_beam, run_countdown_rl_study
+from pavlab.studies.rl_countdown import CountdownRLStudyConfig, EvalSettings, record_beam, run_countdown_rl_study
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig
 
@@ -48,7 +48,7 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     out = tmp_path / "study"
     kwargs = {"policy": policy, "verifier": verifier, "alphas": (1.0,), "seeds": (0, 1), "iterations": 2,
               "ablation": True, "task": TASK, "settings": TINY_RL, "evals": TINY_EVALS}
-    summary = run_countdown_rl_study(out, **kwargs)
+    summary = run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs))
     data = json.loads((out / "rl_countdown.json").read_text())
     names = {"ORM-RL", "PAV-RL alpha 1", "Q+aQ^mu alpha 1"}
     assert {arm["name"] for arm in data["arms"]} == names
@@ -77,7 +77,7 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
 
     caches = {path: path.stat().st_mtime_ns for path in (out / "evals").iterdir()}
     assert len(caches) == 1 + 2 + 3 * 2 * 2  # start screen, start beams (2 seeds), per arm x seed: counts + beam
-    again = run_countdown_rl_study(out, **kwargs)
+    again = run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs))
     assert {path: path.stat().st_mtime_ns for path in (out / "evals").iterdir()} == caches  # nothing recomputed
     assert again["markdown"] == summary["markdown"]
 

@@ -8,7 +8,7 @@ import json
 import torch
 
 from pavlab.policies.testbed import TestbedConfig
-from pavlab.studies.rl import run_planted_rl_study, train_planted_start
+from pavlab.studies.rl import PlantedRLStudyConfig, run_planted_rl_study, train_planted_start
 
 TINY_MODEL = TestbedConfig(hidden_size=16, intermediate_size=32, num_layers=1, num_heads=2, steps=2, batch_size=8,
                            progress=False)
@@ -18,8 +18,8 @@ TINY_RL = {"problems_per_iteration": 2, "group_size": 2, "eval_problems": 6, "ev
 def test_tiny_study_writes_json_csv_png(tmp_path):
     torch.set_num_threads(1)
     start = train_planted_start(tmp_path / "start", problems=12, samples=2, model=TINY_MODEL)
-    summary = run_planted_rl_study(tmp_path / "study", gammas=(10.0,), seeds=(0,), iterations=2, orm_factor=2,
-                                   start_policy=start, settings=TINY_RL)
+    summary = run_planted_rl_study(PlantedRLStudyConfig(out=tmp_path / "study", gammas=[10.0], seeds=[0], iterations=2,
+                                                        orm_factor=2, start_policy=start, settings=TINY_RL))
     data = json.loads((tmp_path / "study" / "rl_planted.json").read_text())
     assert {"settings", "arms", "curves", "summary"} <= data.keys()
     names = {arm["name"] for arm in data["arms"]}

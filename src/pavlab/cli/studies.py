@@ -12,7 +12,8 @@ from rich.console import Console
 
 from pavlab.cli import app
 from pavlab.cli.common import config_command
-from pavlab.errors import PavlabError
+from pavlab.studies.rl import PlantedRLStudyConfig, run_planted_rl_study
+from pavlab.studies.rl_countdown import CountdownRLStudyConfig, run_countdown_rl_study
 from pavlab.studies.search import SearchStudyConfig, run_search_study
 from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
 from pavlab.studies.search_cells import SearchStudyBase
@@ -28,65 +29,21 @@ study_app = typer.Typer(no_args_is_help=True, help="Studies: the paper's compari
 app.add_typer(study_app, name="study")
 
 
-def parse_list(text: str | None, cast: type, option: str) -> list | None:
-    """'0,1,2' -> [0, 1, 2]; None stays None (the study's profile decides)."""
-    if text is None:
-        return None
-    try:
-        values = [cast(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise PavlabError(f"{option} expects comma-separated numbers, got {text!r}", field=option) from None
-    if not values:
-        raise PavlabError(f"{option} is empty", field=option)
-    return values
-
-
-@study_app.command("rl-planted")
-def rl_planted(out: Path = typer.Option(..., help="study folder (rerun the same command to resume)"),
-               quick: bool = typer.Option(False, help="ORM-RL and PAV-RL mu_10, one seed, 150 iterations from "
-                                                      "the shipped start: ~1 min"),
-               seeds: str | None = typer.Option(None, help="comma-separated RL seeds (default 0,1,2)"),
-               gammas: str | None = typer.Option(None, help="comma-separated prover strengths (default "
-                                                             "2,5,10,15,30; quick: 10)"),
-               iterations: int | None = typer.Option(None, min=1, help="RL iterations per run")) -> None:
+@config_command(study_app, "rl-planted", PlantedRLStudyConfig)
+def rl_planted(config: PlantedRLStudyConfig) -> None:
     """Outcome-only RL vs PAV-RL with mu_gamma provers (and the Q + alpha*Q^mu ablation) on the planted task."""
-    from pavlab.studies.rl import run_planted_rl_study
-
-    command = " ".join(["pavlab study rl-planted", f"--out {out}", *(["--quick"] if quick else []),
-                        *([f"--seeds {seeds}"] if seeds else []), *([f"--gammas {gammas}"] if gammas else []),
-                        *([f"--iterations {iterations}"] if iterations else [])])
-    summary = run_planted_rl_study(out, parse_list(gammas, float, "gammas"), parse_list(seeds, int, "seeds"),
-                                   iterations, quick, command=command)
+    summary = run_planted_rl_study(config, command=invoked_command())
     console.print(summary["markdown"], highlight=False, markup=False, soft_wrap=True)
-    console.print(f"rl_planted.json, rl_planted.csv and rl_planted.png in {out}")
+    console.print(f"rl_planted.json, rl_planted.csv and rl_planted.png in {config.out}")
 
 
-@study_app.command("rl-countdown")
-def rl_countdown(out: Path = typer.Option(..., help="study folder (rerun the same command to resume)"),
-                 verifier: Path = typer.Option(..., help="Q^pi verifier folder of the PAV (fixed during RL)"),
-                 policy: Path | None = typer.Option(None, help="start policy checkpoint (default: the shipped "
-                                                              "subset-sum testbed)"),
-                 prover: str = typer.Option("bok:4", help="prover of the PAV's advantages (bok:K or model:DIR)"),
-                 quick: bool = typer.Option(False, help="one alpha, few iterations, small evaluations"),
-                 seeds: str | None = typer.Option(None, help="comma-separated RL seeds (default 0-5; quick: 0,1)"),
-                 alphas: str | None = typer.Option(None, help="comma-separated PAV-RL alphas (default 0.5,1,3,5; "
-                                                              "quick: 1)"),
-                 iterations: int | None = typer.Option(None, min=1, help="RL iterations per run"),
-                 ablation: bool | None = typer.Option(None, "--ablation/--no-ablation",
-                                                      help="the Q + alpha*Q^mu arm (default: on, off with --quick)"),
-                 workers: int = typer.Option(1, min=1, help="RL runs trained at once (processes, 1 thread each)"),
-                 ) -> None:
+@config_command(study_app, "rl-countdown", CountdownRLStudyConfig)
+def rl_countdown(config: CountdownRLStudyConfig) -> None:
     """ORM-RL vs PAV-RL (alpha sweep, Q + alpha*Q^mu ablation) on the subset-sum testbed: curves, Pass@N,
     beyond best-of-256."""
-    from pavlab.policies.testbed import shipped_testbed
-    from pavlab.studies.rl_countdown import run_countdown_rl_study
-
-    summary = run_countdown_rl_study(out, policy=policy or shipped_testbed("subset_sum"), verifier=verifier,
-                                     prover=prover, alphas=parse_list(alphas, float, "alphas"),
-                                     seeds=parse_list(seeds, int, "seeds"), iterations=iterations, quick=quick,
-                                     ablation=ablation, workers=workers, command=invoked_command())
+    summary = run_countdown_rl_study(config, command=invoked_command())
     console.print(summary["markdown"], highlight=False, markup=False, soft_wrap=True)
-    console.print(f"rl_countdown.json, .csv, .md, rl_countdown.png and rl_countdown_pass_at_n.png in {out}")
+    console.print(f"rl_countdown.json, .csv, .md, rl_countdown.png and rl_countdown_pass_at_n.png in {config.out}")
 
 
 @config_command(study_app, "testbed", TestbedStudyConfig)

@@ -23,10 +23,12 @@ import random
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
+from pavlab.config import FloatList, IntList, PresetConfig
 from pavlab.io import write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.loading import load_policy
@@ -96,15 +98,35 @@ SHARED_SETTINGS: dict[str, Any] = {
     "eval_samples": 2,
     "checkpoint_every": 50, "threads": 1, "progress": False,
 }
-ALPHA = 3.0
 REACH_LEVELS = (50, 90)  # held-out accuracy (%) whose first crossing by the seed-mean curve is reported
-FULL = {"gammas": (2.0, 5.0, 10.0, 15.0, 30.0), "seeds": (0, 1, 2), "iterations": 400, "eval_every": 25,
-        "orm_factor": 10}
-# Quick: one seed of ORM-RL and PAV-RL mu_10 from the shipped start, long enough for PAV-RL to rise
-# visibly above the start's 0.8% (it passes 50% after ~150 iterations at full settings).
-QUICK = {"gammas": (10.0,), "seeds": (0,), "iterations": 150, "eval_every": 50, "orm_factor": 1}
 # How a start is trained when the study is given its own `start` network (the shipped one used these).
 START_SFT = {"problems": 8000, "samples": 30}
+
+
+class PlantedRLStudyConfig(PresetConfig):
+    """`pavlab study rl-planted`: every reward arm x seed from one start policy on the planted task."""
+
+    # One seed of ORM-RL and PAV-RL mu_10 from the shipped start, long enough for PAV-RL to rise visibly
+    # above the start (it passes 50% after ~150 iterations at full settings); no ablation, no long ORM-RL.
+    QUICK: ClassVar[dict[str, Any]] = {"gammas": [10.0], "seeds": [0], "iterations": 150, "eval_every": 50,
+                                       "orm_factor": 1, "ablation_gamma": None}
+
+    out: Path = Field(..., description="study folder (rerun the same command to resume)")
+    quick: bool = Field(False, description="ORM-RL and PAV-RL mu_10, one seed, 150 iterations from the shipped "
+                                           "start: ~1 min")
+    gammas: FloatList = Field([2.0, 5.0, 10.0, 15.0, 30.0], min_length=1,
+                                description="prover strengths of the PAV-RL arms (comma-separated)")
+    seeds: IntList = Field([0, 1, 2], min_length=1, description="RL seeds (comma-separated)")
+    iterations: int = Field(400, ge=1, description="RL iterations per run")
+    eval_every: int = Field(25, ge=1, description="held-out evaluation every this many iterations")
+    alpha: float = Field(3.0, description="weight of the prover's advantages in every PAV-RL arm")
+    ablation_gamma: float | None = Field(10.0, description="the Q + alpha*Q^mu arm's prover (None: no ablation)")
+    orm_factor: int = Field(10, ge=1, description="a long ORM-RL reference arm runs this many times the "
+                                                  "iterations (1: none)")
+    start_policy: Path | None = Field(None, description="start checkpoint (default: the shipped planted testbed, "
+                                                        "copied to OUT/start)")
+    start: TestbedConfig | None = Field(None, description="train this start network instead (START_SFT traces)")
+    settings: dict[str, Any] = Field({}, description="RLConfig fields that override SHARED_SETTINGS for every arm")
 
 
 def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int) -> float:
@@ -210,34 +232,24 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_planted_rl_study(out_dir: Path, gammas: Sequence[float] | None = None, seeds: Sequence[int] | None = None,
-                         iterations: int | None = None, quick: bool = False, *, alpha: float = ALPHA,
-                         ablation_gamma: float | None = 10.0, orm_factor: int | None = None,
-                         start_policy: Path | None = None,
-                         start: TestbedConfig | None = None, settings: dict[str, Any] | None = None,
-                         command: str = "pavlab study rl-planted") -> dict[str, Any]:
-    """Every arm x seed from one SFT start; writes rl_planted.{json,csv,png} under `out_dir`, returns the summary.
+def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab study rl-planted") -> dict[str, Any]:
+    """Every arm x seed from one SFT start; writes rl_planted.{json,csv,png} under `config.out`, returns the summary.
 
-    Unset `gammas`/`seeds`/`iterations`/`orm_factor` come from the full or the quick profile (quick
-    skips the Q + alpha*Q^mu ablation arm and the long ORM-RL reference). Each RL run resumes and a
-    finished start policy is reused, so an interrupted study can simply be rerun.
+    Each RL run resumes and a finished start policy is reused, so an interrupted study can simply be rerun.
     """
-    profile = QUICK if quick else FULL
-    gammas = tuple(profile["gammas"] if gammas is None else gammas)
-    seeds = tuple(profile["seeds"] if seeds is None else seeds)
-    iterations = profile["iterations"] if iterations is None else iterations
-    out_dir = Path(out_dir)
+    gammas, seeds, iterations, alpha = tuple(config.gammas), tuple(config.seeds), config.iterations, config.alpha
+    out_dir = Path(config.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    start_policy = config.start_policy
     if start_policy is None:
         start_policy = out_dir / "start"
         if not (start_policy / "config.json").exists():
-            if start is None:
+            if config.start is None:
                 copy_shipped_testbed("planted", start_policy)
             else:
-                train_planted_start(start_policy, model=start, **START_SFT)
-    shared = {**SHARED_SETTINGS, "eval_every": min(profile["eval_every"], iterations), **(settings or {})}
-    arms = study_arms(gammas, alpha, None if quick else ablation_gamma,
-                      profile["orm_factor"] if orm_factor is None else orm_factor)
+                train_planted_start(start_policy, model=config.start, **START_SFT)
+    shared = {**SHARED_SETTINGS, "eval_every": min(config.eval_every, iterations), **config.settings}
+    arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
         return RLConfig(task=TaskConfig(name="planted"), policy=str(start_policy), seed=seed,

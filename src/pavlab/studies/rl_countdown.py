@@ -23,19 +23,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 
 from pavlab.cache import cached_json
+from pavlab.config import Config, FloatList, IntList, PresetConfig
 from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, write_json
 from pavlab.metrics import powers_of_two_up_to
 from pavlab.policies.base import SamplingParams
+from pavlab.policies.prover_spec import PavProverSpec
 from pavlab.policies.registry import build_policy
+from pavlab.policies.testbed import shipped_testbed
 from pavlab.rl.config import RLConfig
 from pavlab.search.scorers import build_scorer
 from pavlab.shards import chunk_seed
@@ -78,16 +82,16 @@ SHARED_SETTINGS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class EvalSettings:
+class EvalSettings(Config):
     """How every final policy is measured (identical for all of them)."""
 
-    pass_problems: int = 512  # first test problems: Pass@N, and the RL runs' held-out set
-    pass_samples: int = 256  # samples per problem: Pass@N for N = 1, 2, 4 .. pass_samples
-    screen_problems: int = 512  # first test problems screened with the start policy for "beyond best-of-K"
-    screen_samples: int = 256  # K of best-of-K
+    pass_problems: int = Field(512, description="first test problems: Pass@N, and the RL runs' held-out set")
+    pass_samples: int = Field(256, description="samples per problem: Pass@N for N = 1, 2, 4 .. pass_samples")
+    screen_problems: int = Field(512, description="first test problems screened with the start policy for "
+                                                  "'beyond best-of-K'")
+    screen_samples: int = Field(256, description="K of best-of-K")
     beam_budgets: tuple[int, ...] = (16, 32)
-    beam_alpha: float = 0.5  # Q^pi + alpha * A^mu, the demo's and the recipe's search setting
+    beam_alpha: float = Field(0.5, description="Q^pi + alpha * A^mu, the demo's and the recipe's search setting")
     candidates: int = 3
     max_depth: int = 10
     step_tokens: int = 32
@@ -100,13 +104,43 @@ class EvalSettings:
                               f"must cover Pass@N ({self.pass_problems} x {self.pass_samples})", field="evals")
 
 
-FULL: dict[str, Any] = {"alphas": (0.5, 1.0, 3.0, 5.0), "ablation_alpha": 1.0, "seeds": (0, 1, 2, 3, 4, 5),
-                        "iterations": 200, "eval_every": 50, "evals": EvalSettings(), "settings": {}}
-QUICK: dict[str, Any] = {"alphas": (1.0,), "ablation_alpha": None, "seeds": (0, 1), "iterations": 20,
-                         "eval_every": 10, "settings": {"eval_problems": 32, "eval_samples": 2, "rft_steps": 5,
-                                                        "rft_problems": 32},
-                         "evals": EvalSettings(pass_problems=32, pass_samples=16, screen_problems=64, screen_samples=32,
-                                               beam_budgets=(4, 8))}
+ABLATION_ALPHA = 1.0
+
+
+class CountdownRLStudyConfig(PresetConfig):
+    """`pavlab study rl-countdown`: ORM-RL vs PAV-RL arms from one start policy with one PAV, then the evaluations."""
+
+    QUICK: ClassVar[dict[str, Any]] = {
+        "alphas": [1.0], "ablation": False, "seeds": [0, 1], "iterations": 20, "eval_every": 10,
+        "settings": {"eval_problems": 32, "eval_samples": 2, "rft_steps": 5, "rft_problems": 32},
+        "evals": {"pass_problems": 32, "pass_samples": 16, "screen_problems": 64, "screen_samples": 32,
+                  "beam_budgets": [4, 8]}}
+
+    out: Path = Field(..., description="study folder (rerun the same command to resume)")
+    quick: bool = Field(False, description="one alpha, few iterations, small evaluations")
+    verifier: Path = Field(..., description="Q^pi verifier folder of the PAV (fixed during RL)")
+    policy: Path | None = Field(None, description="start policy checkpoint (default: the shipped subset-sum "
+                                                  "testbed)")
+    prover: PavProverSpec = Field("bok:4", description="prover of the PAV's advantages (bok:K or model:DIR)")
+    task: TaskConfig = TESTBED_TASK
+    alphas: FloatList = Field([0.5, 1.0, 3.0, 5.0], min_length=1, description="PAV-RL alphas (comma-separated)")
+    ablation: bool = Field(True, description=f"the Q + alpha*Q^mu arm at alpha {ABLATION_ALPHA:g} "
+                                             "(--no-ablation: off)")
+    seeds: IntList = Field([0, 1, 2, 3, 4, 5], min_length=1, description="RL seeds (comma-separated)")
+    iterations: int = Field(200, ge=1, description="RL iterations per run")
+    eval_every: int = Field(50, ge=1, description="held-out evaluation every this many iterations")
+    settings: dict[str, Any] = Field({}, description="RLConfig fields that override SHARED_SETTINGS for every arm")
+    evals: EvalSettings = EvalSettings()
+    workers: int = Field(1, ge=1, description="RL runs trained at once (processes, 1 thread each)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_ablation(cls, data: Any) -> Any:
+        """`--no-ablation`, the flag's spelling before the study had a typed config."""
+        if isinstance(data, dict) and "no_ablation" in data:
+            data = dict(data)
+            data.setdefault("ablation", not data.pop("no_ablation"))
+        return data
 
 
 def study_arms(alphas: Sequence[float], prover: str, ablation_alpha: float | None) -> list[RewardArm]:
@@ -297,35 +331,26 @@ def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any], comman
     return "\n".join(lines) + "\n"
 
 
-def run_countdown_rl_study(out_dir: Path, *, policy: Path, verifier: Path, prover: str = "bok:4",
-                           alphas: Sequence[float] | None = None, seeds: Sequence[int] | None = None,
-                           iterations: int | None = None, quick: bool = False, ablation: bool | None = None,
-                           task: TaskConfig = TESTBED_TASK, settings: dict[str, Any] | None = None,
-                           evals: EvalSettings | None = None, workers: int = 1,
+def run_countdown_rl_study(config: CountdownRLStudyConfig,
                            command: str = "pavlab study rl-countdown") -> dict[str, Any]:
-    """Every arm x seed from `policy` with the PAV (`verifier`, `prover`), then the final-policy evaluations.
+    """Every arm x seed from the start policy with the PAV (`verifier`, `prover`), then the final-policy evaluations.
 
     Writes rl_countdown.{json,csv,png}, rl_countdown_pass_at_n.png and rl_countdown.md under
-    `out_dir`; returns the summary (with its Markdown). Unset arguments come from the full or quick
-    profile; `ablation` None means the profile's choice (on in full, off in quick). `workers` RL
-    runs train at once (processes).
+    `config.out`; returns the summary (with its Markdown). `workers` RL runs train at once (processes).
     """
     started = time.perf_counter()
-    profile = QUICK if quick else FULL
-    alphas = tuple(profile["alphas"] if alphas is None else alphas)
-    seeds = tuple(profile["seeds"] if seeds is None else seeds)
-    iterations = profile["iterations"] if iterations is None else iterations
-    evals = evals or profile["evals"]
+    alphas, seeds, iterations, evals = tuple(config.alphas), tuple(config.seeds), config.iterations, config.evals
+    policy, verifier, prover, task = config.policy or shipped_testbed("subset_sum"), config.verifier, config.prover, \
+        config.task
     evals.check()
-    ablation_alpha = profile["ablation_alpha"] if ablation is None else (FULL["ablation_alpha"] if ablation else None)
-    shared = {**SHARED_SETTINGS, **profile["settings"], "eval_every": min(profile["eval_every"], iterations),
-              **(settings or {})}
+    ablation_alpha = ABLATION_ALPHA if config.ablation else None
+    shared = {**SHARED_SETTINGS, "eval_every": min(config.eval_every, iterations), **config.settings}
     if shared["eval_problems"] > evals.pass_problems:
         raise PavlabError(f"eval_problems ({shared['eval_problems']}) must not exceed the Pass@N problems "
                           f"({evals.pass_problems}): the held-out problems are shared", field="eval_problems")
     if shared.get("threads"):
         torch.set_num_threads(shared["threads"])
-    out_dir = Path(out_dir)
+    out_dir = Path(config.out)
     evaluator = PolicyEvaluator(out_dir / "evals", task, verifier, prover, evals)  # loads the PAV: bad paths fail now
     out_dir.mkdir(parents=True, exist_ok=True)
     arms = study_arms(alphas, prover, ablation_alpha)
@@ -334,12 +359,12 @@ def run_countdown_rl_study(out_dir: Path, *, policy: Path, verifier: Path, prove
         return RLConfig(task=task, policy=str(policy), verifier=verifier, iterations=iterations, seed=seed,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
 
-    runs = run_arms(arms, seeds, config_for, workers)
+    runs = run_arms(arms, seeds, config_for, config.workers)
     summary = summarize(arms, runs.curves)
     for arm in arms:
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
     evaluation = evaluate_policies(evaluator, Path(policy), runs, seeds)
-    record = {**shared, **asdict(evals), "iterations": iterations, "seeds": list(seeds),
+    record = {**shared, **evals.model_dump(), "iterations": iterations, "seeds": list(seeds),
               "alphas": list(alphas), "ablation_alpha": ablation_alpha, "policy": str(policy),
               "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
     summary["markdown"] = markdown_section(summary, evaluation, command, record)

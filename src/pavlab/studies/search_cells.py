@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from pavlab.config import Config
+from pavlab.config import PresetConfig
 from pavlab.io import atomic_open, write_json
 from pavlab.policies.base import GenerationConfig, PolicyBackend
 from pavlab.policies.prover_spec import Prover, SearchProverSpec
@@ -34,7 +34,7 @@ from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.step_scores import ProcessVerifier
 
 
-class SearchStudyBase(Config):
+class SearchStudyBase(PresetConfig):
     """Fields every search study reads; `quick: true` fills unset fields from the class's QUICK preset."""
 
     QUICK: ClassVar[dict[str, Any]] = {"budgets": [1, 4, 16], "seeds": [0], "problems": 16}
@@ -58,13 +58,6 @@ class SearchStudyBase(Config):
                                      "for small verifiers, costs memory for large ones)")
     quick: bool = Field(False, description="small preset (few N, one seed, few problems) for demos")
     out: Path = Field(..., description="study folder")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _quick_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("quick") in (True, "true"):
-            return {**cls.QUICK, **data}
-        return data
 
 
 @dataclass(frozen=True)
