@@ -52,6 +52,14 @@ def save(tmp_path: Path, name: str, model, tokenizer, card: dict | None = None) 
     return folder
 
 
+def assert_reads_positive_probability(prm: ThirdPartyPRM, raw_model, prompt: str, steps: list[str]) -> None:
+    """The PRM's values are the raw token-classification model's softmax P(label 1) at the read positions."""
+    ids, positions = prm.scoring_inputs(prompt, steps)
+    values = score_prefixes(prm, prm.tokenizer, [prompt], [steps])[0]
+    raw = raw_model(torch.tensor([ids])).logits[0]
+    np.testing.assert_allclose(values, torch.softmax(raw, -1)[positions, 1].detach().numpy(), atol=1e-5)
+
+
 @pytest.fixture
 def qwen_tokenizer() -> PreTrainedTokenizerFast:
     tokenizer = char_tokenizer()
@@ -76,10 +84,7 @@ def test_qwen_style_separator_positions_and_softmax_readout(tmp_path, qwen_token
     assert positions == [2, 6, 9]
     extra = tokenizer.convert_tokens_to_ids("<extra_0>")
     assert [ids[p] for p in positions[1:]] == [extra, extra]
-    values = score_prefixes(prm, tokenizer, ["ab"], [["x+y", "zz"]])[0]
-    raw = qwen_prm(qwen_tokenizer)(torch.tensor([ids])).logits[0]
-    expected = torch.softmax(raw, dim=-1)[positions, 1].detach().numpy()  # P(positive) = index 1
-    np.testing.assert_allclose(values, expected, atol=1e-5)
+    assert_reads_positive_probability(prm, qwen_prm(qwen_tokenizer), "ab", ["x+y", "zz"])
 
 
 def test_trl_style_newline_separator_found_inside_a_merged_token(tmp_path) -> None:
@@ -91,9 +96,7 @@ def test_trl_style_newline_separator_found_inside_a_merged_token(tmp_path) -> No
     # <s> c | b "a\n" c "\n": step 1 ends inside the merged token "a\n" (3), step 2 at the lone "\n" (5)
     assert positions == [1, 3, 5]
     assert tokenizer.convert_ids_to_tokens([ids[3], ids[5]]) == ["a\n", "\n"]
-    values = score_prefixes(prm, tokenizer, ["c"], [["ba", "c"]])[0]
-    raw = trl_prm(tokenizer)(torch.tensor([ids])).logits[0]
-    np.testing.assert_allclose(values, torch.softmax(raw, -1)[positions, 1].detach().numpy(), atol=1e-5)
+    assert_reads_positive_probability(prm, trl_prm(tokenizer), "c", ["ba", "c"])
 
 
 def test_trl_layout_tokenizes_each_step_and_separator_alone_as_trl_trained(tmp_path) -> None:
@@ -105,9 +108,7 @@ def test_trl_layout_tokenizes_each_step_and_separator_alone_as_trl_trained(tmp_p
     # <s> c | b a \n c \n: "ba" and "\n" tokenized apart never merge into "a\n"; labels at each piece's end
     assert tokenizer.convert_ids_to_tokens(ids) == ["<s>", "c", "b", "a", "\n", "c", "\n"]
     assert positions == [1, 4, 6]
-    values = score_prefixes(prm, tokenizer, ["c"], [["ba", "c"]])[0]
-    raw = trl_prm(tokenizer)(torch.tensor([ids])).logits[0]
-    np.testing.assert_allclose(values, torch.softmax(raw, -1)[positions, 1].detach().numpy(), atol=1e-5)
+    assert_reads_positive_probability(prm, trl_prm(tokenizer), "c", ["ba", "c"])
 
 
 def test_system_message_goes_into_the_prm_chat_template(tmp_path, qwen_tokenizer) -> None:
