@@ -8,7 +8,8 @@ sample-efficiency ratio computed the same way every time. This module owns that 
 Start policy: a tiny Llama trained towards mu_5 over many training problems (so it generalises to
 held-out problems), as in the paper; see `start_model` for why the SFT distils mu_5's exact step
 distribution rather than fitting its samples. It ships with pavlab (`testbeds/planted`, 0.1M
-parameters), trained once with the project's own command (286 s on one thread):
+parameters), trained once with the project's own command (how long it took, and why it is trained
+this way: RESULTS.md section 5):
 
     pavlab policy train-testbed --task planted --out DIR --hidden_size 64 --intermediate_size 192 \
         --num_layers 2 --num_heads 4 --steps 10000 --batch_size 64 --lr 3e-3 --planted_distill true \
@@ -54,12 +55,9 @@ def start_model(steps: int) -> TestbedConfig:
     """The start policy's network and SFT optimisation (a 2-layer, 64-wide Llama; Adam lr 3e-3, batch 64).
 
     SFT is distillation of mu_5 (its exact step distribution as the target) on states visited by
-    mu_30: measured after 10,000 steps, P(y*_k+1 | state k) for k = 0..4 (mu_5: 0.28 each) was
-    0.26 / 0.27 / 0.07 / 0.07 / 0.07 with plain SFT on mu_5 samples (240k traces), 0.27 / 0.28 /
-    0.28 / 0.07 / 0.08 distilling on mu_5's own states, 0.27 / 0.27 / 0.27 / 0.24 / 0.11 on mu_15's
-    and 0.28 / 0.27 / 0.27 / 0.26 / 0.25 on mu_30's. mu_5 reaches the deep states too rarely for a
-    small network to learn them from its own samples; the target distribution, and so the policy
-    RL starts from, is still mu_5's.
+    mu_30: mu_5 reaches the deep match states too rarely for a small network to learn them from its
+    own samples (the variants and their rule probabilities: RESULTS.md section 5, "What it took" 1).
+    The target distribution, and so the policy RL starts from, is still mu_5's.
     """
     return TestbedConfig(hidden_size=64, intermediate_size=192, num_layers=2, num_heads=4, steps=steps,
                          batch_size=64, lr=3e-3, planted_distill=True, planted_trace_gamma=30.0, progress=False)
@@ -88,10 +86,8 @@ def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | No
 # Settings shared by every arm (only alpha, prover and reward differ): a batch of 16 problems x 4
 # samples = 64 responses (the paper's batch), constant lr 1e-3 (the paper's), the paper's learned
 # token-level value baseline. Why not leave-one-out: it is one number per response, so it cannot
-# centre advantages that differ from step to step; from an earlier start (mu_10, alpha 3 and 1, 300
-# iterations) it drove the policy into steps it rarely sampled (P(y*_2 | state 1) 0.27 -> 0.00) while
-# the value baseline sharpened it (0.27 -> 0.97). No entropy bonus: with 0.01 the arms that get no
-# signal (ORM-RL, mu_2) decayed to unparsable text in 300 iterations (RESULTS.md section 5).
+# centre advantages that differ from step to step. No entropy bonus: it decays the arms that get no
+# signal. Both were measured: RESULTS.md section 5, "What it took" 3 and 4.
 SHARED_SETTINGS: dict[str, Any] = {
     "problems_per_iteration": 16, "group_size": 4, "lr": 1e-3, "warmup_fraction": 0.0, "min_lr_ratio": 1.0,
     "kl_coef": 0.0, "baseline": "value", "max_new_tokens": 24, "eval_problems": 200,
