@@ -243,19 +243,28 @@ def test_agent_loop_manager_swaps_in_the_pav_rewards(verl: ModuleType, tokenizer
         manager.with_pav_rewards(prompts[:1], rollout_output(namespace))
 
 
-def test_the_shipped_verl_config_composes_against_verl(verl: ModuleType, task_file: Path, tmp_path: Path) -> None:
+def test_the_shipped_verl_config_composes_against_verl(verl: ModuleType, task_file: Path, tmp_path: Path,
+                                                       tokenizer: PreTrainedTokenizerFast) -> None:
     from hydra import compose, initialize_config_dir
     from verl.trainer.ppo.reward import get_custom_reward_fn
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
     from verl.utils.import_utils import load_class_from_fqn
 
     from pavlab.integrations.verl_agent_loop import PAVAgentLoopManager
 
+    model = tmp_path / "policy"  # verl reads the model's config while validating
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2)).save_pretrained(model)
+    tokenizer.save_pretrained(model)
     with initialize_config_dir(config_dir=str(ROOT / "integrations" / "verl"), version_base=None):
         config = compose("verl_pav", overrides=[
             f"data.train_files={tmp_path}/train.parquet", f"data.val_files={tmp_path}/val.parquet",
-            f"actor_rollout_ref.model.path={tmp_path}", f"pav.verifier={tmp_path}/verifier"])
+            f"actor_rollout_ref.model.path={model}", f"pav.verifier={tmp_path}/verifier"])
+    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    assert need_critic(config) and not need_reference_policy(config)
     assert config.algorithm.adv_estimator == "gae" and config.algorithm.gamma == 1.0 and config.algorithm.lam == 1.0
-    assert config.critic.model.path == str(tmp_path) and config.trainer.use_v1 is False
+    assert config.critic.model.path == str(model) and config.trainer.use_v1 is False
     assert config.actor_rollout_ref.rollout.name == "vllm"
     manager = load_class_from_fqn(config.actor_rollout_ref.rollout.agent.agent_loop_manager_class, "AgentLoopManager")
     assert manager is PAVAgentLoopManager
