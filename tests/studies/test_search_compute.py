@@ -11,6 +11,7 @@ import torch
 
 from pavlab import testing
 from pavlab.config import load_config
+from pavlab.errors import PavlabError
 from pavlab.studies.search_compute import (
     Curves,
     SearchComputeConfig,
@@ -122,3 +123,19 @@ def test_parts_split_the_jobs_and_the_last_part_writes_the_summary(tmp_path: Pat
     assert len(list(out.glob("*/shard-*.jsonl"))) == 2  # jobs 0 and 2 of 4 (2 pool chunks, 2 beam cells)
     second = run_search_compute(load_config(SearchComputeConfig, overrides={**overrides, "parts": 2, "part": 1}))
     assert second["summary"]["problems"] == 3 and (out / "search_compute.json").exists()
+
+
+def test_dvts_arms_join_a_finished_study_without_redoing_it(tmp_path: Path, tiny, monkeypatch) -> None:
+    out = tmp_path / "study"
+    base = {**tiny, "out": str(out), "seeds": [0], "compare_dedup": False, "oracle": False}
+    run_search_compute(load_config(SearchComputeConfig, overrides=base))
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/shard-*.jsonl")}
+    with pytest.raises(PavlabError, match="not multiples of dvts_subtree 2"):
+        load_config(SearchComputeConfig, overrides={**base, "dvts_budgets": [3], "dvts_subtree": 2})
+    monkeypatch.setenv("PAVLAB_ALLOW_CONFIG_CHANGE", "1")  # the study's record gains the DVTS fields
+    with_dvts = {**base, "dvts_budgets": [2, 4], "dvts_subtree": 2}
+    summary = run_search_compute(load_config(SearchComputeConfig, overrides=with_dvts))["summary"]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # pool and beam cells reused
+    assert len(list((out / "dvts").glob("shard-*.jsonl"))) == 2 * 2  # 2 budgets x 2 DVTS arms
+    assert [row["n"] for row in summary["arms"]["pav_dvts"]] == [2, 4] and "q_dvts" in summary["vs_orm"]
+    assert "| pav_dvts |" in (out / "search_compute.md").read_text()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pavlab.io import atomic_open, write_json
 from pavlab.policies.base import SamplingParams
@@ -41,6 +41,7 @@ from pavlab.verifiers.step_scores import ProcessVerifier
 KIND = "search_compute"
 BEAM_ARMS: dict[str, SearchArm] = {"q_beam": SearchArm("beam", "q"), "pav_beam": SearchArm("beam", "q+a"),
                              "oracle_beam": SearchArm("beam", "oracle")}
+DVTS_ARMS: dict[str, SearchArm] = {"q_dvts": SearchArm("dvts", "q"), "pav_dvts": SearchArm("dvts", "q+a")}
 POOL_ARMS = ("orm_best_of_n", "prm_best_of_n", "pass_at_n")
 
 
@@ -54,11 +55,21 @@ class SearchComputeConfig(SearchStudyBase):
                         "it was no better at widths 1-4 and 8 points worse at width 8, RESULTS.md section 3)")
     compare_dedup: bool = Field(True, description="also run PAV beam with the other dedup setting")
     oracle: bool = Field(True, description="run the oracle-scored beam ceiling (tasks with an exact oracle)")
+    dvts_budgets: list[int] = Field([], description="DVTS budgets N, each split into N/M subtrees (search-and-learn's "
+                                    "method) scored by q and by q+a; empty: no DVTS arms")
+    dvts_subtree: int = Field(4, gt=0, description="DVTS: candidates M per subtree state (N must be a multiple)")
     chunk_problems: int = Field(50, gt=0, description="problems per pool shard")
     bootstrap: int = Field(1000, ge=100, description="paired bootstrap resamples over problems")
     parts: int = Field(1, ge=1, description="split the pending jobs over this many processes on the same OUT")
     part: int = Field(0, ge=0, description="which of the `parts` this process runs (0-based); the summary is "
                       "written by whichever process finds every job done")
+
+    @model_validator(mode="after")
+    def _whole_subtrees(self) -> SearchComputeConfig:
+        uneven = [n for n in self.dvts_budgets if n % self.dvts_subtree]
+        if uneven:
+            raise ValueError(f"DVTS budgets {uneven} are not multiples of dvts_subtree {self.dvts_subtree}")
+        return self
 
 
 @dataclass
@@ -90,11 +101,13 @@ def _pool_rows(runner: CellRunner, orm: ProcessVerifier, seed: int, chunk: int, 
             for i, (problem, group) in enumerate(zip(problems, groups, strict=True))]
 
 
-def _beam_row(runner: CellRunner, arm: SearchArm, name: str, width: int, seed: int) -> dict[str, Any]:
+def _tree_row(runner: CellRunner, arm: SearchArm, name: str, width: int, seed: int) -> dict[str, Any]:
+    """One beam or DVTS cell: per-problem outcomes and the step-level diagnostics."""
     config, gen = runner.config, runner.config.generation
     params = SamplingParams(gen.temperature, gen.top_p, gen.max_new_tokens, seed=chunk_seed(seed, width))
-    batch = run_method("beam", runner.task, runner.policy, runner.scorer(arm), runner.problems[config.split], width,
-                       params, config.candidates, config.max_depth, dedup=arm.dedup)
+    candidates = config.dvts_subtree if arm.method == "dvts" else config.candidates
+    batch = run_method(arm.method, runner.task, runner.policy, runner.scorer(arm), runner.problems[config.split],
+                       width, params, candidates, config.max_depth, dedup=arm.dedup)
     return {"arm": name, "n": width, "seed": seed, "correct": [o.correct for o in batch.outcomes],
             "tokens": [o.generated_tokens for o in batch.outcomes], "samples": [o.samples for o in batch.outcomes],
             "pass_at_n": [o.pass_at_n for o in batch.outcomes],
@@ -114,23 +127,29 @@ def beam_arms(config: SearchComputeConfig) -> dict[str, SearchArm]:
 
 
 def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple[list[dict], list[dict]] | None:
-    """Every pool chunk and beam cell not yet on disk (this process's part of them), resumably; returns
-    (pool rows, beam rows), or None while other parts are still running."""
+    """Every pool chunk, beam cell and DVTS cell not yet on disk (this process's part of them), resumably;
+    returns (pool rows, beam and DVTS rows), or None while other parts are still running.
+
+    DVTS cells have their own shard folder, so adding them to a finished study reuses all of it."""
     budgets = sorted(set(config.budgets))
     widths = sorted(set(config.beam_budgets or config.budgets))
-    arms = beam_arms(config)
+    arms = {**beam_arms(config), **(DVTS_ARMS if config.dvts_budgets else {})}
     n_chunks = -(-config.problems // config.chunk_problems)
-    pool, cells = ShardedJsonl(run_dir / "pool"), ShardedJsonl(run_dir / "cells")
+    pool, cells, dvts = ShardedJsonl(run_dir / "pool"), ShardedJsonl(run_dir / "cells"), ShardedJsonl(run_dir / "dvts")
     pool_jobs = [(seed, chunk) for seed in config.seeds for chunk in range(n_chunks)]
-    cell_jobs = [(name, width, seed) for seed in config.seeds for width in widths for name in arms]
+    cell_jobs = [(name, width, seed) for seed in config.seeds for width in widths for name in beam_arms(config)]
+    dvts_jobs = [(name, n, seed) for seed in config.seeds for n in sorted(set(config.dvts_budgets))
+                 for name in DVTS_ARMS]
     runner: CellRunner | None = None
     orm: ProcessVerifier | None = None
-    with progress_bar(f"{KIND}: {len(pool_jobs)} pool chunks + {len(cell_jobs)} beam cells",
-                      total=len(pool_jobs) + len(cell_jobs)) as advance:
-        for offset, (jobs, shards, work) in enumerate(((pool_jobs, pool, "pool"), (cell_jobs, cells, "beam"))):
+    lists = ((pool_jobs, pool, "pool"), (cell_jobs, cells, "beam"), (dvts_jobs, dvts, "dvts"))
+    with progress_bar(f"{KIND}: {len(pool_jobs)} pool chunks + {len(cell_jobs)} beam cells + {len(dvts_jobs)} DVTS "
+                      "cells", total=len(pool_jobs) + len(cell_jobs) + len(dvts_jobs)) as advance:
+        offset = 0
+        for jobs, shards, work in lists:
             done = shards.finished()
             for index, job in enumerate(jobs):
-                if index in done or (index + offset * len(pool_jobs)) % config.parts != config.part:
+                if index in done or (index + offset) % config.parts != config.part:
                     advance(1)
                     continue
                 if runner is None:
@@ -142,11 +161,12 @@ def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple
                     shards.write(index, _pool_rows(runner, orm, job[0], job[1], budgets[-1]))  # type: ignore[arg-type]
                 else:
                     name, width, seed = job
-                    shards.write(index, [_beam_row(runner, arms[name], name, width, seed)])
+                    shards.write(index, [_tree_row(runner, arms[name], name, width, seed)])
                 advance(1)
-    if len(pool.finished()) < len(pool_jobs) or len(cells.finished()) < len(cell_jobs):
+            offset += len(jobs)
+    if any(len(shards.finished()) < len(jobs) for jobs, shards, _ in lists):
         return None
-    return list(pool.rows()), list(cells.rows())
+    return list(pool.rows()), [*cells.rows(), *dvts.rows()]
 
 
 def collect_curves(pool: list[dict], cells: list[dict], budgets: list[int], seeds: list[int]) -> Curves:
@@ -290,6 +310,10 @@ def _ratio(value: float | None, bound: str | None = None) -> str:
     return f"{'>= ' if bound == 'at_least' else ''}{value:.2f}x"
 
 
+def _points(gain: float | None) -> str:
+    return "n/a" if gain is None else f"{100 * gain:+.1f} pts"
+
+
 def _interval(ci: list[float] | None, scale: float = 1.0, suffix: str = "") -> str:
     """' [lo, hi]' of a CI (times `scale`; 1 decimal for percentages, 2 for ratios), or '' without one."""
     if ci is None:
@@ -309,7 +333,7 @@ def markdown(summary: dict[str, Any], command: str, prover: str, alpha: float) -
              "full i.i.d. response). CIs: paired bootstrap over problems, 95%.", "",
              "| claim | paper | measured here |", "|---|---|---|",
              f"| PAV beam vs ORM best-of-N, accuracy at equal tokens | +8-10% | "
-             f"{'n/a' if gain is None else f'{100 * gain:+.1f} pts'}{_interval(pav.get('gain_ci'), 100)}"
+             f"{_points(gain)}{_interval(pav.get('gain_ci'), 100)}"
              f" at {pav.get('at_tokens') or 0:.0f} tokens |",
              f"| PAV beam: compute to match ORM best-of-{top['n']} ({pct(top['accuracy'])}) | 1.5-5x (text: 10x) | "
              f"{_ratio(pav.get('compute_ratio'), pav.get('compute_ratio_bound'))}"
@@ -324,6 +348,13 @@ def markdown(summary: dict[str, Any], command: str, prover: str, alpha: float) -
     for arm, rows in summary["arms"].items():
         lines += [f"| {arm} | {row['n']} | {pct(row['accuracy'])}{_interval(row['accuracy_ci'], 100, '%')} | "
                   f"{row['tokens_per_problem']:.0f} | {row['samples_per_problem']:.1f} |" for row in rows]
+    lines += ["", "Every searched arm against ORM best-of-N:", "",
+              "| arm | accuracy gain at equal tokens [95% CI] | at tokens | compute to match ORM's peak [95% CI] |",
+              "|---|---|---|---|"]
+    lines += [f"| {arm} | {_points(row['gain_at_equal_tokens'])}{_interval(row['gain_ci'], 100)} | "
+              f"{row['at_tokens'] or 0:.0f} | "
+              f"{_ratio(row['compute_ratio_vs_orm_peak'], row['orm_peak_bound'])}"
+              f"{_interval(row['compute_ratio_vs_orm_peak_ci'])} |" for arm, row in vs.items()]
     return "\n".join(lines) + "\n"
 
 
