@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field, field_validator
 
+from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_label_paths
@@ -170,6 +172,31 @@ def choose_prover(labels: Sequence[str | Path], candidates: Sequence[str] = DEFA
               f"{top.alignment.value:.4g} = {top.total.value:.4g} [95% CI {top.total.low:.4g}, {top.total.high:.4g}], "
               f"largest in {top.p_best:.0%} of {resamples} bootstrap resamples{runner_up}")
     return top.spec, reason
+
+
+class RankProversConfig(Config):
+    """`pavlab prover rank`: the labels to rank on, the candidates, the bootstrap, and where the ranking goes."""
+
+    labels: list[str] = Field(..., description="Q^pi labels of pi: `pavlab label` run folders, shard folders or files")
+    candidates: list[str] = Field(list(DEFAULT_CANDIDATES), description="comma-separated bok:K / policy:PATH specs")
+    prover_labels: list[str] = Field([], description="policy:PATH=RUN_DIR: labels rolled out by that policy "
+                                     "(pavlab label --rollout_policy PATH); adds the candidate if missing")
+    resamples: int = Field(200, ge=1, description="bootstrap resamples of problems")
+    seed: int = 0
+    use_first_pit: bool = Field(False, description="count first-pit rows' fresh steps as samples of pi")
+    out: Path = Field(..., description="folder for ranking.json and ranking.png")
+
+    @field_validator("labels", "candidates", "prover_labels", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+def run_rank_provers(config: RankProversConfig) -> Path:
+    """The `prover rank` job: score every candidate, then write the ranking (best first) and its plot."""
+    scores = rank_provers(config.labels, config.candidates, config.prover_labels, config.resamples, config.seed,
+                          config.use_first_pit)
+    return write_ranking(scores, config.out, config.model_dump(mode="json"))
 
 
 def write_ranking(scores: list[ProverScore], out: str | Path, settings: dict[str, Any]) -> Path:
