@@ -22,6 +22,7 @@ from pavlab.config import PresetConfig
 from pavlab.io import read_json, write_json
 from pavlab.labeling.run import LabelConfig, run_labeling
 from pavlab.policies.testbed import TESTBED_FILE, copy_shipped_testbed, shipped_testbed
+from pavlab.report.demo_report import write_report
 from pavlab.studies.rl import PlantedRLStudyConfig, run_planted_rl_study
 from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
 from pavlab.studies.search_compute import SearchComputeConfig, run_search_compute
@@ -66,8 +67,14 @@ class DemoConfig(PresetConfig):
         return self.model_dump(exclude={"out", "quick", "seed"})
 
 
-def run_demo(config: DemoConfig) -> dict[str, Stage]:
-    """Run (or reuse) every stage; returns the stages by name for the report."""
+def run_demo(config: DemoConfig) -> Path:
+    """The `demo` job: run (or reuse) every stage, then write the report; returns report.md (report.html beside)."""
+    run_stages(config)
+    return write_report(config.out)[0]
+
+
+def run_stages(config: DemoConfig) -> dict[str, Stage]:
+    """Run (or reuse) every stage; writes demo.json (the stages by name, what the report reads)."""
     p = config.budget()
     root, seed = config.out, config.seed
     shipped = shipped_testbed(SHIPPED_TASK)

@@ -18,9 +18,8 @@ console = Console()
 @config_command(app, "demo", DemoConfig)
 def demo_command(config: DemoConfig) -> None:
     """Shipped subset-sum testbed: label, train ORM/PRM/PAV, search study, planted RL study, then the report."""
-    run_demo(config)
-    md_path, html_path = write_report(config.out)
-    console.print(f"[bold green]report:[/] {md_path}  (HTML: {html_path})")
+    md_path = run_demo(config)
+    console.print(f"[bold green]report:[/] {md_path}  (HTML: {md_path.with_suffix('.html')})")
 
 
 @app.command("report")
