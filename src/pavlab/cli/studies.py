@@ -12,6 +12,7 @@ from rich.console import Console
 
 from pavlab.cli import app
 from pavlab.cli.common import config_command
+from pavlab.io import read_json
 from pavlab.studies.rl import PlantedRLStudyConfig, run_planted_rl_study
 from pavlab.studies.rl_countdown import CountdownRLStudyConfig, run_countdown_rl_study
 from pavlab.studies.search import SearchStudyConfig, run_search_study
@@ -49,7 +50,7 @@ def rl_countdown(config: CountdownRLStudyConfig) -> None:
 @config_command(study_app, "testbed", TestbedStudyConfig)
 def testbed_study(config: TestbedStudyConfig) -> None:
     """Is the testbed policy in the paper's regime? pass@1 / pass@N, steps, legal choices, how responses end."""
-    result = run_testbed_study(config)
+    result = read_json(run_testbed_study(config))
     console.print_json(data={k: v for k, v in result.items() if k != "pass_at_k"})
     console.print(f"testbed.json and samples.jsonl in {config.out}")
 

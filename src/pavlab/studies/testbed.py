@@ -65,8 +65,8 @@ def first_errors(task: SubsetSumTask, rows: list[dict[str, Any]]) -> dict[str, f
             "mean_legal_choices": sum(legal_choices) / max(1, len(legal_choices))}
 
 
-def run_testbed_study(config: TestbedStudyConfig) -> dict[str, Any]:
-    """Sample the policy on the test split and write the regime figures to `OUT/testbed.json`."""
+def run_testbed_study(config: TestbedStudyConfig) -> Path:
+    """Sample the policy on the test split and write the regime figures to `OUT/testbed.json` (returned)."""
     task = get_task(config.task)
     samples = run_sampling(SampleConfig(task=config.task, policy=config.policy, split="test",
                                         problems=config.problems, n=config.n, generation=config.generation,
@@ -83,4 +83,4 @@ def run_testbed_study(config: TestbedStudyConfig) -> dict[str, Any]:
     if isinstance(task, SubsetSumTask):
         result["endings"] = first_errors(task, rows)
     write_json(config.out / "testbed.json", result)
-    return result
+    return config.out / "testbed.json"
