@@ -186,7 +186,11 @@ if [ "$WITH_VERL" = 1 ]; then
   else
     verl_install_started=$(date +%s.%N)
     echo "== install_verl (log: $OUT/logs/install_verl.log)"
-    if ( set -euo pipefail; install_verl ) >"$OUT/logs/install_verl.log" 2>&1; then
+    set +e  # not `if ( ... )`: bash ignores `set -e` inside an if's condition, so a failed step would go unnoticed
+    ( set -euo pipefail; install_verl ) >"$OUT/logs/install_verl.log" 2>&1
+    verl_rc=$?
+    set -e
+    if [ "$verl_rc" = 0 ]; then
       printf 'install_verl\t%s\t0\n' "$(elapsed "$verl_install_started")" >>"$OUT/stages.tsv"
       verl_paused=$(elapsed "$verl_install_started")
       check_started=$(awk -v a="$check_started" -v p="$verl_paused" 'BEGIN { printf "%.3f", a + p }')
@@ -194,7 +198,8 @@ if [ "$WITH_VERL" = 1 ]; then
       stage verl_train verl_train
       verl_status="ran $VERL_STEPS steps"
     else
-      verl_status="skipped: verl did not install ($(grep -v '^\s*$' "$OUT/logs/install_verl.log" | tail -n 1))"
+      printf 'install_verl\t%s\t%s\n' "$(elapsed "$verl_install_started")" "$verl_rc" >>"$OUT/stages.tsv"
+      verl_status="skipped: verl did not install (exit $verl_rc: $(grep -v '^\s*$' "$OUT/logs/install_verl.log" | tail -n 1))"
       echo "   verl $verl_status"
     fi
   fi

@@ -90,3 +90,12 @@ def test_report_fails_on_missing_outputs(tmp_path: Path) -> None:
     (tmp_path / "recipe" / "search" / "summary.json").unlink()
     done = subprocess.run([sys.executable, str(REPORT), str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "summary.json" in done.stderr
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU machine would run the whole check")
+def test_a_failed_stage_stops_the_check_loudly(tmp_path: Path) -> None:
+    done = run("--out", str(tmp_path / "check"))  # no nvidia-smi here: the first stage fails
+    assert done.returncode == 1
+    assert "FAILED: stage device" in done.stderr and "install" not in done.stdout
+    assert (tmp_path / "check" / "logs" / "device.log").is_file()
+    assert (tmp_path / "check" / "stages.tsv").read_text().startswith("device\t")
