@@ -40,7 +40,7 @@ class PresetConfig(Config):
     @classmethod
     def _quick_preset(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("quick") in (True, "true"):
-            return _deep_merge(cls.QUICK, data)
+            return deep_merge(cls.QUICK, data)
         return data
 
 
@@ -86,11 +86,12 @@ def parse_overrides(args: list[str]) -> dict[str, Any]:
     return result
 
 
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `update` merged in, nested mappings merged key by key (`update` wins)."""
     merged = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -123,7 +124,7 @@ def recipe_section(recipe: dict[str, Any], cls: type[Config], section: str | Non
     stage = recipe[section] or {}
     if not isinstance(stage, dict):
         raise PavlabError(f"recipe section '{section}' must be a mapping")
-    return _deep_merge(_shared(recipe, cls), stage)
+    return deep_merge(_shared(recipe, cls), stage)
 
 
 def _shared(recipe: dict[str, Any], cls: type[Config]) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
     if path is not None:
         data = recipe_section(read_recipe(path), cls, section)
     extra = parse_overrides(overrides) if isinstance(overrides, list) else (overrides or {})
-    data = _deep_merge(data, extra)
+    data = deep_merge(data, extra)
     try:
         return cls.model_validate(data)
     except ValidationError as exc:

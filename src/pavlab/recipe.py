@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from pavlab.config import Config, load_config, parse_overrides, read_recipe, recipe_section
+from pavlab.config import Config, deep_merge, load_config, parse_overrides, read_recipe, recipe_section
 from pavlab.errors import PavlabError
 from pavlab.io import read_json, write_json
 from pavlab.labeling.format import label_shards
@@ -181,7 +181,7 @@ def stage_config(name: str, origin: Path, overrides: dict[str, Any] | None = Non
     """Stage `name`'s typed config: its section + the shared fields of the recipe file `origin`, then overrides."""
     try:
         return load_config(STAGES[name].config, None,
-                           _merge(section_data(name, read_recipe(origin)), stage_overrides(name, overrides or {})))
+                           deep_merge(section_data(name, read_recipe(origin)), stage_overrides(name, overrides or {})))
     except PavlabError as exc:
         raise _in_section(exc, name, origin) from None
 
@@ -217,15 +217,7 @@ def stage_overrides(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     section = overrides.get(name) or {}
     if not isinstance(section, dict):
         raise PavlabError(f"expected --{name}.FIELD VALUE", path="command line", field=name)
-    return _merge(shared, section)
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
-        merged[key] = _merge(merged[key], value) if both else value
-    return merged
+    return deep_merge(shared, section)
 
 
 def check_overrides(overrides: dict[str, Any], names: list[str]) -> None:
