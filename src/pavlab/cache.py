@@ -27,7 +27,9 @@ console = Console()
 
 
 @dataclass(frozen=True)
-class Stage:
+class CachedStage:
+    """A finished stage folder: `key` is the hash of its spec, `cached` whether this run reused it."""
+
     name: str
     path: Path
     key: str
@@ -39,7 +41,7 @@ def stage_key(name: str, spec: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:10]
 
 
-def cached_stage(root: Path, name: str, spec: dict[str, Any], run: Callable[[Path], Any]) -> Stage:
+def cached_stage(root: Path, name: str, spec: dict[str, Any], run: Callable[[Path], Any]) -> CachedStage:
     """Run `run(folder)` unless a finished stage with the same spec exists under `root/stages`.
 
     A stage counts as finished when its `DONE` marker exists; an interrupted one reruns in the same
@@ -50,7 +52,7 @@ def cached_stage(root: Path, name: str, spec: dict[str, Any], run: Callable[[Pat
     marker = folder / "DONE"
     if marker.exists():
         console.print(f"[dim]- {name}: cached ({folder})[/]")
-        return Stage(name, folder, key, cached=True)
+        return CachedStage(name, folder, key, cached=True)
     console.rule(f"[bold]{name}")
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +60,7 @@ def cached_stage(root: Path, name: str, spec: dict[str, Any], run: Callable[[Pat
     seconds = time.perf_counter() - started
     write_json(marker, {"spec": spec, "seconds": round(seconds, 1)})
     console.print(f"[green]- {name}: done in {seconds:.0f} s[/]")
-    return Stage(name, folder, key, cached=False)
+    return CachedStage(name, folder, key, cached=False)
 
 
 def cached_json(path: Path, key: dict[str, Any], compute: Callable[[], Any]) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from pavlab.cache import Stage, cached_stage
+from pavlab.cache import CachedStage, cached_stage
 from pavlab.config import PresetConfig
 from pavlab.io import read_json, write_json
 from pavlab.labeling.run import LabelConfig, run_labeling
@@ -73,14 +73,14 @@ def run_demo(config: DemoConfig) -> Path:
     return write_report(config.out)[0]
 
 
-def run_stages(config: DemoConfig) -> dict[str, Stage]:
+def run_stages(config: DemoConfig) -> dict[str, CachedStage]:
     """Run (or reuse) every stage; writes demo.json (the stages by name, what the report reads)."""
     p = config.budget()
     root, seed = config.out, config.seed
     shipped = shipped_testbed(SHIPPED_TASK)
     record = read_json(shipped / TESTBED_FILE)
     task = TaskConfig(name=SHIPPED_TASK, **record["task_options"])
-    stages: dict[str, Stage] = {}
+    stages: dict[str, CachedStage] = {}
     stages["policy"] = cached_stage(root, "policy", {"shipped": record},
                                     lambda d: copy_shipped_testbed(SHIPPED_TASK, d))
     policy = stages["policy"].path
@@ -89,7 +89,7 @@ def run_stages(config: DemoConfig) -> dict[str, Stage]:
                                          task=task, policy=str(policy), problems=p["sample_problems"],
                                          n=p["sample_n"], seed=seed, out=d)))
 
-    def label(split: str, problems: int) -> Stage:
+    def label(split: str, problems: int) -> CachedStage:
         spec = {"policy": stages["policy"].key, "split": split, "problems": problems, "n_cov": p["n_cov"],
                 "n_mc": p["n_mc"], "seed": seed}
         return cached_stage(root, f"labels-{split}", spec, lambda d: run_labeling(LabelConfig(
