@@ -10,7 +10,15 @@ VLLM_VENV := .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.installed-stamp
 
-.PHONY: install install-vllm demo demo-quick test test-slow test-vllm check-deps bench lint clean gpu-check
+# verl (issue 17 item 6) in its own venv: verl 0.9.1 declares transformers <5.11 and pavlab needs >=5.16.1, so verl is
+# installed --no-deps beside pavlab's pins, with the runtime packages the adapter's verl modules import.
+VERL_VENV := .venv-verl
+VERL_BIN := $(VERL_VENV)/bin
+VERL_STAMP := $(VERL_VENV)/.installed-stamp
+VERL_RUNTIME := tensordict hydra-core omegaconf antlr4-python3-runtime codetiming pandas pyarrow torchdata pylatexenc dill \
+	pybind11 datasets cachetools fastapi uvicorn
+
+.PHONY: install install-vllm install-verl demo demo-quick test test-slow test-vllm test-verl check-deps bench lint clean gpu-check
 
 # pyproject.toml declares compatible ranges; constraints*.txt hold the exact versions installed here and in CI.
 $(STAMP): pyproject.toml constraints.txt
@@ -56,6 +64,20 @@ test-vllm: $(VLLM_STAMP)
 		$(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider \
 		tests/policies/test_backend_contract.py tests/policies/test_vllm_engine.py tests/verifiers/test_export_vllm.py
 
+$(VERL_STAMP): pyproject.toml constraints-verl.txt
+	test -x $(VERL_BIN)/python || $(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_BIN)/python -m pip install -q -c constraints-verl.txt -e '.[dev,ray]'
+	$(VERL_BIN)/python -m pip install -q --no-deps -c constraints-verl.txt verl
+	$(VERL_BIN)/python -m pip install -q -c constraints-verl.txt $(VERL_RUNTIME)
+	touch $(VERL_STAMP)
+
+install-verl: $(VERL_STAMP)
+
+# The verl adapter's tests against verl itself (DataProto, its reward-manager registry, the agent-loop manager, the
+# shipped Hydra config composed with verl's); in .venv they skip.
+test-verl: $(VERL_STAMP)
+	$(VERL_BIN)/python -m pytest -p no:cacheprovider tests/integrations/test_verl.py
+
 # Every extra resolves against the package index (pip --dry-run; needs the network; 8 min on the busy 2-core box).
 check-deps: $(STAMP)
 	$(BIN)/python scripts/check_deps.py
@@ -70,4 +92,4 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .venv-verl .venv-gpu .venv-gpu-verl runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(VERL_VENV) .venv-gpu .venv-gpu-verl runs .pytest_cache .ruff_cache
