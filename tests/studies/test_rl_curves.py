@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pavlab.studies.rl_curves import RewardArm, ratio_text, sample_efficiency, summarize
+from pavlab.studies.rl_curves import RewardArm, ratio_text, sample_efficiency, summarize_arms
 
 
 def test_sample_efficiency_ratio():
@@ -38,7 +38,7 @@ def test_summarize_over_seeds_cuts_mean_curves_to_the_shortest_run():
         "PAV-RL alpha 1": {0: [point(0, 0.1), point(10, 0.4), point(20, 0.5)], 1: [point(0, 0.1), point(10, 0.2)]},
         "Q+aQ^mu alpha 1": {0: [point(0, 0.1), point(10, 0.0)], 1: [point(0, 0.1), point(10, 0.0)]},
     }
-    summary = summarize(arms, curves)
+    summary = summarize_arms(arms, curves)
     pav = summary["arms"]["PAV-RL alpha 1"]
     assert pav["final_per_seed"] == {0: 0.5, 1: 0.2}
     assert (pav["final_min"], pav["final_max"]) == (0.2, 0.5)
@@ -59,7 +59,7 @@ def test_paired_seed_bootstrap_brackets_finals_and_counts_undefined_ratios():
         "PAV-RL alpha 1": {s: [point(0, 0.1), point(10, 0.2 + 0.05 * s), point(20, 0.5), point(30, 0.6)]
                            for s in range(4)},
     }
-    summary = summarize(arms, curves, resamples=300)
+    summary = summarize_arms(arms, curves, resamples=300)
     orm, pav = summary["arms"]["ORM-RL"], summary["arms"]["PAV-RL alpha 1"]
     assert orm["final_ci"] == pytest.approx([0.2, 0.2]) and pav["final_ci"] == pytest.approx([0.6, 0.6])
     efficiency = pav["sample_efficiency_vs_orm"]
@@ -69,5 +69,5 @@ def test_paired_seed_bootstrap_brackets_finals_and_counts_undefined_ratios():
     assert "sample_efficiency_vs_orm" not in orm
 
     flat = {**curves, "ORM-RL": {s: [point(0, 0.1)] * 4 for s in range(4)}}
-    never = summarize(arms, flat, resamples=100)["arms"]["PAV-RL alpha 1"]["sample_efficiency_vs_orm"]
+    never = summarize_arms(arms, flat, resamples=100)["arms"]["PAV-RL alpha 1"]["sample_efficiency_vs_orm"]
     assert never["ratio"] is None and never["ci"] is None and never["undefined_share"] == 1.0

@@ -14,10 +14,7 @@ from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, read_json
 from pavlab.report.document import Code, Document, Image, Markdown, Section, Table, to_html, to_markdown
 from pavlab.studies.rl_curves import ratio_text
-
-
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+from pavlab.studies.search_cells import pct
 
 
 def num(value: float | None, digits: int = 3) -> str:

@@ -43,7 +43,7 @@ from pavlab.studies.rl_curves import (
     ratio_text,
     run_arms,
     samples_to_reach,
-    summarize,
+    summarize_arms,
     write_curves_csv,
 )
 from pavlab.tasks.planted import TARGET_LENGTH, TOKENS, PlantedTask, match_states, target_of
@@ -253,7 +253,7 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
 
     runs = run_arms(arms, seeds, config_for)
-    summary = summarize(arms, runs.curves)
+    summary = summarize_arms(arms, runs.curves)
     summary["batch"] = shared["problems_per_iteration"] * shared["group_size"]
     for name, (samples, accuracy) in summary["mean_curves"].items():
         for level in REACH_LEVELS:

@@ -59,7 +59,7 @@ from pavlab.studies.rl_curves import (
     plot_arm_curves,
     ratio_text,
     run_arms,
-    summarize,
+    summarize_arms,
     write_curves_csv,
 )
 from pavlab.studies.search_cells import pct, spread
@@ -360,7 +360,7 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
 
     runs = run_arms(arms, seeds, config_for, config.workers)
-    summary = summarize(arms, runs.curves)
+    summary = summarize_arms(arms, runs.curves)
     for arm in arms:
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
     evaluation = evaluate_policies(evaluator, Path(policy), runs, seeds)

@@ -26,7 +26,7 @@ from pavlab.verifiers.progress import RewardKind
 
 CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "iteration_factor", "seed", "iteration", "samples", "test_accuracy")
 Curve = list[dict[str, float]]
-Curves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
+ArmCurves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class ArmRuns:
 
     arms: list[RewardArm]
     run_dirs: dict[str, dict[int, Path]]
-    curves: Curves
+    curves: ArmCurves
 
     def last_metric(self, arm: str, key: str) -> float:
         """Seed mean of one metric of the runs' last iteration (e.g. response length, where a reward hack shows)."""
@@ -93,7 +93,7 @@ def run_arms(arms: Sequence[RewardArm], seeds: Sequence[int], config_for: Callab
     else:
         finished = [run_rl(config) for config in configs]
     run_dirs: dict[str, dict[int, Path]] = {arm.name: {} for arm in arms}
-    curves: Curves = {arm.name: {} for arm in arms}
+    curves: ArmCurves = {arm.name: {} for arm in arms}
     for (arm, seed), run_dir in zip(jobs, finished, strict=True):
         run_dirs[arm.name][seed], curves[arm.name][seed] = run_dir, arm_curve(run_dir)
     return ArmRuns(list(arms), {arm.name: dict(sorted(run_dirs[arm.name].items())) for arm in arms},
@@ -142,7 +142,7 @@ def mean_curve(runs: Sequence[Curve]) -> tuple[list[float], list[float]]:
             [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
 
 
-def seed_bootstrap(arms: Sequence[RewardArm], curves: Curves, reference: str, resamples: int = 2000,
+def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str, resamples: int = 2000,
                    seed: int = 0) -> dict[str, dict[str, Any]]:
     """95% CIs over seeds, paired (one draw of seeds for every arm): final accuracy, and each PAV arm's ratio.
 
@@ -174,7 +174,7 @@ def seed_bootstrap(arms: Sequence[RewardArm], curves: Curves, reference: str, re
     return out
 
 
-def summarize(arms: Sequence[RewardArm], curves: Curves, resamples: int = 2000) -> dict[str, Any]:
+def summarize_arms(arms: Sequence[RewardArm], curves: ArmCurves, resamples: int = 2000) -> dict[str, Any]:
     """Per-arm start/final accuracy over seeds and, for every PAV arm, the sample-efficiency ratio to ORM-RL.
 
     The ratio is taken against the longest outcome-only arm: when ORM-RL barely moves in the

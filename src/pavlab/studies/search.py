@@ -45,7 +45,7 @@ def compute_efficiency(run: StudyRun, budgets: list[int], seeds: list[int], meth
             for unit, key in COMPUTE_UNITS.items()}
 
 
-def ratio_text(result: dict[str, Any]) -> str:
+def compute_ratio_text(result: dict[str, Any]) -> str:
     """'2.3x' / '>= 2.3x' / 'never matched' / 'n/a (baseline 0%)' for one `efficiency` result."""
     if result["bound"] == "trivial":
         return "n/a (baseline 0%)"
@@ -60,10 +60,10 @@ def markdown(run: StudyRun, summary: dict[str, Any], budgets: list[int], seeds: 
     pav, q_pav = summary["efficiency"]["pav_beam"], summary["efficiency_vs_q_beam"]
     claims = [
         (f"PAV beam vs ORM best-of-{top}: compute to match (tokens / samples)", "1.5-5x (text: 10x 2B/9B, 5x 27B)",
-         f"{ratio_text(pav['tokens'])} / {ratio_text(pav['samples'])}"),
+         f"{compute_ratio_text(pav['tokens'])} / {compute_ratio_text(pav['samples'])}"),
         (f"PAV beam accuracy gain over ORM at ORM best-of-{top}'s compute (tokens / samples)", "+8-10%",
          f"{pct(pav['tokens']['gain'])} / {pct(pav['samples']['gain'])}"),
-        (f"PAV beam vs Q^pi beam at N={top}: compute to match (tokens)", "8x", ratio_text(q_pav["tokens"])),
+        (f"PAV beam vs Q^pi beam at N={top}: compute to match (tokens)", "8x", compute_ratio_text(q_pav["tokens"])),
         (f"accuracy at N={top}: ORM best-of-N / Q^pi beam / PAV beam", "PAV beam highest",
          " / ".join(pct(final[arm]) for arm in ARMS)),
         ("budgets where PAV beam beats ORM best-of-N (seed mean)", "every N",
