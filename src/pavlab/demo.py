@@ -69,11 +69,11 @@ class DemoConfig(PresetConfig):
 
 def run_demo(config: DemoConfig) -> Path:
     """The `demo` job: run (or reuse) every stage, then write the report; returns report.md (report.html beside)."""
-    run_stages(config)
+    run_demo_stages(config)
     return write_report(config.out)[0]
 
 
-def run_stages(config: DemoConfig) -> dict[str, CachedStage]:
+def run_demo_stages(config: DemoConfig) -> dict[str, CachedStage]:
     """Run (or reuse) every stage; writes demo.json (the stages by name, what the report reads)."""
     p = config.budget()
     root, seed = config.out, config.seed
