@@ -4,6 +4,7 @@ manager it subclasses, the shipped Hydra config composed with verl's own) where 
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 from pathlib import Path
@@ -257,6 +258,8 @@ def test_the_shipped_verl_config_composes_against_verl(verl: ModuleType, task_fi
     LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                  num_attention_heads=2, num_key_value_heads=2)).save_pretrained(model)
     tokenizer.save_pretrained(model)
+    pytest.importorskip("pyarrow")
+    write_verl_dataset(jsonl_config(task_file), tmp_path, None, None)
     with initialize_config_dir(config_dir=str(ROOT / "integrations" / "verl"), version_base=None):
         config = compose("verl_pav", overrides=[
             f"data.train_files={tmp_path}/train.parquet", f"data.val_files={tmp_path}/val.parquet",
@@ -273,3 +276,24 @@ def test_the_shipped_verl_config_composes_against_verl(verl: ModuleType, task_fi
     assert score(data_source=row["data_source"], solution_str="1+2\n3", ground_truth="3",
                  extra_info=row["extra_info"]) == 1.0
     assert PAVSettings(config.pav).verifier_path == f"{tmp_path}/verifier"
+
+
+def test_verl_reads_the_data_rows(verl: ModuleType, task_file: Path, tmp_path: Path,
+                                  tokenizer: PreTrainedTokenizerFast) -> None:
+    """verl's own RLHFDataset, with the shipped config's data section, reads what `write_verl_dataset` writes."""
+    pytest.importorskip("pyarrow")
+    from hydra import compose, initialize_config_dir
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    write_verl_dataset(jsonl_config(task_file), tmp_path, None, None)
+    with initialize_config_dir(config_dir=str(ROOT / "integrations" / "verl"), version_base=None):
+        config = compose("verl_pav", overrides=[
+            f"data.train_files={tmp_path}/train.parquet", f"data.val_files={tmp_path}/val.parquet",
+            f"actor_rollout_ref.model.path={tmp_path}", f"pav.verifier={tmp_path}/verifier"])
+    chat = copy.copy(tokenizer)
+    chat.chat_template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+    dataset = RLHFDataset(data_files=config.data.train_files, tokenizer=chat, config=config.data, processor=None)
+    item = dataset[0]
+    assert len(dataset) == 1 and item["reward_model"]["ground_truth"] == "3"
+    assert item["extra_info"]["question"] == "what is 1+2"  # what the PAV reward reads
+    assert outcome_score(item["data_source"], "1+2\n3", "3", item["extra_info"]) == 1.0
