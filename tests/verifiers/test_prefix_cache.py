@@ -45,3 +45,11 @@ def test_a_sequence_that_extends_nothing_cached_is_read_in_full(tokenizer, value
     np.testing.assert_allclose(values[0], score_sequences(value_model, [other[0]], [other[1]],
                                                           pad_id_of(tokenizer))[0], atol=1e-6)
     assert meter.verifier_tokens == len(other[0])
+
+
+def test_retain_keeps_only_what_the_next_call_extends(tokenizer, value_model):
+    cache = PrefixKVCache()
+    inputs = [build_scoring_inputs(tokenizer, "7", [step]) for step in ("1+1=2", "2+2=4", "3+3=6")]
+    cache.score(value_model, [ids for ids, _ in inputs], [pos for _, pos in inputs], pad_id_of(tokenizer))
+    cache.retain([inputs[1][0]])
+    assert list(cache.entries) == [tuple(inputs[1][0])]

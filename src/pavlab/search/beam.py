@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from pavlab.policies.base import PolicyBackend, SamplingParams
 from pavlab.search.outcome import SearchBatch, check_budget, make_outcome
-from pavlab.search.scorers import StepScorer, reusing_prefixes
+from pavlab.search.scorers import StepScorer, retain_prefixes, reusing_prefixes
 from pavlab.search.selection import pick_highest
 from pavlab.shards import chunk_seed
 from pavlab.tasks.base import Problem, Task
@@ -104,6 +104,8 @@ def _beam_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems
             differs[index].append({id(c) for c in kept} != {id(c) for c in kept_candidates(mine, slots, "value")})
             beams[index] = [c.text for c in kept if not (c.finished or last_depth)]
             done[index].extend(c for c in kept if c.finished or last_depth)
+        alive = [(index, text) for index, texts in enumerate(beams) for text in texts]
+        retain_prefixes(scorer, [problems[index] for index, _ in alive], [task.split_steps(text) for _, text in alive])
     outcomes = []
     for index, problem in enumerate(problems):
         finals = [c.final for c in done[index]]

@@ -46,8 +46,9 @@ class StepScorer(Protocol):
     after each step (a PRM that scores steps only can pass its step scores again) and one final
     value for the whole response. Best-of-N, weighted vote and beam search need nothing else.
     A scorer that can reuse work when a call's responses extend the previous call's by one step
-    (every depth of a beam search) may also offer `reusing_prefixes()`, a context manager; see
-    `reusing_prefixes` below.
+    (every depth of a beam search) may also offer `reusing_prefixes()`, a context manager, and
+    `retain_prefixes(problems, steps_lists)`, told which responses the next call extends; see the
+    functions of the same names below.
     """
 
     name: str
@@ -79,6 +80,9 @@ class VerifierScorer:
     def reusing_prefixes(self) -> AbstractContextManager[None]:
         return self.verifier.reusing_prefixes()
 
+    def retain_prefixes(self, problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> None:
+        self.verifier.retain_prefixes([self.task.prompt(problem) for problem in problems], steps_lists)
+
 
 class OracleScorer:
     """Exact ground truth on tasks with an oracle (countdown, subset_sum): a step scores 1 iff its prefix can still
@@ -107,6 +111,13 @@ def reusing_prefixes(scorer: StepScorer) -> AbstractContextManager[None]:
     """The scorer's own prefix reuse for a block of calls that each extend the last (beam search), if it has one."""
     reuse = getattr(scorer, "reusing_prefixes", None)
     return reuse() if reuse is not None else nullcontext()
+
+
+def retain_prefixes(scorer: StepScorer, problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> None:
+    """Tell a prefix-reusing scorer which responses the next call extends, so it frees the rest (if it can)."""
+    retain = getattr(scorer, "retain_prefixes", None)
+    if retain is not None:
+        retain(problems, steps_lists)
 
 
 def build_scorer(score: str, task: Task, verifier: ProcessVerifier | None = None,

@@ -8,9 +8,10 @@ up to its previous scoring position are exactly those of a sequence scored last 
 only its new step. The match is on token ids, so a tokenizer that merges across a step
 boundary simply misses the cache and is read in full: results equal a full pass to rounding.
 
-The cache holds the last call's sequences only (a beam's parent is always among them), so its
-memory is one depth's candidates; it is used by `ProcessVerifier.reusing_prefixes`, which beam
-search turns on for the length of one search.
+The cache holds the last call's sequences only (a beam's parent is always among them), and beam
+search then tells it which of them it kept (`retain`), so between depths its memory is the kept
+beams'; it is used by `ProcessVerifier.reusing_prefixes`, which beam search turns on for the
+length of one search.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ class PrefixKVCache:
 
     def __init__(self) -> None:
         self.entries: dict[tuple[int, ...], _Entry] = {}
+
+    def retain(self, sequences: Sequence[Sequence[int]]) -> None:
+        """Keep only these sequences' entries: what the next call can extend (a beam's kept candidates)."""
+        wanted = {tuple(sequence) for sequence in sequences}
+        self.entries = {key: entry for key, entry in self.entries.items() if key in wanted}
 
     def parent(self, sequence: Sequence[int], positions: Sequence[int]) -> tuple[_Entry, int] | None:
         """The entry this sequence extends by its last step, with the entry's length; None on a miss."""

@@ -68,6 +68,16 @@ def score_sequences(model: ValueModel, sequences: Sequence[Sequence[int]], posit
     return results
 
 
+def scoring_inputs(model: ValueModel, tokenizer: Any, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
+                   separator: str = "\n") -> list[tuple[list[int], list[int]]]:
+    """Token ids and scoring positions of every response, as `model` reads them."""
+    if len(prompts) != len(steps_lists):
+        raise ValueError(f"{len(prompts)} prompts but {len(steps_lists)} responses")
+    # A third-party PRM (verifiers/third_party.py) places its own step markers; pavlab's verifiers use the separator.
+    build = getattr(model, "scoring_inputs", None) or (lambda p, s: build_scoring_inputs(tokenizer, p, s, separator))
+    return [build(prompt, steps) for prompt, steps in zip(prompts, steps_lists, strict=True)]
+
+
 def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
                    separator: str = "\n", batch_size: int = 32, meter: ComputeMeter | None = None,
                    cache: PrefixKVCache | None = None) -> list[np.ndarray]:
@@ -77,11 +87,7 @@ def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], st
     response that extends one of the previous call's by a step is read from where that one ended (see
     `verifiers/prefix_cache.py`).
     """
-    if len(prompts) != len(steps_lists):
-        raise ValueError(f"{len(prompts)} prompts but {len(steps_lists)} responses")
-    # A third-party PRM (verifiers/third_party.py) places its own step markers; pavlab's verifiers use the separator.
-    build = getattr(model, "scoring_inputs", None) or (lambda p, s: build_scoring_inputs(tokenizer, p, s, separator))
-    inputs = [build(prompt, steps) for prompt, steps in zip(prompts, steps_lists, strict=True)]
+    inputs = scoring_inputs(model, tokenizer, prompts, steps_lists, separator)
     sequences, positions = [ids for ids, _ in inputs], [pos for _, pos in inputs]
     if cache is not None and hasattr(model, "value_head"):  # a value model, or a third-party PRM read alike
         return cache.score(model, sequences, positions, pad_id_of(tokenizer), batch_size, meter)

@@ -22,7 +22,7 @@ from pavlab.policies.prover_spec import Prover
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.prefix_cache import PrefixKVCache
 from pavlab.verifiers.progress import advantages, bok_values
-from pavlab.verifiers.scoring import score_prefixes
+from pavlab.verifiers.scoring import score_prefixes, scoring_inputs
 from pavlab.verifiers.third_party import load_value_model
 
 
@@ -76,6 +76,16 @@ class ProcessVerifier:
             yield
         finally:
             self._caches = None
+
+    def retain_prefixes(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]]) -> None:
+        """Within `reusing_prefixes`: free every kept activation but these responses' (what comes next extends)."""
+        if self._caches is None:
+            return
+        for model, tokenizer, cache in ((self.q_pi, self.tokenizer, self._caches[0]),
+                                        (self.q_mu, self.q_mu_tokenizer, self._caches[1])):
+            if model is not None:
+                cache.retain([ids for ids, _ in scoring_inputs(model, tokenizer, prompts, steps_lists,
+                                                               model.info.step_separator)])
 
     def score(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
               meter: ComputeMeter | None = None) -> list[StepValues]:
