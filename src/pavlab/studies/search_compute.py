@@ -133,11 +133,12 @@ def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple
     DVTS cells have their own shard folder, so adding them to a finished study reuses all of it."""
     budgets = sorted(set(config.budgets))
     widths = sorted(set(config.beam_budgets or config.budgets))
-    arms = {**beam_arms(config), **(DVTS_ARMS if config.dvts_budgets else {})}
+    beams = beam_arms(config)
+    arms = {**beams, **(DVTS_ARMS if config.dvts_budgets else {})}
     n_chunks = -(-config.problems // config.chunk_problems)
     pool, cells, dvts = ShardedJsonl(run_dir / "pool"), ShardedJsonl(run_dir / "cells"), ShardedJsonl(run_dir / "dvts")
     pool_jobs = [(seed, chunk) for seed in config.seeds for chunk in range(n_chunks)]
-    cell_jobs = [(name, width, seed) for seed in config.seeds for width in widths for name in beam_arms(config)]
+    cell_jobs = [(name, width, seed) for seed in config.seeds for width in widths for name in beams]
     dvts_jobs = [(name, n, seed) for seed in config.seeds for n in sorted(set(config.dvts_budgets))
                  for name in DVTS_ARMS]
     runner: CellRunner | None = None

@@ -206,7 +206,7 @@ def evaluate_verifier(model: ValueModel, tokenizer: Any, responses: Sequence[Lab
         raise PavlabError("no labeled responses to evaluate on", field="labels")
     values = score_prefixes(model, tokenizer, [r.prompt for r in responses], [r.steps for r in responses],
                             model.info.step_separator, batch_size)
-    trained_bok = getattr(model.info, "target", None)  # third-party PRMs have no training target
+    trained_bok = model.info.target
     if trained_bok is not None:
         if bok_k is not None:
             raise PavlabError(f"this verifier already predicts {trained_bok} values; drop as_prover",
