@@ -44,7 +44,8 @@ def test_study_writes_every_arm_with_cis_and_resumes(tmp_path: Path, tiny) -> No
     summary = run_search_compute(config)["summary"]
     arms = summary["arms"]
     assert set(arms) == {"orm_best_of_n", "prm_best_of_n", "pass_at_n", "q_beam", "pav_beam", "oracle_beam",
-                         "pav_beam_dedup"}
+                         "q_beam_dedup", "pav_beam_dedup"}
+    assert summary["headline_arms"] == {"pav": "pav_beam", "q": "q_beam"}
     assert [row["n"] for row in arms["orm_best_of_n"]] == [1, 2, 4] and [row["n"] for row in arms["q_beam"]] == [1, 2]
     for name in ("orm_best_of_n", "prm_best_of_n"):  # the pool's best-of-N never beats its own pass@N
         assert all(a["accuracy"] <= p["accuracy"] for a, p in zip(arms[name], arms["pass_at_n"], strict=True))
@@ -57,15 +58,15 @@ def test_study_writes_every_arm_with_cis_and_resumes(tmp_path: Path, tiny) -> No
     tokens = [row["tokens_per_problem"] for row in arms["orm_best_of_n"]]
     assert tokens[0] < tokens[1] < tokens[2]
     for key in ("problems", "seeds", "accuracy_gain_vs_orm", "accuracy_gain_ci", "compute_ratio_vs_orm",
-                "compute_ratio_ci", "compute_ratio_vs_q_beam"):
+                "compute_ratio_ci", "compute_ratio_vs_q_beam", "accuracy_gain_vs_q_beam"):
         assert key in summary
     assert (summary["problems"], summary["seeds"]) == (3, 2)
     written = json.loads((out / "search_compute.json").read_text())
     assert written["summary"]["arms"] == json.loads(json.dumps(arms))
     assert "| claim | paper | measured here |" in (out / "search_compute.md").read_text()
     assert all(Path(f).stat().st_size > 1000 for f in summary["figures"])
-    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/shard-*.jsonl")}
-    assert len(stamps) == 2 * 2 + 2 * 2 * 4  # pool: 2 seeds x 2 chunks; cells: 2 seeds x 2 widths x 4 beam arms
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("**/shard-*.jsonl")}
+    assert len(stamps) == 2 * 2 + 2 * 2 * 5  # pool: 2 seeds x 2 chunks; cells: 2 seeds x 2 widths x 5 beam arms
     assert run_search_compute(config)["summary"]["arms"] == arms
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
@@ -120,22 +121,26 @@ def test_parts_split_the_jobs_and_the_last_part_writes_the_summary(tmp_path: Pat
     overrides = {**tiny, "seeds": [0], "beam_budgets": [1], "oracle": False, "compare_dedup": False, "out": str(out)}
     first = run_search_compute(load_config(SearchComputeConfig, overrides={**overrides, "parts": 2, "part": 0}))
     assert first["summary"] is None and "part 0 of 2" in first["markdown"]
-    assert len(list(out.glob("*/shard-*.jsonl"))) == 2  # jobs 0 and 2 of 4 (2 pool chunks, 2 beam cells)
+    assert len(list(out.glob("**/shard-*.jsonl"))) == 2  # jobs 0 and 2 of 4 (2 pool chunks, 2 beam cells)
     second = run_search_compute(load_config(SearchComputeConfig, overrides={**overrides, "parts": 2, "part": 1}))
     assert second["summary"]["problems"] == 3 and (out / "search_compute.json").exists()
 
 
-def test_dvts_arms_join_a_finished_study_without_redoing_it(tmp_path: Path, tiny, monkeypatch) -> None:
+def test_dvts_and_dedup_arms_join_a_finished_study_without_redoing_it(tmp_path: Path, tiny, monkeypatch) -> None:
     out = tmp_path / "study"
-    base = {**tiny, "out": str(out), "seeds": [0], "compare_dedup": False, "oracle": False}
-    run_search_compute(load_config(SearchComputeConfig, overrides=base))
-    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/shard-*.jsonl")}
+    base = {**tiny, "out": str(out), "seeds": [0], "compare_dedup": False, "oracle": False, "dedup": True}
+    first = run_search_compute(load_config(SearchComputeConfig, overrides=base))["summary"]
+    assert first["headline_arms"] == {"pav": "pav_beam", "q": "q_beam"}  # no other setting was run
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("**/shard-*.jsonl")}
     with pytest.raises(PavlabError, match="not multiples of dvts_subtree 2"):
         load_config(SearchComputeConfig, overrides={**base, "dvts_budgets": [3], "dvts_subtree": 2})
     monkeypatch.setenv("PAVLAB_ALLOW_CONFIG_CHANGE", "1")  # the study's record gains the DVTS fields
-    with_dvts = {**base, "dvts_budgets": [2, 4], "dvts_subtree": 2}
+    with_dvts = {**base, "dvts_budgets": [2, 4], "dvts_subtree": 2, "compare_dedup": True}
     summary = run_search_compute(load_config(SearchComputeConfig, overrides=with_dvts))["summary"]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # pool and beam cells reused
-    assert len(list((out / "dvts").glob("shard-*.jsonl"))) == 2 * 2  # 2 budgets x 2 DVTS arms
+    for arm, cells in (("pav_dvts", 2), ("q_dvts", 2), ("q_beam_no_dedup", 2), ("pav_beam_no_dedup", 2)):
+        assert len(list((out / "cells" / arm).glob("shard-*.jsonl"))) == cells  # 2 budgets or widths, 1 seed
     assert [row["n"] for row in summary["arms"]["pav_dvts"]] == [2, 4] and "q_dvts" in summary["vs_orm"]
+    assert summary["headline_arms"] == {"pav": "pav_beam_no_dedup", "q": "q_beam_no_dedup"}
+    assert summary["accuracy_gain_vs_orm"] == summary["vs_orm"]["pav_beam_no_dedup"]["gain_at_equal_tokens"]
     assert "| pav_dvts |" in (out / "search_compute.md").read_text()

@@ -92,7 +92,7 @@ def _interval(ci: list[float] | None, points: bool = True) -> str:
 
 def _claims(search: dict[str, Any], rl: dict[str, Any]) -> Section:
     summary = search["summary"]
-    pav = summary["vs_orm"].get("pav_beam", {})
+    pav = summary["vs_orm"].get(summary.get("headline_arms", {"pav": "pav_beam"})["pav"], {})
     gain = pav.get("gain_at_equal_tokens")
     ratio = pav.get("compute_ratio")
     top = summary["arms"]["orm_best_of_n"][-1]

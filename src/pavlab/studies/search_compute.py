@@ -12,8 +12,9 @@ of a sample it is (counting it as a whole sample would overcharge beam search ~6
 Uncertainty: a paired bootstrap over problems (the same resampled problems for every arm and
 seed) gives CIs on accuracy, on the gain over ORM best-of-N at equal tokens, and on the compute
 ratio to match ORM best-of-max(N), read off curves interpolated on log-tokens.
-Output in OUT: `pool/` and `cells/` shards, `search_compute.{json,md}`, `accuracy_vs_tokens.png`
-and `accuracy_vs_n.png`.
+Output in OUT: `pool/` shards, `cells/<arm>/` shards (one folder per beam or DVTS arm, so an arm
+added later joins a finished study without redoing it), `search_compute.{json,md}`,
+`accuracy_vs_tokens.png` and `accuracy_vs_n.png`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class SearchComputeConfig(SearchStudyBase):
     beam_budgets: list[int] | None = Field(None, description="beam widths (default: budgets)")
     dedup: bool = Field(False, description="beam: identical candidates count once (off: on the subset-sum testbed "
                         "it was no better at widths 1-4 and 8 points worse at width 8, RESULTS.md section 3)")
-    compare_dedup: bool = Field(True, description="also run PAV beam with the other dedup setting")
+    compare_dedup: bool = Field(True, description="also run Q^pi and PAV beam with the other dedup setting")
     oracle: bool = Field(True, description="run the oracle-scored beam ceiling (tasks with an exact oracle)")
     dvts_budgets: list[int] = Field([], description="DVTS budgets N, each split into N/M subtrees (search-and-learn's "
                                     "method) scored by q and by q+a; empty: no DVTS arms")
@@ -121,35 +122,44 @@ def beam_arms(config: SearchComputeConfig) -> dict[str, SearchArm]:
     arms = {name: SearchArm(arm.method, arm.score, dedup=config.dedup) for name, arm in BEAM_ARMS.items()
             if config.oracle or name != "oracle_beam"}
     if config.compare_dedup:
-        arms["pav_beam_dedup" if not config.dedup else "pav_beam_no_dedup"] = SearchArm("beam", "q+a",
-                                                                                 dedup=not config.dedup)
+        suffix = "_no_dedup" if config.dedup else "_dedup"
+        arms |= {f"{name}{suffix}": SearchArm("beam", BEAM_ARMS[name].score, dedup=not config.dedup)
+                 for name in ("q_beam", "pav_beam")}
     return arms
 
 
+def headline_arms(config: SearchComputeConfig) -> dict[str, str]:
+    """The PAV and Q^pi beam arms the summary's headline reads: those in the library's default
+    setting (no dedup), whichever setting the study's own arms use."""
+    suffix = "_no_dedup" if config.dedup and config.compare_dedup else ""
+    return {"pav": f"pav_beam{suffix}", "q": f"q_beam{suffix}"}
+
+
 def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple[list[dict], list[dict]] | None:
-    """Every pool chunk, beam cell and DVTS cell not yet on disk (this process's part of them), resumably;
+    """Every pool chunk and beam or DVTS cell not yet on disk (this process's part of them), resumably;
     returns (pool rows, beam and DVTS rows), or None while other parts are still running.
 
-    DVTS cells have their own shard folder, so adding them to a finished study reuses all of it."""
+    Each tree arm has its own shard folder, so adding an arm (DVTS, a dedup variant) to a finished
+    study reuses everything already run."""
     budgets = sorted(set(config.budgets))
     widths = sorted(set(config.beam_budgets or config.budgets))
-    beams = beam_arms(config)
-    arms = {**beams, **(DVTS_ARMS if config.dvts_budgets else {})}
+    trees = {name: (arm, widths) for name, arm in beam_arms(config).items()}
+    trees |= {name: (arm, sorted(set(config.dvts_budgets))) for name, arm in DVTS_ARMS.items()
+              if config.dvts_budgets}
     n_chunks = -(-config.problems // config.chunk_problems)
-    pool, cells, dvts = ShardedJsonl(run_dir / "pool"), ShardedJsonl(run_dir / "cells"), ShardedJsonl(run_dir / "dvts")
-    pool_jobs = [(seed, chunk) for seed in config.seeds for chunk in range(n_chunks)]
-    cell_jobs = [(name, width, seed) for seed in config.seeds for width in widths for name in beams]
-    dvts_jobs = [(name, n, seed) for seed in config.seeds for n in sorted(set(config.dvts_budgets))
-                 for name in DVTS_ARMS]
+    lists = [([(seed, chunk) for seed in config.seeds for chunk in range(n_chunks)], ShardedJsonl(run_dir / "pool"),
+              None)]
+    lists += [([(seed, n) for seed in config.seeds for n in ns], ShardedJsonl(run_dir / "cells" / name), name)
+              for name, (_, ns) in trees.items()]
+    total = sum(len(jobs) for jobs, _, _ in lists)
     runner: CellRunner | None = None
     orm: ProcessVerifier | None = None
-    lists = ((pool_jobs, pool, "pool"), (cell_jobs, cells, "beam"), (dvts_jobs, dvts, "dvts"))
-    with progress_bar(f"{KIND}: {len(pool_jobs)} pool chunks + {len(cell_jobs)} beam cells + {len(dvts_jobs)} DVTS "
-                      "cells", total=len(pool_jobs) + len(cell_jobs) + len(dvts_jobs)) as advance:
+    with progress_bar(f"{KIND}: {len(lists[0][0])} pool chunks + {total - len(lists[0][0])} beam/DVTS cells",
+                      total=total) as advance:
         offset = 0
-        for jobs, shards, work in lists:
+        for jobs, shards, name in lists:
             done = shards.finished()
-            for index, job in enumerate(jobs):
+            for index, (seed, unit) in enumerate(jobs):
                 if index in done or (index + offset) % config.parts != config.part:
                     advance(1)
                     continue
@@ -158,16 +168,15 @@ def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple
                     runner.problems[config.split] = runner.task.problems(config.split, config.problems, seed=0)
                     orm = (ProcessVerifier.load(config.orm, Prover.parse("bok:1"), config.verifier_batch_size)
                            if config.orm else runner.base)
-                if work == "pool":
-                    shards.write(index, _pool_rows(runner, orm, job[0], job[1], budgets[-1]))  # type: ignore[arg-type]
+                if name is None:
+                    shards.write(index, _pool_rows(runner, orm, seed, unit, budgets[-1]))  # type: ignore[arg-type]
                 else:
-                    name, width, seed = job
-                    shards.write(index, [_tree_row(runner, arms[name], name, width, seed)])
+                    shards.write(index, [_tree_row(runner, trees[name][0], name, unit, seed)])
                 advance(1)
             offset += len(jobs)
     if any(len(shards.finished()) < len(jobs) for jobs, shards, _ in lists):
         return None
-    return list(pool.rows()), [*cells.rows(), *dvts.rows()]
+    return list(lists[0][1].rows()), [row for _, shards, _ in lists[1:] for row in shards.rows()]
 
 
 def collect_curves(pool: list[dict], cells: list[dict], budgets: list[int], seeds: list[int]) -> Curves:
@@ -233,8 +242,11 @@ def _ci(values: list[float | None]) -> tuple[list[float] | None, float]:
     return ([float(np.percentile(defined, 2.5)), float(np.percentile(defined, 97.5))] if defined else None), missing
 
 
-def summarize(curves: Curves, resamples: int, seed: int = 0) -> dict[str, Any]:
-    """Point estimates on all problems, and paired-bootstrap CIs over problems."""
+def summarize(curves: Curves, resamples: int, headline: dict[str, str] | None = None, seed: int = 0
+              ) -> dict[str, Any]:
+    """Point estimates on all problems, and paired-bootstrap CIs over problems; the headline fields
+    compare `headline["pav"]` with ORM best-of-N and with `headline["q"]`."""
+    headline = headline or {"pav": "pav_beam", "q": "q_beam"}
     problems = next(iter(curves.correct["orm_best_of_n"].values())).shape[1]
     rng = np.random.default_rng(seed)
     draws = [rng.integers(problems, size=problems) for _ in range(resamples)]
@@ -271,13 +283,19 @@ def summarize(curves: Curves, resamples: int, seed: int = 0) -> dict[str, Any]:
                                      "compute_ratio_vs_orm_peak_ci": peak_ci,
                                      "compute_ratio_vs_orm_peak_unreached_share": peak_missing,
                                      "gain_at_equal_tokens": gain, "gain_ci": gain_ci, "at_tokens": at_tokens}
-    pav = summary["vs_orm"].get("pav_beam", {})
-    vs_q = readings("pav_beam", "q_beam", everything)[0] if "q_beam" in curves.correct else {"ratio": None}
-    vs_q_boot = [readings("pav_beam", "q_beam", d)[0]["ratio"] for d in draws] if "q_beam" in curves.correct else []
-    summary.update({"accuracy_gain_vs_orm": pav.get("gain_at_equal_tokens"), "accuracy_gain_ci": pav.get("gain_ci"),
-                    "compute_ratio_vs_orm": pav.get("compute_ratio"), "compute_ratio_ci": pav.get("compute_ratio_ci"),
-                    "compute_ratio_vs_q_beam": vs_q["ratio"],
-                    "compute_ratio_vs_q_beam_ci": _ci(vs_q_boot)[0] if vs_q_boot else None})
+    pav_arm, q_arm = headline["pav"], headline["q"]
+    pav = summary["vs_orm"].get(pav_arm, {})
+    summary.update({"headline_arms": headline, "accuracy_gain_vs_orm": pav.get("gain_at_equal_tokens"),
+                    "accuracy_gain_ci": pav.get("gain_ci"), "compute_ratio_vs_orm": pav.get("compute_ratio"),
+                    "compute_ratio_ci": pav.get("compute_ratio_ci"), "compute_ratio_vs_q_beam": None,
+                    "compute_ratio_vs_q_beam_ci": None, "accuracy_gain_vs_q_beam": None,
+                    "accuracy_gain_vs_q_beam_ci": None})
+    if pav_arm in curves.correct and q_arm in curves.correct:
+        point, (gain, _), _ = readings(pav_arm, q_arm, everything)
+        boot = [readings(pav_arm, q_arm, d) for d in draws]
+        summary.update({"compute_ratio_vs_q_beam": point["ratio"],
+                        "compute_ratio_vs_q_beam_ci": _ci([b[0]["ratio"] for b in boot])[0],
+                        "accuracy_gain_vs_q_beam": gain, "accuracy_gain_vs_q_beam_ci": _ci([b[1][0] for b in boot])[0]})
     return summary
 
 
@@ -325,13 +343,15 @@ def _interval(ci: list[float] | None, scale: float = 1.0, suffix: str = "") -> s
 
 def markdown(summary: dict[str, Any], command: str, prover: str, alpha: float) -> str:
     vs = summary["vs_orm"]
-    pav = vs.get("pav_beam", {})
+    arms = summary["headline_arms"]
+    pav = vs.get(arms["pav"], {})
     top = summary["arms"]["orm_best_of_n"][-1]
     gain = pav.get("gain_at_equal_tokens")
     lines = [f"## Test-time search: accuracy vs compute ({summary['problems']} problems x {summary['seeds']} seeds)",
              "", f"Command: `{command}`", "",
              f"Prover {prover}, alpha {alpha}. One sample-equivalent = {summary['unit_tokens']:.1f} tokens (the mean "
-             "full i.i.d. response). CIs: paired bootstrap over problems, 95%.", "",
+             "full i.i.d. response). CIs: paired bootstrap over problems, 95%. The claims read PAV beam = "
+             f"`{arms['pav']}` and Q^pi beam = `{arms['q']}`.", "",
              "| claim | paper | measured here |", "|---|---|---|",
              f"| PAV beam vs ORM best-of-N, accuracy at equal tokens | +8-10% | "
              f"{_points(gain)}{_interval(pav.get('gain_ci'), 100)}"
@@ -343,7 +363,10 @@ def markdown(summary: dict[str, Any], command: str, prover: str, alpha: float) -
              f"(not reported) | {_ratio(pav.get('compute_ratio_vs_orm_peak'), pav.get('orm_peak_bound'))}"
              f"{_interval(pav.get('compute_ratio_vs_orm_peak_ci'))} |",
              f"| PAV beam vs Q^pi beam: compute to match | 8x | {_ratio(summary['compute_ratio_vs_q_beam'])}"
-             f"{_interval(summary.get('compute_ratio_vs_q_beam_ci'))} |", "",
+             f"{_interval(summary.get('compute_ratio_vs_q_beam_ci'))} |",
+             f"| PAV beam vs Q^pi beam, accuracy at equal tokens | (not reported) | "
+             f"{_points(summary['accuracy_gain_vs_q_beam'])}{_interval(summary['accuracy_gain_vs_q_beam_ci'], 100)} |",
+             "",
              "| arm | N | accuracy [95% CI] | tokens / problem | sample-equivalents / problem |",
              "|---|---|---|---|---|"]
     for arm, rows in summary["arms"].items():
@@ -370,7 +393,7 @@ def run_search_compute(config: SearchComputeConfig, command: str = "pavlab study
                 "prover_choice": reason}
     pool, cells = shards
     curves = collect_curves(pool, cells, sorted(set(config.budgets)), config.seeds)
-    summary = summarize(curves, config.bootstrap)
+    summary = summarize(curves, config.bootstrap, headline_arms(config))
     diagnostics = {row["arm"]: {} for row in cells}
     for row in cells:
         diagnostics[row["arm"]].setdefault(str(row["n"]), []).append(
