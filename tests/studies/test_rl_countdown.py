@@ -47,10 +47,11 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     policy, verifier = tiny_models
     out = tmp_path / "study"
     kwargs = {"policy": policy, "verifier": verifier, "alphas": (1.0,), "seeds": (0, 1), "iterations": 2,
-              "ablation": True, "task": TASK, "settings": TINY_RL, "evals": TINY_EVALS}
+              "oracle_alphas": (1.0,), "ablation": True, "task": TASK, "settings": TINY_RL, "evals": TINY_EVALS}
     summary = run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs))
     data = json.loads((out / "rl_countdown.json").read_text())
-    names = {"ORM-RL", "PAV-RL alpha 1", "Q+aQ^mu alpha 1"}
+    names = {"ORM-RL", "PAV-RL alpha 1", "Oracle-PAV-RL alpha 1", "Q+aQ^mu alpha 1"}
+    assert {arm["prover"] for arm in data["arms"]} == {None, "bok:4", "oracle"}
     assert {arm["name"] for arm in data["arms"]} == names
     with open(out / "rl_countdown.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -69,14 +70,16 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     for cells in evaluation["beam"].values():
         assert len(cells["2"]["picked"]) == 2  # one count per seed
         assert all(p <= a <= len(hard) for p, a in zip(cells["2"]["picked"], cells["2"]["any"], strict=True))
-    assert set(summary["sample_efficiency"]) == {"PAV-RL alpha 1"}
+    assert set(summary["sample_efficiency"]) == {"PAV-RL alpha 1", "Oracle-PAV-RL alpha 1"}
     assert "| claim | paper | measured here |" in summary["markdown"]
+    assert "best arm PAV-RL alpha 1" in summary["markdown"]  # the claims read the learned PAV, not the oracle
+    assert "| Oracle-PAV-RL alpha 1: exact prover values" in summary["markdown"]
     assert (out / "rl_countdown.md").read_text() == summary["markdown"]
     for figure in ("rl_countdown.png", "rl_countdown_pass_at_n.png"):
         assert (out / figure).stat().st_size > 1000
 
     caches = {path: path.stat().st_mtime_ns for path in (out / "evals").iterdir()}
-    assert len(caches) == 1 + 2 + 3 * 2 * 2  # start screen, start beams (2 seeds), per arm x seed: counts + beam
+    assert len(caches) == 1 + 2 + 4 * 2 * 2  # start screen, start beams (2 seeds), per arm x seed: counts + beam
     again = run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs))
     assert {path: path.stat().st_mtime_ns for path in (out / "evals").iterdir()} == caches  # nothing recomputed
     assert again["markdown"] == summary["markdown"]

@@ -124,6 +124,8 @@ class CountdownRLStudyConfig(PresetConfig):
     prover: PavProverSpec = Field("bok:4", description="prover of the PAV's advantages (bok:K or model:DIR)")
     task: TaskConfig = TESTBED_TASK
     alphas: FloatList = Field([0.5, 1.0, 3.0, 5.0], min_length=1, description="PAV-RL alphas (comma-separated)")
+    oracle_alphas: FloatList = Field([], description="PAV-RL arms whose prover values come from the task's exact "
+                                     "prefix oracle (the ceiling a learned PAV approaches; comma-separated)")
     ablation: bool = Field(True, description=f"the Q + alpha*Q^mu arm at alpha {ABLATION_ALPHA:g} "
                                              "(--no-ablation: off)")
     seeds: IntList = Field([0, 1, 2, 3, 4, 5], min_length=1, description="RL seeds (comma-separated)")
@@ -143,9 +145,15 @@ class CountdownRLStudyConfig(PresetConfig):
         return data
 
 
-def study_arms(alphas: Sequence[float], prover: str, ablation_alpha: float | None) -> list[RewardArm]:
-    """ORM-RL, PAV-RL for each alpha, and (unless None) the values-not-advantages ablation at `ablation_alpha`."""
-    arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL alpha {a:g}", a, prover=prover) for a in alphas)]
+ORACLE_PREFIX = "Oracle-PAV-RL"
+
+
+def study_arms(alphas: Sequence[float], prover: str, ablation_alpha: float | None,
+               oracle_alphas: Sequence[float] = ()) -> list[RewardArm]:
+    """ORM-RL, PAV-RL for each alpha, oracle-prover PAV-RL for each oracle alpha, and (unless None) the
+    values-not-advantages ablation at `ablation_alpha`."""
+    arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL alpha {a:g}", a, prover=prover) for a in alphas),
+            *(RewardArm(f"{ORACLE_PREFIX} alpha {a:g}", a, prover="oracle") for a in oracle_alphas)]
     if ablation_alpha is not None:
         arms.append(RewardArm(f"Q+aQ^mu alpha {ablation_alpha:g}", ablation_alpha, "q_plus_q_mu", prover))
     return arms
@@ -239,8 +247,9 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[s
     arms, efficiency = summary["arms"], summary["sample_efficiency"]
     orm = arms["ORM-RL"]
     rows = []
-    if efficiency:
-        best = max(efficiency, key=lambda name: arms[name]["final_accuracy"])
+    learned = [name for name in efficiency if not name.startswith(ORACLE_PREFIX)]
+    if learned:
+        best = max(learned, key=lambda name: arms[name]["final_accuracy"])
         row, budgets, curves = arms[best], evaluation["budgets"], evaluation["pass_at_n"]
         every_seed = "yes" if row["final_min"] > orm["final_max"] else "no"
         rows += [f"| PAV-RL beats ORM-RL in accuracy | > +7 points | best arm {best}: {pct(row['final_accuracy'])} vs "
@@ -261,6 +270,11 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[s
                     f"{', '.join(map(str, below)) or 'none'} |")
         rows.append(f"| PAV-RL + beam (N = {'/'.join(map(str, settings['beam_budgets']))}) solves problems the start "
                     f"policy fails at best-of-{settings['screen_samples']} | yes | {beam_claim(evaluation, best)} |")
+    rows += [f"| {name}: exact prover values (the ceiling of a learned PAV) | (not in the paper) | "
+             f"{pct(row['final_accuracy'])} vs ORM-RL {pct(orm['final_accuracy'])} "
+             f"({points(row['final_accuracy'], orm['final_accuracy'])}); sample efficiency "
+             f"{ratio_text(efficiency[name]) if name in efficiency else 'n/a'} |"
+             for name, row in arms.items() if name.startswith(ORACLE_PREFIX)]
     rows += [f"| {name} (values, not advantages) | hacked: opens with filler steps | {pct(row['final_accuracy'])}; "
              f"train responses {row['final_response_tokens']:.1f} tokens vs {orm['final_response_tokens']:.1f} "
              "(ORM-RL) |" for name, row in arms.items() if row["reward"] == "q_plus_q_mu"]
@@ -353,7 +367,7 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig,
     out_dir = Path(config.out)
     evaluator = PolicyEvaluator(out_dir / "evals", task, verifier, prover, evals)  # loads the PAV: bad paths fail now
     out_dir.mkdir(parents=True, exist_ok=True)
-    arms = study_arms(alphas, prover, ablation_alpha)
+    arms = study_arms(alphas, prover, ablation_alpha, config.oracle_alphas)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
         return RLConfig(task=task, policy=str(policy), verifier=verifier, iterations=iterations, seed=seed,
@@ -365,7 +379,8 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig,
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
     evaluation = evaluate_policies(evaluator, Path(policy), runs, seeds)
     record = {**shared, **evals.model_dump(), "iterations": iterations, "seeds": list(seeds),
-              "alphas": list(alphas), "ablation_alpha": ablation_alpha, "policy": str(policy),
+              "alphas": list(alphas), "oracle_alphas": list(config.oracle_alphas), "ablation_alpha": ablation_alpha,
+              "policy": str(policy),
               "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
     summary["markdown"] = markdown_section(summary, evaluation, command, record)
     summary["wall_seconds_this_run"] = round(time.perf_counter() - started, 1)
