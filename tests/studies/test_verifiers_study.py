@@ -60,17 +60,21 @@ def test_verifier_study_trains_every_size_and_reports_orm_prm_pav(tmp_path: Path
     assert labeled >= 10 and rows[-1]["problem_id"] != label_rows("train", 12)[len(rows)]["problem_id"]
     config = VerifierStudyConfig(init=str(policy), labels=[str(tmp_path / "train.jsonl")],
                                  val_labels=[str(tmp_path / "val.jsonl")], sizes=[10, 1000], steps=4, batch_size=8,
-                                 out=tmp_path / "study")
+                                 pav_target_bok=2, out=tmp_path / "study")
     summary = run_verifier_study(config)
-    assert {"orm", "prm", "pav", "scaling"} <= set(summary)
-    for kind in ("orm", "prm", "pav"):
+    assert {"orm", "prm", "pav", "pav_from_prm", "scaling"} <= set(summary)
+    for kind in ("orm", "prm", "pav", "pav_from_prm"):
         row = summary[kind]
         assert row["responses"] == len(label_rows("val", 8))
         assert 0 <= row["outcome_auc"] <= 1 and row["outcome_auc_ci"][0] <= row["outcome_auc_ci"][1]
         assert 0 <= row["dead_end_auc"] <= 1 and row["ece"] >= 0
-    assert summary["pav"]["calibration_target"] == "bo4_label" and summary["prm"]["calibration_target"] == "q_hat"
-    assert summary["pav"]["outcome_auc"] == summary["prm"]["outcome_auc"]  # a monotone transform ranks the same
-    assert sorted({r["size"] for r in summary["scaling"]}) == [10, 1000]
+    assert summary["pav_from_prm"]["calibration_target"] == "bo4_label"
+    assert summary["prm"]["calibration_target"] == "q_hat"
+    assert summary["pav_from_prm"]["outcome_auc"] == summary["prm"]["outcome_auc"]  # a monotone transform
+    assert summary["pav"]["calibration_target"] == "bo2_label" and summary["pav"]["prover"] == "bok:2"
+    assert summary["pav"]["trained_on_prover_values"]
+    assert (tmp_path / "study" / "pav-bo2-10" / "model" / "verifier.json").exists()
+    assert sorted({r["size"] for r in summary["scaling"]}) == [10, 1000] and len(summary["scaling"]) == 2 * 4
     small = [r for r in summary["scaling"] if r["size"] == 10][0]
     assert small["labeled_prefixes"] < summary["prm"]["labeled_prefixes"] and small["steps"] <= 4
     written = json.loads((tmp_path / "study" / "verifiers.json").read_text())

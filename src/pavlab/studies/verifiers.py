@@ -5,10 +5,12 @@ outcomes and finds dead ends at all, and on how that scales with labels (the pap
 300k labeled prefixes). Each size takes the first label rows (whole problems) until it holds that
 many labeled prefixes, trains an ORM and a Q^pi PRM on them from the policy's weights, and
 evaluates both on held-out labeled responses: outcome AUC with a bootstrap CI, dead-end AUC
-against the task's exact oracle, ECE. The PAV is the PRM read as the Q of a Best-of-K prover
-(the paper's construction): its AUCs are the PRM's (a monotone transform), its ECE is against
-unbiased Best-of-K labels. Output in OUT: one folder per (kind, size), `verifiers.json` and
-`verifier_scaling.png`.
+against the task's exact oracle, ECE. The PAV is either a third verifier trained on its prover's
+values (`pav_target_bok` K: unbiased Best-of-K targets from the same rollout counts; these rank dead
+ends better, RESULTS.md section 2) or, without it, the PRM read as the Q of a Best-of-K prover (the
+paper's construction; its AUCs are the PRM's, a monotone transform). Either way its ECE is against
+unbiased Best-of-K labels, and the PRM-read PAV is reported as `pav_from_prm`. Output in OUT: one
+folder per (kind, size), `verifiers.json` and `verifier_scaling.png`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pavlab.config import Config
 from pavlab.io import iter_jsonl, read_json, write_json, write_jsonl
 from pavlab.labeling.format import label_files, resolve_label_paths
 from pavlab.runs import prepare_run
-from pavlab.verifiers.evaluate import METRICS_FILE, EvalVerifierConfig, run_eval_verifier
+from pavlab.verifiers.evaluate import EVAL_METRICS_FILE, EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 
 KIND = "verifiers"
@@ -35,7 +37,9 @@ class VerifierStudyConfig(Config):
     labels: list[str] = Field(..., description="training label runs (pavlab label output folders or files)")
     val_labels: list[str] = Field(..., description="held-out label runs (another split)")
     sizes: list[int] = Field([5000, 20000, 100000], min_length=1, description="labeled prefixes per training set")
-    prover: str = Field("bok:4", description="Best-of-K prover the PAV reads the PRM as")
+    prover: str = Field("bok:4", description="Best-of-K prover the PRM is read as (`pav_from_prm`)")
+    pav_target_bok: int | None = Field(None, ge=1, description="also train a PAV on unbiased Best-of-K targets "
+                                       "(it is then the `pav` row); without it `pav` is the PRM read as `prover`")
     steps: int = Field(2000, ge=1, description="most optimizer steps per verifier")
     epochs: float = Field(4.0, gt=0, description="fewer steps for small sets: at most this many passes")
     batch_size: int = Field(64, ge=1)
@@ -67,20 +71,20 @@ def take_rows(paths: list[Path], size: int) -> tuple[list[dict[str, Any]], int]:
     return rows, len(seen)
 
 
-def _train_and_eval(config: VerifierStudyConfig, kind: str, subset: Path, folder: Path, steps: int,
-                    as_prover: str | None = None) -> dict[str, Any]:
+def _train_and_eval(config: VerifierStudyConfig, kind: str, subset: Path, folder: Path, steps: int) -> dict[str, Any]:
     if not (folder / "model" / "verifier.json").exists():
+        bok = config.pav_target_bok if kind == "pav" else None
         train_verifier(VerifierTrainConfig(kind=kind, init=config.init, steps=steps, batch_size=config.batch_size,
                                            lr=config.lr, warmup=max(1, steps // 10), seed=config.seed,
-                                           prover=config.prover if kind == "prm" else None, device="cpu"),
+                                           prover=config.prover if kind == "prm" else None, target_bok=bok,
+                                           device="cpu"),
                        [subset], folder / "model")
-    return _evaluate(config, folder / "model", folder / f"eval{'-' + as_prover.replace(':', '') if as_prover else ''}",
-                     as_prover)
+    return _evaluate(config, folder / "model", folder / "eval", None)
 
 
 def _evaluate(config: VerifierStudyConfig, model: Path, out: Path, as_prover: str | None) -> dict[str, Any]:
-    if (out / METRICS_FILE).exists():
-        return read_json(out / METRICS_FILE)
+    if (out / EVAL_METRICS_FILE).exists():
+        return read_json(out / EVAL_METRICS_FILE)
     return run_eval_verifier(EvalVerifierConfig(verifier=str(model), labels=config.val_labels, task=config.task,
                                                 as_prover=as_prover, out=out))
 
@@ -107,18 +111,26 @@ def run_verifier_study(config: VerifierStudyConfig) -> dict[str, Any]:
         steps = min(config.steps, max(1, math.ceil(config.epochs * labeled / config.batch_size)))
         results = {"orm": _train_and_eval(config, "orm", subset, run_dir / f"orm-{size}", steps),
                    "prm": _train_and_eval(config, "prm", subset, run_dir / f"prm-{size}", steps)}
-        results["pav"] = _evaluate(config, run_dir / f"prm-{size}" / "model", run_dir / f"prm-{size}" / "eval-pav",
-                                   config.prover)
-        scaling += [{"size": size, "kind": kind, "steps": steps, **row_of(metrics, labeled)}
+        results["pav_from_prm"] = _evaluate(config, run_dir / f"prm-{size}" / "model",
+                                            run_dir / f"prm-{size}" / "eval-pav", config.prover)
+        results["pav"] = (_train_and_eval(config, "pav", subset, run_dir / f"pav-bo{config.pav_target_bok}-{size}",
+                                          steps) if config.pav_target_bok else results["pav_from_prm"])
+        scaling += [{"size": size, "kind": kind, "steps": steps, **row_of(metrics, labeled),
+                     **({"trained_on_prover_values": config.pav_target_bok is not None} if kind == "pav" else {})}
                     for kind, metrics in results.items()]
     largest = max(row["size"] for row in scaling)
     summary: dict[str, Any] = {row["kind"]: {k: v for k, v in row.items() if k not in ("size", "kind")}
                                for row in scaling if row["size"] == largest}
-    summary["pav"]["prover"] = config.prover
+    summary["pav"]["prover"] = f"bok:{config.pav_target_bok}" if config.pav_target_bok else config.prover
+    summary["pav"]["trained_on_prover_values"] = config.pav_target_bok is not None
+    summary["pav_from_prm"]["prover"] = config.prover
     summary["scaling"] = scaling
     summary["figure"] = str(plot_scaling(scaling, run_dir / "verifier_scaling.png"))
     write_json(run_dir / f"{KIND}.json", summary)
     return summary
+
+
+LEGEND = {"orm": "ORM", "prm": "Q^pi PRM", "pav": "PAV trained on Bo-K values"}
 
 
 def plot_scaling(scaling: list[dict[str, Any]], path: Path) -> Path:
@@ -131,12 +143,13 @@ def plot_scaling(scaling: list[dict[str, Any]], path: Path) -> Path:
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, (metric, title) in zip(axes, (("outcome_auc", "outcome AUC"), ("dead_end_auc", "dead-end AUC")),
                                      strict=True):
-        for kind in ("orm", "prm"):
-            rows = [r for r in scaling if r["kind"] == kind and r[metric] is not None]
+        for kind in ("orm", "prm", "pav"):
+            rows = [r for r in scaling if r["kind"] == kind and r[metric] is not None
+                    and (kind != "pav" or r.get("trained_on_prover_values"))]
             if not rows:
                 continue
             xs, ys = [r["labeled_prefixes"] for r in rows], [r[metric] for r in rows]
-            line, = axis.plot(xs, ys, marker="o", label=kind.upper() if kind == "orm" else "Q^pi PRM (= PAV)")
+            line, = axis.plot(xs, ys, marker="o", label=LEGEND[kind])
             cis = [r.get(f"{metric}_ci") for r in rows]
             if all(cis):
                 axis.fill_between(xs, [c[0] for c in cis], [c[1] for c in cis], color=line.get_color(), alpha=0.2)
