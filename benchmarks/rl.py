@@ -18,7 +18,7 @@ from pavlab.config import load_config
 from pavlab.policies.testbed import COUNTDOWN_SYMBOLS, TestbedConfig, build_model
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.rl.config import RLConfig
-from pavlab.rl.trainer import METRICS_FILE, run_rl
+from pavlab.rl.trainer import RL_METRICS_FILE, run_rl
 from pavlab.verifiers.model import ValueModel
 
 
@@ -45,7 +45,7 @@ def seconds_per_iteration(root: Path, policy: Path, pav: Path, alpha: float, ite
         "problems_per_iteration": batch, "group_size": 4, "max_new_tokens": 48, "eval_every": iterations + 1,
         "eval_problems": 1, "checkpoint_every": iterations, "progress": False})
     run_rl(config)
-    rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()][1:]
+    rows = [json.loads(line) for line in (out / RL_METRICS_FILE).read_text().splitlines()][1:]
     return (statistics.median(row["seconds"] for row in rows[1:]),
             statistics.median(row["scoring_seconds"] for row in rows[1:]))
 

@@ -18,7 +18,7 @@ from pavlab.policies.procedural import ProceduralProverPolicy
 from pavlab.policies.testbed import encode_examples, response_nll
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.rl.config import RLConfig
-from pavlab.rl.trainer import METRICS_FILE, RLTrainer, run_rl
+from pavlab.rl.trainer import RL_METRICS_FILE, RLTrainer, run_rl
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask
 from pavlab.testing import char_tokenizer
@@ -114,7 +114,7 @@ def rl_config(policy: Path, out: Path, **overrides) -> RLConfig:
 
 
 def metric_rows(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
+    return [json.loads(line) for line in (run_dir / RL_METRICS_FILE).read_text().splitlines()]
 
 
 @pytest.fixture

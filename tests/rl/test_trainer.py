@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from pavlab.config import load_config
 from pavlab.rl.config import RLConfig
-from pavlab.rl.trainer import METRICS_FILE, RLTrainer, run_rl
+from pavlab.rl.trainer import RL_METRICS_FILE, RLTrainer, run_rl
 from pavlab.tasks.planted import PlantedTask
 from pavlab.training import CHECKPOINT_FILE
 
@@ -25,7 +25,7 @@ def final_weights(run_dir):
 
 
 def metric_rows(run_dir):
-    rows = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
+    rows = [json.loads(line) for line in (run_dir / RL_METRICS_FILE).read_text().splitlines()]
     return [{k: v for k, v in row.items() if k not in TIMING_FIELDS} for row in rows]
 
 

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from pavlab.cli import app
 from pavlab.cli.common import config_command
-from pavlab.verifiers.evaluate import METRICS_FILE, RELIABILITY_FILE, EvalVerifierConfig, run_eval_verifier
+from pavlab.verifiers.evaluate import EVAL_METRICS_FILE, RELIABILITY_FILE, EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import TrainVerifierJobConfig, run_train_verifier
 
 console = Console()
@@ -88,8 +88,8 @@ def eval_verifier_command(config: EvalVerifierConfig) -> None:
         from pavlab.verifiers.processbench import PREDICTIONS_FILE, run_processbench_eval
 
         console.print(processbench_table(run_processbench_eval(config)))
-        console.print(f"wrote {config.out / METRICS_FILE} and {config.out / PREDICTIONS_FILE}")
+        console.print(f"wrote {config.out / EVAL_METRICS_FILE} and {config.out / PREDICTIONS_FILE}")
         return
     metrics = run_eval_verifier(config)
     console.print(metrics_table(metrics))
-    console.print(f"wrote {config.out / METRICS_FILE} and {config.out / RELIABILITY_FILE}")
+    console.print(f"wrote {config.out / EVAL_METRICS_FILE} and {config.out / RELIABILITY_FILE}")

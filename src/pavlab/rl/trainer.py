@@ -53,7 +53,7 @@ from pavlab.training import (
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.scoring import pad_id_of
 
-METRICS_FILE = "metrics.jsonl"
+RL_METRICS_FILE = "metrics.jsonl"
 EVAL_SEED_INDEX = -2  # every evaluation samples with the same seed, so test accuracies differ only by the policy
 
 
@@ -266,7 +266,7 @@ class RLTrainer:
     def record(self, row: dict[str, Any], board: TensorBoardLog | NoLog) -> None:
         """Append a metrics row to `metrics.jsonl` (rewritten whole, atomically) and to TensorBoard."""
         self.metrics.append(row)
-        write_jsonl(self.run_dir / METRICS_FILE, self.metrics)
+        write_jsonl(self.run_dir / RL_METRICS_FILE, self.metrics)
         board.write(row)
 
     def finish(self, seconds: float) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from pavlab.io import atomic_open, read_jsonl
 from pavlab.rl.config import RLConfig
-from pavlab.rl.trainer import METRICS_FILE, run_rl
+from pavlab.rl.trainer import RL_METRICS_FILE, run_rl
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.verifiers.progress import RewardKind
 
@@ -63,7 +63,8 @@ class ArmRuns:
 
     def last_metric(self, arm: str, key: str) -> float:
         """Seed mean of one metric of the runs' last iteration (e.g. response length, where a reward hack shows)."""
-        return float(np.mean([read_jsonl(run_dir / METRICS_FILE)[-1][key] for run_dir in self.run_dirs[arm].values()]))
+        return float(np.mean([read_jsonl(run_dir / RL_METRICS_FILE)[-1][key]
+                              for run_dir in self.run_dirs[arm].values()]))
 
     def rows(self) -> list[dict[str, Any]]:
         """One CSV row per evaluated point of every run."""
@@ -74,7 +75,7 @@ class ArmRuns:
 def arm_curve(run_dir: Path) -> Curve:
     """(iteration, samples, test accuracy) at every evaluated iteration of one RL run."""
     return [{"iteration": row["iteration"], "samples": row["samples_seen"], "test_accuracy": row["test_accuracy"]}
-            for row in read_jsonl(run_dir / METRICS_FILE) if "test_accuracy" in row]
+            for row in read_jsonl(run_dir / RL_METRICS_FILE) if "test_accuracy" in row]
 
 
 def run_arms(arms: Sequence[RewardArm], seeds: Sequence[int], config_for: Callable[[RewardArm, int], RLConfig],

@@ -25,7 +25,7 @@ from pavlab.config import Config
 from pavlab.io import iter_jsonl, read_json, write_json, write_jsonl
 from pavlab.labeling.format import label_files, resolve_label_paths
 from pavlab.runs import prepare_run
-from pavlab.verifiers.evaluate import METRICS_FILE, EvalVerifierConfig, run_eval_verifier
+from pavlab.verifiers.evaluate import EVAL_METRICS_FILE, EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 
 KIND = "verifiers"
@@ -83,8 +83,8 @@ def _train_and_eval(config: VerifierStudyConfig, kind: str, subset: Path, folder
 
 
 def _evaluate(config: VerifierStudyConfig, model: Path, out: Path, as_prover: str | None) -> dict[str, Any]:
-    if (out / METRICS_FILE).exists():
-        return read_json(out / METRICS_FILE)
+    if (out / EVAL_METRICS_FILE).exists():
+        return read_json(out / EVAL_METRICS_FILE)
     return run_eval_verifier(EvalVerifierConfig(verifier=str(model), labels=config.val_labels, task=config.task,
                                                 as_prover=as_prover, out=out))
 

@@ -45,7 +45,7 @@ from pavlab.verifiers.progress import advantages, bok_label, bok_values
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.third_party import load_value_model
 
-METRICS_FILE = "metrics.json"
+EVAL_METRICS_FILE = "metrics.json"
 RELIABILITY_FILE = "reliability.png"
 # Alive flags of the H+1 states of a response (index 0: bare prompt); what an exact oracle gives.
 PrefixOracle = Callable[[LabeledResponse], list[bool]]
@@ -309,6 +309,6 @@ def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
                                 bok_k)
     title = f"{model.info.kind} vs {metrics['calibration']['target']} (ECE {metrics['calibration']['ece']:.3f})"
     metrics = json_ready({**metrics, "config": config.model_dump(mode="json")})
-    write_json(config.out / METRICS_FILE, metrics)
+    write_json(config.out / EVAL_METRICS_FILE, metrics)
     plot_reliability(metrics["calibration"]["bins"], config.out / RELIABILITY_FILE, title)
     return metrics

@@ -39,7 +39,7 @@ from pavlab.io import iter_jsonl, write_json, write_jsonl
 from pavlab.labeling.format import LabeledResponse
 from pavlab.progress import progress_bar
 from pavlab.verifiers.evaluate import (
-    METRICS_FILE,
+    EVAL_METRICS_FILE,
     ORACLES,
     EvalVerifierConfig,
     first_error_metrics,
@@ -168,7 +168,7 @@ def run_processbench_eval(config: EvalVerifierConfig) -> dict[str, Any]:
                                        "read_as": str(prover) if config.as_prover else None},
                           "processbench": {"file": str(config.processbench), **report},
                           "config": config.model_dump(mode="json")})
-    write_json(config.out / METRICS_FILE, metrics)
+    write_json(config.out / EVAL_METRICS_FILE, metrics)
     write_jsonl(config.out / PREDICTIONS_FILE, (
         {"id": row.id, "label": row.label,
          **{f"prediction_{rule}": first_flagged(readings[rule][i], thresholds[rule]) for rule in readings}}
