@@ -31,7 +31,7 @@ from pavlab.rl.config import RLConfig
 from pavlab.rl.trainer import run_rl
 from pavlab.runs import prepare_run
 from pavlab.sampling import SampleConfig, run_sampling
-from pavlab.search.run import SearchConfig, run_search
+from pavlab.search.run import SUMMARY_FILE, SearchConfig, run_search
 from pavlab.tasks.registry import get_task
 from pavlab.verifiers.train import TrainVerifierJobConfig, run_train_verifier
 
@@ -44,7 +44,7 @@ class Stage:
     """One stage: its config, its job, where `--out` puts its output, and how `--smoke` shrinks it."""
 
     config: type[Config]
-    run: Callable[[Any], Any]
+    run: Callable[[Any], Path]  # the job: `run_<job>(config) -> Path`
     out_name: str
     done_file: str | None = None  # the file the job writes last (None: `out` itself, or per-chunk shards)
     inherits: dict[str, str] = field(default_factory=dict)  # config field <- top-level recipe field
@@ -66,7 +66,7 @@ STAGES: dict[str, Stage] = {
     "train_verifier": Stage(TrainVerifierJobConfig, run_train_verifier, "verifier", "train_config.json", smoke_caps={
         "steps": 2, "batch_size": 4, "warmup": 1, "checkpoint_every": 2, "max_length": 512},
         smoke_set={"device": "cpu"}),
-    "search": Stage(SearchConfig, run_search, "search", "summary.json", smoke_caps={
+    "search": Stage(SearchConfig, run_search, "search", SUMMARY_FILE, smoke_caps={
         "problems": SMOKE_PROBLEMS, "n": 2, "candidates": 2, "max_depth": 2, "chunk_problems": SMOKE_PROBLEMS,
         "generation.max_new_tokens": SMOKE_TOKENS}, smoke_set={"device": "cpu"}),
     "rl": Stage(RLConfig, run_rl, "rl", "rl_summary.json", smoke_caps={

@@ -44,11 +44,14 @@ def write_rows(path: Path, rows: list) -> Path:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_round_trip(fmt: str, tmp_path: Path) -> None:
-    out, counts = run_labels_export(LabelsExportConfig(format=fmt, labels=[str(labels_file(tmp_path))],
-                                                       out=tmp_path / "out.jsonl"))
-    assert counts == {"responses": 4, "exported": 3, "cut": 1, "skipped": 1}
-    back, n = run_labels_import(LabelsImportConfig(format=fmt, file=out, out=tmp_path / "back.jsonl"))
-    assert n == 3
+    said: list[str] = []
+    out = run_labels_export(LabelsExportConfig(format=fmt, labels=[str(labels_file(tmp_path))],
+                                               out=tmp_path / "out.jsonl"), echo=said.append)
+    assert out == tmp_path / "out.jsonl"
+    assert said == [f"wrote 3 {fmt} rows to {out} (of 4 responses: 1 cut before an unlabeled state, 1 with no "
+                    "labeled step skipped)"]
+    back = run_labels_import(LabelsImportConfig(format=fmt, file=out, out=tmp_path / "back.jsonl"), echo=said.append)
+    assert said[-1] == f"wrote 3 labeled responses to {back}"
     rows = read_label_rows([back])
     assert [(r.prompt, r.steps) for r in rows] == [(LABELS[0]["prompt"], LABELS[0]["steps"]),
                                                    (LABELS[1]["prompt"], LABELS[1]["steps"][:1]),
@@ -59,7 +62,7 @@ def test_round_trip(fmt: str, tmp_path: Path) -> None:
         assert [r.q_hat for r in rows] == [[0.25, 0.5, 1.0], [0.25, 0.0], [0.5, 0.0625, 0.75, 1.0]]
     else:  # hard labels at the default threshold 0: positive iff some rollout succeeded
         assert [r.q_hat for r in rows] == [[None, 1.0, 1.0], [None, 0.0], [None, 1.0, 1.0, 1.0]]
-    again, _ = run_labels_export(LabelsExportConfig(format=fmt, labels=[str(back)], out=tmp_path / "again.jsonl"))
+    again = run_labels_export(LabelsExportConfig(format=fmt, labels=[str(back)], out=tmp_path / "again.jsonl"))
     assert again.read_text() == out.read_text()
 
 
@@ -173,8 +176,8 @@ def test_tag_in_text_cannot_be_exported_as_math_shepherd(tmp_path: Path) -> None
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exports_load_with_datasets(fmt: str, tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
-    out, _ = run_labels_export(LabelsExportConfig(format=fmt, labels=[str(labels_file(tmp_path))],
-                                                  out=tmp_path / f"{fmt}.jsonl"))
+    out = run_labels_export(LabelsExportConfig(format=fmt, labels=[str(labels_file(tmp_path))],
+                                               out=tmp_path / f"{fmt}.jsonl"))
     loaded = datasets.load_dataset("json", data_files=str(out), split="train")
     assert len(loaded) == 3
     if fmt == "trl":

@@ -55,7 +55,7 @@ def test_majority_needs_no_verifier(search_dirs, tmp_path) -> None:
     config = load_config(SearchConfig, overrides={
         "task": {"name": "countdown", "n_numbers": 3, "max_number": 9}, "policy": str(policy_dir),
         "method": "majority", "n": 3, "problems": 2, "generation": {"max_new_tokens": 12}, "out": str(tmp_path / "m")})
-    summary = run_search(config)
+    summary = json.loads(run_search(config).read_text())
     assert summary["problems"] == 2 and summary["mean_samples"] == 3 and summary["mean_verifier_tokens"] == 0
 
 

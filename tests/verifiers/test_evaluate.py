@@ -153,9 +153,9 @@ def test_run_eval_verifier_writes_strict_json_and_a_png(tmp_path: Path, tokenize
              "q_hat": [0.5, 1.0, 1.0]}]
     (run / "labels" / "shard-00000.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = EvalVerifierConfig(verifier=str(tmp_path / "verifier"), labels=str(run), out=tmp_path / "eval")
-    metrics = run_eval_verifier(config)
+    metrics_file = run_eval_verifier(config)
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text(), parse_constant=pytest.fail)
-    assert written == metrics and written["outcome_auc"] is None  # one class only
+    assert metrics_file == tmp_path / "eval" / "metrics.json" and written["outcome_auc"] is None  # one class only
     assert (tmp_path / "eval" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -169,8 +169,9 @@ def test_a_third_party_prm_is_evaluated_through_the_step_scorer(tmp_path: Path) 
     rows = [{"id": "a", "problem": "2 3 4 -> 20", "steps": ["2 + 3 = 5", "5 * 4 = 20"], "label": -1},
             {"id": "b", "problem": "2 3 4 -> 20", "steps": ["2 * 3 = 6", "6 + 4 = 10"], "label": 0}]
     path = write_rows(tmp_path / "pb.jsonl", rows)
-    metrics = run_processbench_eval(EvalVerifierConfig(verifier=spec, processbench=path, value_threshold=0.3,
-                                                       out=tmp_path / "eval"))
+    metrics = json.loads(run_processbench_eval(EvalVerifierConfig(verifier=spec, processbench=path,
+                                                                  value_threshold=0.3, out=tmp_path / "eval")
+                                               ).read_text())
     direct = ProcessVerifier.load(spec, "bok:1").score([r["problem"] for r in rows], [r["steps"] for r in rows])
     predictions = [json.loads(line) for line in (tmp_path / "eval" / "processbench_predictions.jsonl").open()]
     assert [p["prediction_value"] for p in predictions] == [first_flagged(d.q_pi[1:], 0.3) for d in direct]

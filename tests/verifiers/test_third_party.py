@@ -197,8 +197,8 @@ def test_eval_verifier_and_rl_rewards_read_a_third_party_prm(tmp_path, qwen_toke
              "q_hat": [0.5, 1.0, 1.0]},
             {"problem_id": "b", "prompt": "2 3 4 -> 20", "steps": ["2 * 3 = 6"], "correct": False, "q_hat": [0.5, 0.0]}]
     (tmp_path / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    metrics = run_eval_verifier(EvalVerifierConfig(verifier=spec, labels=str(tmp_path / "labels.jsonl"),
-                                                   out=tmp_path / "eval"))
+    metrics = json.loads(run_eval_verifier(EvalVerifierConfig(verifier=spec, labels=str(tmp_path / "labels.jsonl"),
+                                                              out=tmp_path / "eval")).read_text())
     assert metrics["verifier"]["kind"] == "prm" and metrics["calibration"]["states"] == 5
 
     task, meter = CountdownTask(n_numbers=3, max_number=9), ComputeMeter()

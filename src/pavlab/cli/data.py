@@ -19,11 +19,7 @@ app.add_typer(processbench_app, name="processbench")
 def processbench_build(config: ProcessBenchBuildConfig) -> None:
     """Label sampled responses with the task's exact oracle (label = first step after which the task can no longer
     be solved, -1 for a correct solution) and keep a balanced set: per_class of each class."""
-    path, counts = run_processbench_build(config)
-    console.print(f"wrote {2 * counts['per_class']} solutions ({counts['per_class']} erroneous, {counts['per_class']} "
-                  f"correct) to {path}; from {counts['responses']} responses: {counts['erroneous_available']} "
-                  f"erroneous and {counts['correct_available']} correct available, {counts['unlabeled']} without a "
-                  f"first error or an answer, {counts['duplicates']} duplicates")
+    run_processbench_build(config, echo=console.print)
 
 
 labels_app = typer.Typer(no_args_is_help=True, help="PRM label files to and from TRL, Math-Shepherd, soft and PRM800K "
@@ -35,14 +31,11 @@ app.add_typer(labels_app, name="labels")
 def labels_export(config: LabelsExportConfig) -> None:
     """Write pavlab labels as TRL stepwise, Math-Shepherd, soft-value or PRM800K rows (hard labels: q_hat > threshold).
     """
-    path, counts = run_labels_export(config)
-    console.print(f"wrote {counts['exported']} {config.format} rows to {path} (of {counts['responses']} responses: "
-                  f"{counts['cut']} cut before an unlabeled state, {counts['skipped']} with no labeled step skipped)")
+    run_labels_export(config, echo=console.print)
 
 
 @config_command(labels_app, "import", LabelsImportConfig, section="labels_import")
 def labels_import(config: LabelsImportConfig) -> None:
     """Read TRL stepwise, Math-Shepherd, soft-value or PRM800K rows into a pavlab label file (train-verifier reads it).
     """
-    path, count = run_labels_import(config)
-    console.print(f"wrote {count} labeled responses to {path}")
+    run_labels_import(config, echo=console.print)

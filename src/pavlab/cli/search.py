@@ -7,6 +7,7 @@ from rich.table import Table
 
 from pavlab.cli import app
 from pavlab.cli.common import config_command
+from pavlab.io import read_json
 from pavlab.search.run import SearchConfig, run_search
 
 console = Console()
@@ -19,7 +20,8 @@ ROWS = (("problems", "problems", "d"), ("accuracy", "accuracy", ".3f"), ("pass@N
 @config_command(app, "search", SearchConfig)
 def search_command(config: SearchConfig) -> None:
     """Search a split with one method at budget N; per-problem JSONL shards (resumable) + summary.json."""
-    summary = run_search(config)
+    summary_file = run_search(config)
+    summary = read_json(summary_file)
     if summary["prover_choice"]:
         console.print(f"--prover auto chose {summary['prover_choice']}", highlight=False, markup=False)
     table = Table("metric", "value", title=f"{summary['method']} (score {summary['score']}), N = {summary['n']}")
@@ -27,4 +29,4 @@ def search_command(config: SearchConfig) -> None:
         if key in summary:
             table.add_row(label, format(summary[key], fmt))
     console.print(table)
-    console.print(f"results in {config.out / 'results'}, summary in {config.out / 'summary.json'}")
+    console.print(f"results in {config.out / 'results'}, summary in {summary_file}")

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from pavlab.cli import app
 from pavlab.cli.common import config_command
-from pavlab.verifiers.evaluate import EVAL_METRICS_FILE, RELIABILITY_FILE, EvalVerifierConfig, run_eval_verifier
+from pavlab.io import read_json
+from pavlab.verifiers.evaluate import RELIABILITY_FILE, EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import TrainVerifierJobConfig, run_train_verifier
 
 console = Console()
@@ -87,9 +88,10 @@ def eval_verifier_command(config: EvalVerifierConfig) -> None:
     if config.processbench is not None:
         from pavlab.verifiers.processbench import PREDICTIONS_FILE, run_processbench_eval
 
-        console.print(processbench_table(run_processbench_eval(config)))
-        console.print(f"wrote {config.out / EVAL_METRICS_FILE} and {config.out / PREDICTIONS_FILE}")
+        metrics_file = run_processbench_eval(config)
+        console.print(processbench_table(read_json(metrics_file)))
+        console.print(f"wrote {metrics_file} and {config.out / PREDICTIONS_FILE}")
         return
-    metrics = run_eval_verifier(config)
-    console.print(metrics_table(metrics))
-    console.print(f"wrote {config.out / EVAL_METRICS_FILE} and {config.out / RELIABILITY_FILE}")
+    metrics_file = run_eval_verifier(config)
+    console.print(metrics_table(read_json(metrics_file)))
+    console.print(f"wrote {metrics_file} and {config.out / RELIABILITY_FILE}")

@@ -318,12 +318,24 @@ class LabelsImportConfig(Config):
     out: Path = Field(..., description="pavlab label file to write")
 
 
-def run_labels_export(config: LabelsExportConfig) -> tuple[Path, dict[str, int]]:
+def run_labels_export(config: LabelsExportConfig, echo: Callable[[str], None] = print) -> Path:
+    """The `labels export` job: write the labels as `config.format` rows; returns the file written (`config.out`).
+
+    What the file cannot say (responses read, cut before an unlabeled state, skipped) goes to `echo` in one line.
+    """
     rows, counts = export_labels(read_label_rows(resolve_label_paths(config.labels)), config.format, config.threshold)
     write_jsonl(config.out, rows)
-    return config.out, counts
+    echo(f"wrote {counts['exported']} {config.format} rows to {config.out} (of {counts['responses']} responses: "
+         f"{counts['cut']} cut before an unlabeled state, {counts['skipped']} with no labeled step skipped)")
+    return config.out
 
 
-def run_labels_import(config: LabelsImportConfig) -> tuple[Path, int]:
+def run_labels_import(config: LabelsImportConfig, echo: Callable[[str], None] = print) -> Path:
+    """The `labels import` job: read `config.file` into a pavlab label file; returns it (`config.out`).
+
+    `echo` gets one line with the number of labeled responses written.
+    """
     rows = import_rows(config.file, config.format, config.neutral)
-    return write_label_rows(config.out, rows), len(rows)
+    path = write_label_rows(config.out, rows)
+    echo(f"wrote {len(rows)} labeled responses to {path}")
+    return path

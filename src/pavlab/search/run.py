@@ -40,6 +40,7 @@ Method = Literal["best_of_n", "majority", "weighted_vote", "beam", "dvts"]
 
 TREE_METHODS = ("beam", "dvts")
 SHARED_COMPUTE = ("prompt_tokens", "forward_passes", "verifier_tokens", "verifier_passes")
+SUMMARY_FILE = "summary.json"
 
 
 class SearchConfig(Config):
@@ -125,8 +126,13 @@ def summarize_search(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
             **{f"mean_{key}": totals[key] / count for key in SHARED_COMPUTE}}
 
 
-def run_search(config: SearchConfig) -> dict[str, Any]:
-    """Search every problem of the split (resuming finished shards) and write `summary.json`."""
+def run_search(config: SearchConfig) -> Path:
+    """Search every problem of the split (resuming finished shards); returns the path of `summary.json`.
+
+    The summary holds the method and its settings, the prover `--prover auto` chose (`prover_choice`),
+    accuracy, pass@N of the explored sets and mean compute per problem; the per-problem rows are the
+    shards under `results/` next to it.
+    """
     task = get_task(config.task)
     needs_prover = config.method != "majority" and config.score in ("a", "q+a")
     prover, reason = resolve_prover(config.prover, config.labels) if needs_prover else (config.prover, None)
@@ -150,5 +156,5 @@ def run_search(config: SearchConfig) -> dict[str, Any]:
                "candidates": config.candidates if config.method in TREE_METHODS else None,
                **summarize_search(shards.rows()),
                "wall_seconds_this_run": round(time.perf_counter() - started, 2)}
-    write_json(run_dir / "summary.json", summary)
-    return summary
+    write_json(run_dir / SUMMARY_FILE, summary)
+    return run_dir / SUMMARY_FILE

@@ -85,8 +85,8 @@ def _train_and_eval(config: VerifierStudyConfig, kind: str, subset: Path, folder
 def _evaluate(config: VerifierStudyConfig, model: Path, out: Path, as_prover: str | None) -> dict[str, Any]:
     if (out / EVAL_METRICS_FILE).exists():
         return read_json(out / EVAL_METRICS_FILE)
-    return run_eval_verifier(EvalVerifierConfig(verifier=str(model), labels=config.val_labels, task=config.task,
-                                                as_prover=as_prover, out=out))
+    return read_json(run_eval_verifier(EvalVerifierConfig(verifier=str(model), labels=config.val_labels,
+                                                          task=config.task, as_prover=as_prover, out=out)))
 
 
 def row_of(metrics: dict[str, Any], labeled: int) -> dict[str, Any]:

@@ -292,8 +292,9 @@ class EvalVerifierConfig(Config):
         return self
 
 
-def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
-    """Load the verifier and labels, evaluate, and write metrics.json and reliability.png into `config.out`."""
+def run_eval_verifier(config: EvalVerifierConfig) -> Path:
+    """Load the verifier and labels, evaluate, and write metrics.json and reliability.png into `config.out`;
+    returns the path of metrics.json (every number of `evaluate_verifier`, and the config)."""
     model, tokenizer = load_value_model(config.verifier)  # a pavlab verifier or a third-party PRM spec
     model.to(config.device)
     responses = read_label_rows(resolve_label_paths(config.labels))
@@ -311,4 +312,4 @@ def run_eval_verifier(config: EvalVerifierConfig) -> dict[str, Any]:
     metrics = json_ready({**metrics, "config": config.model_dump(mode="json")})
     write_json(config.out / EVAL_METRICS_FILE, metrics)
     plot_reliability(metrics["calibration"]["bins"], config.out / RELIABILITY_FILE, title)
-    return metrics
+    return config.out / EVAL_METRICS_FILE

@@ -25,7 +25,7 @@ correctly, so every label is exact.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,7 @@ def score_rows(verifier: ProcessVerifier, rows: Sequence[ProcessBenchRow], chunk
     return results
 
 
-def run_processbench_eval(config: EvalVerifierConfig) -> dict[str, Any]:
+def run_processbench_eval(config: EvalVerifierConfig) -> Path:
     """`pavlab eval-verifier --processbench FILE`: score every solution with the verifier (any spec
     `ProcessVerifier.load` reads, third-party PRMs included), then
     ProcessBench's metrics under two readings:
@@ -146,7 +146,7 @@ def run_processbench_eval(config: EvalVerifierConfig) -> dict[str, Any]:
       (the verifier's own value; with `--as_prover bok:K`, the Best-of-K value 1 - (1 - Q)^K);
     - "advantage": step h is wrong when its advantage (change of that value) is below `advantage_threshold`.
 
-    Writes metrics.json and one prediction line per solution into `config.out`.
+    Writes metrics.json and one prediction line per solution into `config.out`; returns the path of metrics.json.
     """
     from pavlab.policies.prover_spec import Prover
 
@@ -173,7 +173,7 @@ def run_processbench_eval(config: EvalVerifierConfig) -> dict[str, Any]:
         {"id": row.id, "label": row.label,
          **{f"prediction_{rule}": first_flagged(readings[rule][i], thresholds[rule]) for rule in readings}}
         for i, row in enumerate(rows)))
-    return metrics
+    return config.out / EVAL_METRICS_FILE
 
 
 # -- building a file from sampled responses and an exact oracle ---------------------------------------
@@ -261,7 +261,16 @@ class ProcessBenchBuildConfig(Config):
     out: Path = Field(..., description="ProcessBench-format JSONL to write")
 
 
-def run_processbench_build(config: ProcessBenchBuildConfig) -> tuple[Path, dict[str, int]]:
+def run_processbench_build(config: ProcessBenchBuildConfig, echo: Callable[[str], None] = print) -> Path:
+    """The `processbench build` job: write the balanced file; returns it (`config.out`).
+
+    What the file cannot say (responses seen, available per class, dropped) goes to `echo` in one line.
+    """
     rows, counts = build_processbench(config.task, config.samples, config.per_class, config.per_problem, config.seed,
                                       config.generator)
-    return write_processbench(config.out, rows), counts
+    path = write_processbench(config.out, rows)
+    echo(f"wrote {2 * counts['per_class']} solutions ({counts['per_class']} erroneous, {counts['per_class']} "
+         f"correct) to {path}; from {counts['responses']} responses: {counts['erroneous_available']} "
+         f"erroneous and {counts['correct_available']} correct available, {counts['unlabeled']} without a "
+         f"first error or an answer, {counts['duplicates']} duplicates")
+    return path
