@@ -12,11 +12,13 @@ from pavlab.policies.loading import load_policy
 from pavlab.policies.testbed import (
     COUNTDOWN_SYMBOLS,
     TESTBED_FILE,
+    ShippedTestbedConfig,
     TestbedConfig,
     build_model,
     countdown_traces,
     encode_examples,
     response_nll,
+    run_shipped_testbed,
     train_testbed,
 )
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
@@ -182,3 +184,20 @@ def test_planted_trace_gamma_needs_distillation():
     data = planted_sft_data(TINY.model_copy(update={"n_train_problems": 4, "n_traces": 8, "planted_trace_gamma": 15.0,
                                                     "planted_distill": True}))
     assert data.record["trace_gamma"] == 15.0 and data.soft is not None and data.soft.boost == 5.0
+
+
+def test_run_shipped_testbed_copies_the_checkpoint_and_returns_its_folder(tmp_path):
+    out = run_shipped_testbed(ShippedTestbedConfig(task="planted", out=tmp_path / "policy"))
+    assert out == tmp_path / "policy" and read_json(out / TESTBED_FILE)["task"] == "planted"
+    assert ShippedTestbedConfig(out=tmp_path).task == "subset_sum"
+    with pytest.raises(PavlabError, match="no shipped testbed policy for task 'chess'"):
+        run_shipped_testbed(ShippedTestbedConfig(task="chess", out=tmp_path / "x"))
+
+
+def test_shipped_testbed_command(run_cli, tmp_path):
+    code, out, err = run_cli("policy", "shipped-testbed", "--task", "planted", "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    assert "copied the shipped planted testbed policy" in " ".join(out.split())
+    assert (tmp_path / "p" / TESTBED_FILE).is_file()
+    code, _, err = run_cli("policy", "shipped-testbed", "--task", "chess", "--out", str(tmp_path / "q"))
+    assert code == 2 and "no shipped testbed" in err and "Traceback" not in err

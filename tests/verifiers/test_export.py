@@ -66,3 +66,14 @@ def test_export_refuses_a_verifier_folder_as_target(run_cli, tmp_path, value_mod
     assert code == 2 and "export to another folder" in stderr
     code, _, stderr = run_cli("verifier", "export", str(tmp_path / "missing"), "--out", str(tmp_path / "x"))
     assert code == 2 and "not found" in stderr
+
+
+def test_run_verifier_export_returns_the_exported_folder(tmp_path, value_model, tokenizer) -> None:
+    from pavlab.config import load_config
+    from pavlab.verifiers.export import VerifierExportConfig, run_verifier_export
+
+    value_model.save_pretrained(tmp_path / "verifier", tokenizer)
+    config = load_config(VerifierExportConfig, overrides=["--verifier", str(tmp_path / "verifier"), "--out",
+                                                          str(tmp_path / "hf")])
+    assert run_verifier_export(config) == tmp_path / "hf"
+    assert (tmp_path / "hf" / "prm.json").is_file() and (tmp_path / "hf" / "config.json").is_file()

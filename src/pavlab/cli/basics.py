@@ -12,7 +12,7 @@ from rich.table import Table
 from pavlab.cli import app
 from pavlab.cli.common import config_command
 from pavlab.metrics import load_samples, summarize_samples
-from pavlab.policies.testbed import TestbedConfig, run_testbed
+from pavlab.policies.testbed import ShippedTestbedConfig, TestbedConfig, run_shipped_testbed, run_testbed
 from pavlab.sampling import SampleConfig, run_sampling
 
 console = Console()
@@ -39,13 +39,10 @@ def train_testbed_command(config: TestbedConfig) -> None:
     console.print(f"saved testbed policy to {run_testbed(config)}")
 
 
-@policy_app.command("shipped-testbed")
-def shipped_testbed_command(task: str = typer.Option("subset_sum", help="task of the shipped testbed policy"),
-                            out: Path = typer.Option(..., help="folder to copy the checkpoint to")) -> None:
+@config_command(policy_app, "shipped-testbed", ShippedTestbedConfig)
+def shipped_testbed_command(config: ShippedTestbedConfig) -> None:
     """Copy the testbed policy that ships with pavlab (trained once by `train-testbed`; testbed.json says how)."""
-    from pavlab.policies.testbed import copy_shipped_testbed
-
-    console.print(f"copied the shipped {task} testbed policy to {copy_shipped_testbed(task, out)}")
+    console.print(f"copied the shipped {config.task} testbed policy to {run_shipped_testbed(config)}")
 
 
 @config_command(app, "sample", SampleConfig)

@@ -20,8 +20,8 @@ def export_command(verifier: Path = typer.Argument(..., help="pavlab verifier fo
     """Write VERIFIER as a standard AutoModelForTokenClassification folder (one label: the value logit; sigmoid
     at a step's separator token is the verifier's value), with its tokenizer and a prm.json, so
     `--verifier OUT` scores identically in every pavlab command and vLLM can serve it as a pooling model."""
-    from pavlab.verifiers.export import export_verifier
+    from pavlab.verifiers.export import VerifierExportConfig, run_verifier_export
 
-    export_verifier(verifier, out)
+    out = run_verifier_export(VerifierExportConfig(verifier=verifier, out=out))
     console.print(f"wrote {out}: AutoModelForTokenClassification.from_pretrained('{out}') loads it; "
                   f"--verifier {out} scores with it", highlight=False, soft_wrap=True)

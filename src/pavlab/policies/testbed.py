@@ -365,6 +365,19 @@ def copy_shipped_testbed(task: str, out_dir: Path) -> Path:
     return Path(out_dir)
 
 
+class ShippedTestbedConfig(Config):
+    """Which shipped testbed policy to copy, and where."""
+
+    task: str = Field("subset_sum", description="task of the shipped testbed policy")
+    out: Path = Field(..., description="folder to copy the checkpoint to")
+
+
+def run_shipped_testbed(config: ShippedTestbedConfig) -> Path:
+    """The `policy shipped-testbed` job: copy the shipped checkpoint for `config.task`; returns its folder
+    (`config.out`), which `--policy` reads."""
+    return copy_shipped_testbed(config.task, config.out)
+
+
 def _describe(task: str, record: dict[str, Any], config: TestbedConfig, model: LlamaForCausalLM,
               losses: list[float], seconds: float) -> dict[str, Any]:
     """What `testbed.json` records: enough to rebuild the task, and how training went."""

@@ -22,8 +22,10 @@ import copy
 from pathlib import Path
 
 import torch
+from pydantic import Field
 from torch import nn
 
+from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.verifiers.model import INFO_FILE, ValueModel, load_tokenizer
 from pavlab.verifiers.third_party import PRMCard, token_classifier_head, write_card
@@ -67,3 +69,16 @@ def export_verifier(verifier_dir: str | Path, out_dir: str | Path) -> Path:
     write_card(out_dir, PRMCard(style="token-classification", separator=info.step_separator, positive_label=0,
                                 kind=info.kind, prover=info.prover))
     return out_dir
+
+
+class VerifierExportConfig(Config):
+    """The verifier to export and the folder for its Hugging Face model."""
+
+    verifier: Path = Field(..., description="pavlab verifier folder (from train-verifier)")
+    out: Path = Field(..., description="folder for the Hugging Face model")
+
+
+def run_verifier_export(config: VerifierExportConfig) -> Path:
+    """The `verifier export` job: write `config.verifier` as a token-classification folder; returns it
+    (`config.out`), which `AutoModelForTokenClassification.from_pretrained` and `--verifier` read."""
+    return export_verifier(config.verifier, config.out)
