@@ -148,3 +148,38 @@ def test_leave_one_out_baseline_centres_the_dense_rewards_too(make_rollouts):
     torch.testing.assert_close(means, torch.tensor([float(np.mean(r.rewards)) for r in dense], dtype=torch.float64))
     baselines = leave_one_out_baselines(means.view(1, -1)).flatten()
     torch.testing.assert_close(baselines[0], (means[1] + means[2]) / 2)
+
+
+@pytest.mark.parametrize("baseline", ["value", "loo"])
+def test_length_buckets_give_the_loss_and_gradient_of_one_padded_batch(make_rollouts, make_llama, monkeypatch,
+                                                                       baseline):
+    """`batch_loss` sums per-bucket losses (each / the batch's token count): the same numbers as one padded batch."""
+    from pavlab.rl import objective
+
+    tokenizer, rollouts = make_rollouts(alpha=1.0)
+    policy = make_llama(len(tokenizer))
+    reference = copy.deepcopy(policy)
+    torch.nn.init.normal_(next(reference.parameters()), std=0.1)  # a nonzero KL term
+    value_model = ValueModel.from_backbone(copy.deepcopy(policy)) if baseline == "value" else None
+    baselines = None if value_model else torch.tensor([0.2, 0.5, 0.9])
+    n_tokens = sum(len(r.response_ids) for r in rollouts)
+    models = [policy] + ([value_model] if value_model else [])
+    results = []
+    for rows in (0, 2, 1):
+        monkeypatch.setattr(objective, "BUCKET_ROWS", rows)
+        for model in models:
+            model.zero_grad(set_to_none=True)
+        parts = batch_loss(policy, reference, value_model, rollouts, baselines, n_tokens, tokenizer.pad_token_id,
+                           temperature=1.0, kl_coef=0.1, kl_estimator="k3")
+        parts.loss.backward()
+        results.append((parts, [p.grad.clone() for model in models for p in model.parameters()
+                                if p.grad is not None]))
+    (whole, whole_grads), *bucketed = results
+    for parts, grads in bucketed:
+        for name in ("loss", "policy_loss", "value_loss", "kl", "entropy", "reward"):
+            torch.testing.assert_close(getattr(parts, name), getattr(whole, name))
+        assert len(grads) == len(whole_grads)
+        for grad, expected in zip(grads, whole_grads, strict=True):
+            torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+    assert objective.length_buckets([5, 3, 4, 3], 2) == [[1, 3], [2, 0]]
+    assert objective.length_buckets([5, 3, 4], 0) == [[0, 1, 2]]

@@ -19,7 +19,7 @@ collapsing onto a local optimum before the dense reward has shown it the next st
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
@@ -100,6 +100,17 @@ def response_layout(rollouts: Sequence[Rollout], pad_id: int, device: torch.devi
     return ids, attention, mask, rewards
 
 
+BUCKET_ROWS = 16  # rows per length bucket in `batch_loss`; 0 = one batch padded to its longest sequence
+
+
+def length_buckets(lengths: Sequence[int], rows: int) -> list[list[int]]:
+    """Indices ordered by length in groups of `rows`, so padding stays small; `rows` 0: all, in their order."""
+    if rows == 0:
+        return [list(range(len(lengths)))]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[start:start + rows] for start in range(0, len(order), rows)]
+
+
 def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model: ValueModel | None,
                rollouts: Sequence[Rollout], baselines: torch.Tensor | None, n_tokens: int, pad_id: int, *,
                temperature: float, kl_coef: float, kl_estimator: KLEstimator,
@@ -108,7 +119,22 @@ def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model:
 
     `baselines` holds one number per rollout (leave-one-out) or None; with `value_model` the
     baseline is its per-token prediction instead, trained by squared loss to the per-token return.
+    Every part is a sum over tokens / `n_tokens`, so it is computed per bucket of similar lengths
+    (`BUCKET_ROWS`) and summed: the same loss and gradient (up to float summation order) without
+    the forward and backward work on padding that one batch padded to its longest response costs.
     """
+    parts = [_bucket_loss(policy, reference, value_model, [rollouts[i] for i in bucket],
+                          None if baselines is None else baselines[bucket], n_tokens, pad_id, temperature=temperature,
+                          kl_coef=kl_coef, kl_estimator=kl_estimator, entropy_coef=entropy_coef)
+             for bucket in length_buckets([len(r.ids) for r in rollouts], BUCKET_ROWS)]
+    return LossParts(*(sum((getattr(p, f.name) for p in parts[1:]), getattr(parts[0], f.name))
+                       for f in fields(LossParts)))
+
+
+def _bucket_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model: ValueModel | None,
+                 rollouts: Sequence[Rollout], baselines: torch.Tensor | None, n_tokens: int, pad_id: int, *,
+                 temperature: float, kl_coef: float, kl_estimator: KLEstimator, entropy_coef: float) -> LossParts:
+    """`batch_loss` of rollouts read as one right-padded batch."""
     device = next(policy.parameters()).device
     ids, attention, mask, rewards = response_layout(rollouts, pad_id, device)
     targets = ids[:, 1:]
