@@ -116,6 +116,7 @@ def test_search_command_with_a_third_party_prm(run_cli, tmp_path, tokenizer, mod
 
 def test_search_study_takes_a_third_party_prm(tmp_path, tokenizer, model_builders, qwen_style_prm) -> None:
     from pavlab.config import load_config
+    from pavlab.io import read_json
     from pavlab.studies.search import SearchStudyConfig, run_search_study
 
     policy_dir = tmp_path / "policy"
@@ -125,6 +126,6 @@ def test_search_study_takes_a_third_party_prm(tmp_path, tokenizer, model_builder
         "task": {"name": "countdown", "n_numbers": 3, "max_number": 9}, "policy": str(policy_dir),
         "verifier": f"hf-prm:{qwen_style_prm}", "budgets": [2], "seeds": [0], "problems": 2, "max_depth": 2,
         "generation": {"max_new_tokens": 8}, "out": str(tmp_path / "study")})
-    cells = run_search_study(config)["cells"]
+    cells = read_json(run_search_study(config))["cells"]
     assert cells and all(cell["problems"] == 2 for cell in cells)
     assert all(cell["mean_verifier_tokens"] > 0 for cell in cells if cell["arm"] != "majority")

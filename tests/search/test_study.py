@@ -13,7 +13,7 @@ import pytest
 
 from pavlab.cli import main
 from pavlab.config import load_config
-from pavlab.io import write_jsonl
+from pavlab.io import read_json, write_jsonl
 from pavlab.provers.rank import DEFAULT_CANDIDATES, choose_prover
 from pavlab.studies.search import ARMS, SearchStudyConfig, run_search_study
 from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
@@ -48,8 +48,7 @@ def read_outputs(out: Path, kind: str) -> dict[str, Any]:
 def test_search_study_writes_every_cell_and_resumes(tmp_path: Path, tiny) -> None:
     out = tmp_path / "study"
     config = load_config(SearchStudyConfig, overrides={**tiny, "seeds": [0, 1], "out": str(out)})
-    result = run_search_study(config)
-    cells = result["cells"]
+    cells = read_json(run_search_study(config))["cells"]
     assert sorted((c["arm"], c["n"], c["seed"]) for c in cells) == sorted(
         (arm, n, seed) for arm in ARMS for n in (1, 2) for seed in (0, 1))
     for cell in cells:
@@ -64,7 +63,7 @@ def test_search_study_writes_every_cell_and_resumes(tmp_path: Path, tiny) -> Non
             assert reading["bound"] in ("exact", "at_least", "unreached", "trivial")
             assert (reading["ratio"] is None) == (reading["bound"] in ("unreached", "trivial"))
     stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("shard-*.jsonl")}
-    assert run_search_study(config)["cells"] == cells
+    assert read_json(run_search_study(config))["cells"] == cells
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert data["cells"] == cells
 
@@ -79,7 +78,7 @@ def test_alpha_sweep_chooses_on_val_and_tests_the_choice(tmp_path: Path, tiny) -
     out = tmp_path / "alpha"
     config = load_config(AlphaSweepConfig, overrides={**tiny, "alphas": [0.0, 1.0, 4.0], "width": 2,
                                                       "out": str(out)})
-    summary = run_alpha_sweep(config)["summary"]
+    summary = read_json(run_alpha_sweep(config))["summary"]
     cells = read_outputs(out, "search_alpha")["cells"]
     val = {c["arm"]: c["accuracy"] for c in cells if c["split"] == "val"}
     assert list(val) == ["alpha=0", "alpha=1", "alpha=4"]
@@ -95,7 +94,7 @@ def test_prover_sweep_runs_bok_and_checkpoint_provers(tmp_path: Path, tiny, toke
     out = tmp_path / "provers"
     config = load_config(ProverSweepConfig, overrides={**tiny, "bok": [1, 4], "extra_provers": [f"model:{other}"],
                                                        "out": str(out)})
-    summary = run_prover_sweep(config)["summary"]
+    summary = read_json(run_prover_sweep(config))["summary"]
     cells = read_outputs(out, "search_provers")["cells"]
     specs = {"bok:1", "bok:4", f"model:{other}"}
     assert {(c["arm"], c["n"]) for c in cells} == {(s, n) for s in specs for n in (1, 2)}
@@ -116,8 +115,8 @@ def test_exploration_and_rerank_with_auto_prover(tmp_path: Path, tiny) -> None:
                          for pid, branches in (("p1", (("b", 1.0), ("c", 0.0))), ("p2", (("e", 0.0), ("f", 1.0))))
                          for step, q in branches])
     out = tmp_path / "rerank"
-    result = run_rerank_study(load_config(RerankConfig, overrides={**tiny, "prover": "auto", "labels": str(labels),
-                                                                   "out": str(out)}))
+    result = read_json(run_rerank_study(load_config(RerankConfig, overrides={
+        **tiny, "prover": "auto", "labels": str(labels), "out": str(out)})))
     expected, reason = choose_prover([labels])
     assert result["prover"] == expected in DEFAULT_CANDIDATES and result["prover_choice"] == reason
     cells = read_outputs(out, "search_rerank")["cells"]

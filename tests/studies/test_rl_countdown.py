@@ -48,8 +48,10 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     out = tmp_path / "study"
     kwargs = {"policy": policy, "verifier": verifier, "alphas": (1.0,), "seeds": (0, 1), "iterations": 2,
               "oracle_alphas": (1.0,), "ablation": True, "task": TASK, "settings": TINY_RL, "evals": TINY_EVALS}
-    summary = run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs))
+    study_file = run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs))
     data = json.loads((out / "rl_countdown.json").read_text())
+    assert study_file == out / "rl_countdown.json"
+    summary = data["summary"]
     names = {"ORM-RL", "PAV-RL alpha 1", "Oracle-PAV-RL alpha 1", "Q+aQ^mu alpha 1"}
     assert {arm["prover"] for arm in data["arms"]} == {None, "bok:4", "oracle"}
     assert {arm["name"] for arm in data["arms"]} == names
@@ -80,7 +82,7 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
 
     caches = {path: path.stat().st_mtime_ns for path in (out / "evals").iterdir()}
     assert len(caches) == 1 + 2 + 4 * 2 * 2  # start screen, start beams (2 seeds), per arm x seed: counts + beam
-    again = run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs))
+    again = json.loads(run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs)).read_text())["summary"]
     assert {path: path.stat().st_mtime_ns for path in (out / "evals").iterdir()} == caches  # nothing recomputed
     assert again["markdown"] == summary["markdown"]
 

@@ -18,9 +18,12 @@ TINY_RL = {"problems_per_iteration": 2, "group_size": 2, "eval_problems": 6, "ev
 def test_tiny_study_writes_json_csv_png(tmp_path):
     torch.set_num_threads(1)
     start = train_planted_start(tmp_path / "start", problems=12, samples=2, model=TINY_MODEL)
-    summary = run_planted_rl_study(PlantedRLStudyConfig(out=tmp_path / "study", gammas=[10.0], seeds=[0], iterations=2,
-                                                        orm_factor=2, start_policy=start, settings=TINY_RL))
+    study_file = run_planted_rl_study(PlantedRLStudyConfig(out=tmp_path / "study", gammas=[10.0], seeds=[0],
+                                                           iterations=2, orm_factor=2, start_policy=start,
+                                                           settings=TINY_RL))
     data = json.loads((tmp_path / "study" / "rl_planted.json").read_text())
+    assert study_file == tmp_path / "study" / "rl_planted.json"
+    summary = data["summary"]
     assert {"settings", "arms", "curves", "summary"} <= data.keys()
     names = {arm["name"] for arm in data["arms"]}
     assert names == {"ORM-RL", "PAV-RL mu_10", "Q+aQ^mu mu_10", "ORM-RL x2 samples"}

@@ -12,6 +12,7 @@ import torch
 from pavlab import testing
 from pavlab.config import load_config
 from pavlab.errors import PavlabError
+from pavlab.io import read_json
 from pavlab.studies.search_compute import (
     Curves,
     SearchComputeConfig,
@@ -41,7 +42,7 @@ def tiny(tmp_path: Path) -> dict:
 def test_study_writes_every_arm_with_cis_and_resumes(tmp_path: Path, tiny) -> None:
     out = tmp_path / "study"
     config = load_config(SearchComputeConfig, overrides={**tiny, "out": str(out)})
-    summary = run_search_compute(config)["summary"]
+    summary = read_json(run_search_compute(config))["summary"]
     arms = summary["arms"]
     assert set(arms) == {"orm_best_of_n", "prm_best_of_n", "pass_at_n", "q_beam", "pav_beam", "oracle_beam",
                          "q_beam_dedup", "pav_beam_dedup"}
@@ -67,7 +68,7 @@ def test_study_writes_every_arm_with_cis_and_resumes(tmp_path: Path, tiny) -> No
     assert all(Path(f).stat().st_size > 1000 for f in summary["figures"])
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("**/shard-*.jsonl")}
     assert len(stamps) == 2 * 2 + 2 * 2 * 5  # pool: 2 seeds x 2 chunks; cells: 2 seeds x 2 widths x 5 beam arms
-    assert run_search_compute(config)["summary"]["arms"] == arms
+    assert read_json(run_search_compute(config))["summary"]["arms"] == arms
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
 
@@ -120,23 +121,23 @@ def test_parts_split_the_jobs_and_the_last_part_writes_the_summary(tmp_path: Pat
     out = tmp_path / "parts"
     overrides = {**tiny, "seeds": [0], "beam_budgets": [1], "oracle": False, "compare_dedup": False, "out": str(out)}
     first = run_search_compute(load_config(SearchComputeConfig, overrides={**overrides, "parts": 2, "part": 0}))
-    assert first["summary"] is None and "part 0 of 2" in first["markdown"]
+    assert first is None and not (out / "search_compute.json").exists()
     assert len(list(out.glob("**/shard-*.jsonl"))) == 2  # jobs 0 and 2 of 4 (2 pool chunks, 2 beam cells)
     second = run_search_compute(load_config(SearchComputeConfig, overrides={**overrides, "parts": 2, "part": 1}))
-    assert second["summary"]["problems"] == 3 and (out / "search_compute.json").exists()
+    assert second == out / "search_compute.json" and read_json(second)["summary"]["problems"] == 3
 
 
 def test_dvts_and_dedup_arms_join_a_finished_study_without_redoing_it(tmp_path: Path, tiny, monkeypatch) -> None:
     out = tmp_path / "study"
     base = {**tiny, "out": str(out), "seeds": [0], "compare_dedup": False, "oracle": False, "dedup": True}
-    first = run_search_compute(load_config(SearchComputeConfig, overrides=base))["summary"]
+    first = read_json(run_search_compute(load_config(SearchComputeConfig, overrides=base)))["summary"]
     assert first["headline_arms"] == {"pav": "pav_beam", "q": "q_beam"}  # no other setting was run
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("**/shard-*.jsonl")}
     with pytest.raises(PavlabError, match="not multiples of dvts_subtree 2"):
         load_config(SearchComputeConfig, overrides={**base, "dvts_budgets": [3], "dvts_subtree": 2})
     monkeypatch.setenv("PAVLAB_ALLOW_CONFIG_CHANGE", "1")  # the study's record gains the DVTS fields
     with_dvts = {**base, "dvts_budgets": [2, 4], "dvts_subtree": 2, "compare_dedup": True}
-    summary = run_search_compute(load_config(SearchComputeConfig, overrides=with_dvts))["summary"]
+    summary = read_json(run_search_compute(load_config(SearchComputeConfig, overrides=with_dvts)))["summary"]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # pool and beam cells reused
     for arm, cells in (("pav_dvts", 2), ("q_dvts", 2), ("q_beam_no_dedup", 2), ("pav_beam_no_dedup", 2)):
         assert len(list((out / "cells" / arm).glob("shard-*.jsonl"))) == cells  # 2 budgets or widths, 1 seed

@@ -61,7 +61,7 @@ def test_verifier_study_trains_every_size_and_reports_orm_prm_pav(tmp_path: Path
     config = VerifierStudyConfig(init=str(policy), labels=[str(tmp_path / "train.jsonl")],
                                  val_labels=[str(tmp_path / "val.jsonl")], sizes=[10, 1000], steps=4, batch_size=8,
                                  pav_target_bok=2, out=tmp_path / "study")
-    summary = run_verifier_study(config)
+    summary = json.loads(run_verifier_study(config).read_text())
     assert {"orm", "prm", "pav", "pav_from_prm", "scaling"} <= set(summary)
     for kind in ("orm", "prm", "pav", "pav_from_prm"):
         row = summary[kind]

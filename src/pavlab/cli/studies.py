@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
@@ -33,18 +32,18 @@ app.add_typer(study_app, name="study")
 @config_command(study_app, "rl-planted", PlantedRLStudyConfig)
 def rl_planted(config: PlantedRLStudyConfig) -> None:
     """Outcome-only RL vs PAV-RL with mu_gamma provers (and the Q + alpha*Q^mu ablation) on the planted task."""
-    summary = run_planted_rl_study(config, command=invoked_command())
-    console.print(summary["markdown"], highlight=False, markup=False, soft_wrap=True)
-    console.print(f"rl_planted.json, rl_planted.csv and rl_planted.png in {config.out}")
+    study_file = run_planted_rl_study(config, command=invoked_command())
+    console.print(read_json(study_file)["summary"]["markdown"], highlight=False, markup=False, soft_wrap=True)
+    console.print(f"{study_file.name}, rl_planted.csv and rl_planted.png in {config.out}")
 
 
 @config_command(study_app, "rl-countdown", CountdownRLStudyConfig)
 def rl_countdown(config: CountdownRLStudyConfig) -> None:
     """ORM-RL vs PAV-RL (alpha sweep, Q + alpha*Q^mu ablation) on the subset-sum testbed: curves, Pass@N,
     beyond best-of-256."""
-    summary = run_countdown_rl_study(config, command=invoked_command())
-    console.print(summary["markdown"], highlight=False, markup=False, soft_wrap=True)
-    console.print(f"rl_countdown.json, .csv, .md, rl_countdown.png and rl_countdown_pass_at_n.png in {config.out}")
+    study_file = run_countdown_rl_study(config, command=invoked_command())
+    console.print(read_json(study_file)["summary"]["markdown"], highlight=False, markup=False, soft_wrap=True)
+    console.print(f"{study_file.name}, .csv, .md, rl_countdown.png and rl_countdown_pass_at_n.png in {config.out}")
 
 
 @config_command(study_app, "testbed", TestbedStudyConfig)
@@ -58,7 +57,7 @@ def testbed_study(config: TestbedStudyConfig) -> None:
 @config_command(study_app, "verifiers", VerifierStudyConfig)
 def verifiers_study(config: VerifierStudyConfig) -> None:
     """ORM, Q^pi PRM and Bo-K PAV on growing label sets: held-out outcome / dead-end AUC (bootstrap CIs), ECE."""
-    summary = run_verifier_study(config)
+    summary = read_json(run_verifier_study(config))
     for kind in ("orm", "prm", "pav"):
         row = summary[kind]
         console.print(f"{kind}: outcome AUC {row['outcome_auc']:.3f} {row['outcome_auc_ci']}, dead-end AUC "
@@ -72,19 +71,25 @@ def invoked_command() -> str:
     return " ".join(["pavlab", *sys.argv[1:]])
 
 
-def report(result: dict[str, Any], out: Path, kind: str) -> None:
-    """Print the prover `auto` chose, the Markdown section, and where the files are."""
-    if result["prover_choice"]:
-        console.print(f"--prover auto chose {result['prover_choice']}", highlight=False, markup=False)
-    console.print(result["markdown"], highlight=False, markup=False)
-    if result["summary"] is None:  # one part of a study split over processes
+def report(study_file: Path | None, config: SearchStudyBase) -> None:
+    """Print the prover `auto` chose, the Markdown section, and where the files are, from the study's JSON
+    (`study_file`; None: one part of a study split over processes, while other parts still run)."""
+    if study_file is None:
+        part = f"part {config.part} of {config.parts}" if isinstance(config, SearchComputeConfig) else "this part"
+        console.print(f"{part} done; the other parts are still running (rerun any part to write the summary once "
+                      "all are done)", highlight=False)
         return
-    console.print(f"{kind}.json, {kind}.md and " + ", ".join(
-        Path(f).name for f in result["summary"]["figures"]) + f" in {out}", highlight=False)
+    result = read_json(study_file)
+    # search-compute's JSON records the prover, not why `auto` chose it; the other studies record both
+    choice = result.get("prover_choice") or (result["prover"] if config.prover == "auto" else None)
+    if choice:
+        console.print(f"--prover auto chose {choice}", highlight=False, markup=False)
+    console.print(result["markdown"], highlight=False, markup=False)
+    console.print(f"{study_file.name}, {study_file.with_suffix('.md').name} and " + ", ".join(
+        Path(f).name for f in result["summary"]["figures"]) + f" in {config.out}", highlight=False)
 
 
-
-SEARCH_STUDIES: tuple[tuple[str, type[SearchStudyBase], Callable[..., dict[str, Any]], str, str], ...] = (
+SEARCH_STUDIES: tuple[tuple[str, type[SearchStudyBase], Callable[..., Path | None], str, str], ...] = (
     ("search-compute", SearchComputeConfig, run_search_compute, "search_compute",
      "Accuracy vs tokens with power: ORM / PRM best-of-N and pass@N from one pool, Q^pi / PAV / oracle beam; "
      "paired-bootstrap CIs on gains and compute ratios."),
@@ -101,11 +106,11 @@ SEARCH_STUDIES: tuple[tuple[str, type[SearchStudyBase], Callable[..., dict[str, 
 )
 
 
-def register_search_study(name: str, config_cls: type[SearchStudyBase], run: Callable[..., dict[str, Any]],
+def register_search_study(name: str, config_cls: type[SearchStudyBase], run: Callable[..., Path | None],
                           kind: str, help_text: str) -> None:
     """`pavlab study NAME [--quick] [--field value ...]`: run the study, print its Markdown section."""
     def command(config: SearchStudyBase) -> None:
-        report(run(config, invoked_command()), config.out, kind)
+        report(run(config, invoked_command()), config)
 
     command.__doc__ = f"{help_text} Resumable (rerun the same command); --quick for a small demo preset."
     config_command(study_app, name, config_cls, section=kind)(command)

@@ -94,6 +94,7 @@ SHARED_SETTINGS: dict[str, Any] = {
     "eval_samples": 2,
     "checkpoint_every": 50, "threads": 1, "progress": False,
 }
+RL_PLANTED_FILE = "rl_planted.json"
 REACH_LEVELS = (50, 90)  # held-out accuracy (%) whose first crossing by the seed-mean curve is reported
 # How a start is trained when the study is given its own `start` network (the shipped one used these).
 START_SFT = {"problems": 8000, "samples": 30}
@@ -228,8 +229,9 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab study rl-planted") -> dict[str, Any]:
-    """Every arm x seed from one SFT start; writes rl_planted.{json,csv,png} under `config.out`, returns the summary.
+def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab study rl-planted") -> Path:
+    """Every arm x seed from one SFT start; writes rl_planted.{json,csv,png} under `config.out` and returns the
+    path of rl_planted.json (settings, arms, curves, and the summary with its Markdown section).
 
     Each RL run resumes and a finished start policy is reused, so an interrupted study can simply be rerun.
     """
@@ -270,11 +272,11 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
                     for seed, run_dir in runs.run_dirs[arm.name].items()]
         summary["arms"][arm.name]["final_rule_probabilities"] = np.mean(per_seed, axis=0).tolist()
     summary["markdown"] = markdown_section(summary, command)
-    write_json(out_dir / "rl_planted.json", {
+    write_json(out_dir / RL_PLANTED_FILE, {
         "settings": {**shared, "iterations": iterations, "alpha": alpha, "seeds": list(seeds),
                      "gammas": list(gammas), "start_policy": str(start_policy)},
         "arms": [asdict(arm) for arm in arms], "curves": runs.rows(), "summary": summary})
     write_curves_csv(out_dir / "rl_planted.csv", runs)
     plot_arm_curves(out_dir / "rl_planted.png", runs, summary,
                     title=f"planted: RL from a mu_5 SFT policy (alpha {alpha:g})")
-    return summary
+    return out_dir / RL_PLANTED_FILE

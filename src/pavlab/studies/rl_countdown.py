@@ -68,6 +68,7 @@ from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.step_scores import ProcessVerifier
 
 TESTBED_TASK = TaskConfig(name="subset_sum")
+RL_COUNTDOWN_FILE = "rl_countdown.json"
 START_LABEL = "start"
 
 # Settings shared by every arm (only alpha, prover and reward differ), the paper's recipe: RFT on
@@ -345,12 +346,12 @@ def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any], comman
     return "\n".join(lines) + "\n"
 
 
-def run_countdown_rl_study(config: CountdownRLStudyConfig,
-                           command: str = "pavlab study rl-countdown") -> dict[str, Any]:
+def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavlab study rl-countdown") -> Path:
     """Every arm x seed from the start policy with the PAV (`verifier`, `prover`), then the final-policy evaluations.
 
     Writes rl_countdown.{json,csv,png}, rl_countdown_pass_at_n.png and rl_countdown.md under
-    `config.out`; returns the summary (with its Markdown). `workers` RL runs train at once (processes).
+    `config.out`; returns the path of rl_countdown.json (settings, arms, curves, the summary with its
+    Markdown, the evaluation). `workers` RL runs train at once (processes).
     """
     started = time.perf_counter()
     alphas, seeds, iterations, evals = tuple(config.alphas), tuple(config.seeds), config.iterations, config.evals
@@ -384,8 +385,8 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig,
               "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
     summary["markdown"] = markdown_section(summary, evaluation, command, record)
     summary["wall_seconds_this_run"] = round(time.perf_counter() - started, 1)
-    write_json(out_dir / "rl_countdown.json", {"settings": record, "arms": [asdict(arm) for arm in arms],
-                                               "curves": runs.rows(), "summary": summary, "evaluation": evaluation})
+    write_json(out_dir / RL_COUNTDOWN_FILE, {"settings": record, "arms": [asdict(arm) for arm in arms],
+                                             "curves": runs.rows(), "summary": summary, "evaluation": evaluation})
     with atomic_open(out_dir / "rl_countdown.md") as handle:
         handle.write(summary["markdown"])
     write_curves_csv(out_dir / "rl_countdown.csv", runs)
@@ -398,4 +399,4 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig,
                      {name: (evaluation["budgets"], per_seed[name]) for name in order},
                      xlabel="N (samples per problem)", ylabel="Pass@N (held-out test)",
                      title=f"{task.name}: Pass@N of the start and final RL policies", logx=True)
-    return summary
+    return out_dir / RL_COUNTDOWN_FILE

@@ -10,6 +10,7 @@ of every beam state included. Output in OUT: `cells/`, `search_study.{json,csv,m
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pavlab.studies.plots import plot_seed_curves
@@ -73,8 +74,9 @@ def markdown(run: StudyRun, summary: dict[str, Any], budgets: list[int], seeds: 
                    per_budget_table(run, list(ARMS), budgets, seeds))
 
 
-def run_search_study(config: SearchStudyConfig, command: str = "pavlab study search-grid") -> dict[str, Any]:
-    """Every (arm, N, seed) cell, the two accuracy-vs-compute figures, efficiency ratios and the Markdown section."""
+def run_search_study(config: SearchStudyConfig, command: str = "pavlab study search-grid") -> Path:
+    """Every (arm, N, seed) cell, the two accuracy-vs-compute figures, efficiency ratios and the Markdown section;
+    returns the path of `search_study.json`."""
     budgets, seeds = sorted(set(config.budgets)), config.seeds
     title = f"test-time search (alpha={config.alpha})"
     run, means = run_budget_grid(config, KIND, ARMS, "accuracy", "accuracy_vs_n.png",

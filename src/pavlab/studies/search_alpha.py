@@ -9,6 +9,7 @@ the chosen alpha's accuracy on `split` keeps the test numbers free of the tuning
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,8 +38,9 @@ def choose_alpha(alphas: Sequence[float], accuracy: Sequence[float]) -> float:
     return float(alphas[int(np.argmax(accuracy))])
 
 
-def run_alpha_sweep(config: AlphaSweepConfig, command: str = "pavlab study search-alpha") -> dict[str, Any]:
-    """Beam search (width B) for every alpha x seed on val; the chosen alpha and alpha = 0 on the test split."""
+def run_alpha_sweep(config: AlphaSweepConfig, command: str = "pavlab study search-alpha") -> Path:
+    """Beam search (width B) for every alpha x seed on val; the chosen alpha and alpha = 0 on the test split;
+    returns the path of `search_alpha.json`."""
     alphas = sorted(set(config.alphas))
     arms = {arm_name(a): SearchArm("beam", "q+a", alpha=a) for a in {*alphas, 0.0}}
     val_cells = [Cell(arm_name(a), config.width, seed, config.val_split) for seed in config.seeds for a in alphas]

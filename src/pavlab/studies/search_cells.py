@@ -187,14 +187,14 @@ def run_budget_grid(config: SearchStudyBase, kind: str, arms: dict[str, SearchAr
     return run, {arm: run.mean_curve(metric, arm, budgets, seeds) for arm in arms}
 
 
-def finish(run: StudyRun, kind: str, summary: dict[str, Any], markdown: str) -> dict[str, Any]:
-    """Write `{kind}.json` (config, arms, cells, summary) and `{kind}.md` (the RESULTS.md section)."""
+def finish(run: StudyRun, kind: str, summary: dict[str, Any], markdown: str) -> Path:
+    """Write `{kind}.json` (config, the prover and why `auto` chose it, arms, cells, summary, Markdown) and
+    `{kind}.md` (the RESULTS.md section); returns the JSON's path."""
     write_json(run.run_dir / f"{kind}.json", {**run.record, "cells": run.table, "summary": summary,
                                               "markdown": markdown})
     with atomic_open(run.run_dir / f"{kind}.md") as handle:
         handle.write(markdown)
-    return {"cells": run.table, "summary": summary, "markdown": markdown, "prover": run.prover,
-            "prover_choice": run.prover_choice}
+    return run.run_dir / f"{kind}.json"
 
 
 def pct(value: float | None) -> str:

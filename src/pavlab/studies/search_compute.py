@@ -382,15 +382,15 @@ def markdown(summary: dict[str, Any], command: str, prover: str, alpha: float) -
     return "\n".join(lines) + "\n"
 
 
-def run_search_compute(config: SearchComputeConfig, command: str = "pavlab study search-compute") -> dict[str, Any]:
-    """Run (or resume) the study and write its JSON summary, Markdown section and figures into `config.out`."""
-    prover, reason = resolve_prover(config.prover, config.labels)
+def run_search_compute(config: SearchComputeConfig, command: str = "pavlab study search-compute") -> Path | None:
+    """Run (or resume) the study and write its JSON summary, Markdown section and figures into `config.out`;
+    returns the path of `search_compute.json`, or None when this process ran its part of the jobs (`parts` > 1)
+    and other parts are still running (the last part to finish writes the summary)."""
+    prover, _ = resolve_prover(config.prover, config.labels)
     run_dir = prepare_run(config.out, config, kind=KIND)
     shards = run_shards(config, run_dir, prover)
     if shards is None:
-        return {"summary": None, "markdown": f"part {config.part} of {config.parts} done; the other parts are still "
-                "running (rerun any part to write the summary once all are done)\n", "prover": prover,
-                "prover_choice": reason}
+        return None
     pool, cells = shards
     curves = collect_curves(pool, cells, sorted(set(config.budgets)), config.seeds)
     summary = summarize(curves, config.bootstrap, headline_arms(config))
@@ -409,4 +409,4 @@ def run_search_compute(config: SearchComputeConfig, command: str = "pavlab study
                                           "summary": summary, "markdown": text})
     with atomic_open(run_dir / f"{KIND}.md") as handle:
         handle.write(text)
-    return {"summary": summary, "markdown": text, "prover": prover, "prover_choice": reason}
+    return run_dir / f"{KIND}.json"

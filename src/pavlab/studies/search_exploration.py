@@ -8,7 +8,7 @@ Output in OUT: `cells/`, `search_exploration.{json,csv,md}` and `pass_at_n.png`.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from pavlab.studies.search_cells import (
     SearchArm,
@@ -30,9 +30,9 @@ class ExplorationConfig(SearchStudyBase):
     """The shared search-study fields; the metric is Pass@N of every arm's explored set."""
 
 
-def run_exploration_study(config: ExplorationConfig, command: str = "pavlab study search-exploration",
-                          ) -> dict[str, Any]:
-    """Pass@N of every arm at every N x seed, the figure and the Markdown section."""
+def run_exploration_study(config: ExplorationConfig, command: str = "pavlab study search-exploration") -> Path:
+    """Pass@N of every arm at every N x seed, the figure and the Markdown section; returns the path of
+    `search_exploration.json`."""
     budgets, seeds = sorted(set(config.budgets)), config.seeds
     run, means = run_budget_grid(config, KIND, ARMS, "pass_at_n", "pass_at_n.png", xlabel="budget N",
                                  title=f"exploration (alpha={config.alpha})")

@@ -9,6 +9,7 @@ Output in OUT: `cells/`, `search_provers.{json,csv,md}` and `accuracy_vs_n_by_pr
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,8 +46,9 @@ def beats_everywhere(means: dict[str, list[float]], winner: str, loser: str) -> 
     return all(w > v for w, v in zip(means[winner], means[loser], strict=True))
 
 
-def run_prover_sweep(config: ProverSweepConfig, command: str = "pavlab study search-provers") -> dict[str, Any]:
-    """PAV beam search with every prover at every N x seed (alpha and C shared), plus the figure and Markdown."""
+def run_prover_sweep(config: ProverSweepConfig, command: str = "pavlab study search-provers") -> Path:
+    """PAV beam search with every prover at every N x seed (alpha and C shared), plus the figure and Markdown;
+    returns the path of `search_provers.json`."""
     budgets, seeds = sorted(set(config.budgets)), config.seeds
     specs = list(dict.fromkeys([f"bok:{k}" for k in sorted(set(config.bok))] + config.extra_provers))
     arms = {spec: SearchArm("beam", "q+a", prover=spec) for spec in specs}

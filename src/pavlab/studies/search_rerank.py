@@ -8,7 +8,7 @@ pick. Output in OUT: `cells/`, `search_rerank.{json,csv,md}` and `rerank_accurac
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from pydantic import Field
 
@@ -30,8 +30,9 @@ class RerankConfig(SearchStudyBase):
     aggregate: Aggregate = Field("min", description="effective rewards Q^pi + alpha A^mu of a response -> its score")
 
 
-def run_rerank_study(config: RerankConfig, command: str = "pavlab study search-rerank") -> dict[str, Any]:
-    """ORM best-of-N vs PAV-reranked best-of-N at every N x seed, the figure and the Markdown section."""
+def run_rerank_study(config: RerankConfig, command: str = "pavlab study search-rerank") -> Path:
+    """ORM best-of-N vs PAV-reranked best-of-N at every N x seed, the figure and the Markdown section; returns the
+    path of `search_rerank.json`."""
     budgets, seeds = sorted(set(config.budgets)), config.seeds
     arms = {"orm_best_of_n": SearchArm("best_of_n", "q"),
             "pav_rerank": SearchArm("best_of_n", "q+a", aggregate=config.aggregate)}

@@ -98,8 +98,9 @@ def row_of(metrics: dict[str, Any], labeled: int) -> dict[str, Any]:
             "calibration_target": metrics["calibration"]["target"]}
 
 
-def run_verifier_study(config: VerifierStudyConfig) -> dict[str, Any]:
-    """Train and evaluate every (kind, size); write `verifiers.json` and the scaling figure."""
+def run_verifier_study(config: VerifierStudyConfig) -> Path:
+    """Train and evaluate every (kind, size); write `verifiers.json` (returned: per kind the largest size's
+    metrics, and `scaling`, every size's) and the scaling figure."""
     run_dir = prepare_run(config.out, config, kind=KIND)
     paths = resolve_label_paths(config.labels)
     scaling = []
@@ -127,7 +128,7 @@ def run_verifier_study(config: VerifierStudyConfig) -> dict[str, Any]:
     summary["scaling"] = scaling
     summary["figure"] = str(plot_scaling(scaling, run_dir / "verifier_scaling.png"))
     write_json(run_dir / f"{KIND}.json", summary)
-    return summary
+    return run_dir / f"{KIND}.json"
 
 
 LEGEND = {"orm": "ORM", "prm": "Q^pi PRM", "pav": "PAV trained on Bo-K values"}
