@@ -60,8 +60,11 @@ install-vllm: $(VLLM_STAMP)
 # past VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS (vLLM's default: 300 s) kills the engine: on a box busy with
 # other jobs a starved engine worker got there, hence the longer limit.
 test-vllm: $(VLLM_STAMP)
+	@# the engine tests skip without an engine: fail here instead, so this target never passes vacuously
+	$(VLLM_BIN)/python -c "from vllm.platforms import current_platform as p; \
+		assert p.is_cpu() or p.is_cuda_alike(), 'vllm has no platform here'"
 	VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS=$${VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS:-3600} \
-		$(VLLM_BIN)/python -m pytest -m vllm -p no:cacheprovider \
+		$(VLLM_BIN)/python -m pytest -m vllm -rs -p no:cacheprovider \
 		tests/policies/test_backend_contract.py tests/policies/test_vllm_engine.py tests/verifiers/test_export_vllm.py
 
 $(VERL_STAMP): pyproject.toml constraints-verl.txt
