@@ -81,7 +81,7 @@ install-verl: $(VERL_STAMP)
 test-verl: $(VERL_STAMP)
 	$(VERL_BIN)/python -m pytest -p no:cacheprovider tests/integrations/test_verl.py
 
-# Every extra resolves against the package index (pip --dry-run; needs the network; 8 min on the busy 2-core box).
+# Every extra resolves against the package index (pip --dry-run; needs the network; its time: README.md).
 check-deps: $(STAMP)
 	$(BIN)/python scripts/check_deps.py
 

@@ -21,7 +21,8 @@ stderr = Console(stderr=True)
 def _global_options(threads: int | None = typer.Option(
         None, "--threads", envvar="PAVLAB_THREADS", min=1,
         help="torch CPU threads for the command (default: torch's, one per core). On a machine other jobs share, "
-             "use 1: with the cores busy, 2 threads on 2 cores ran SmolLM2 generation 3-7x slower than 1")) -> None:
+             "use 1: with the cores busy, more threads ran SmolLM2 generation several times slower (BENCHMARKS.md)"
+        )) -> None:
     """Options before the command name: `pavlab --threads 1 label ...`."""
     if threads is not None:
         import torch

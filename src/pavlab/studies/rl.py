@@ -104,7 +104,8 @@ class PlantedRLStudyConfig(PresetConfig):
     """`pavlab study rl-planted`: every reward arm x seed from one start policy on the planted task."""
 
     # One seed of ORM-RL and PAV-RL mu_10 from the shipped start, long enough for PAV-RL to rise visibly
-    # above the start (it passes 50% after ~150 iterations at full settings); no ablation, no long ORM-RL.
+    # above the start (at full settings it passes 50% after ~150 iterations: RESULTS.md section 5); no
+    # ablation, no long ORM-RL.
     QUICK: ClassVar[dict[str, Any]] = {"gammas": [10.0], "seeds": [0], "iterations": 150, "eval_every": 50,
                                        "orm_factor": 1, "ablation_gamma": None}
 

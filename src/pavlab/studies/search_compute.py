@@ -53,7 +53,7 @@ class SearchComputeConfig(SearchStudyBase):
     problems: int = Field(500, gt=0)
     beam_budgets: list[int] | None = Field(None, description="beam widths (default: budgets)")
     dedup: bool = Field(False, description="beam: identical candidates count once (off: on the subset-sum testbed "
-                        "it was no better at widths 1-4 and 8 points worse at width 8, RESULTS.md section 3)")
+                        "it was no better, and worse at the largest width: RESULTS.md section 3)")
     compare_dedup: bool = Field(True, description="also run Q^pi and PAV beam with the other dedup setting")
     oracle: bool = Field(True, description="run the oracle-scored beam ceiling (tasks with an exact oracle)")
     dvts_budgets: list[int] = Field([], description="DVTS budgets N, each split into N/M subtrees (search-and-learn's "
