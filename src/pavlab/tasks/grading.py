@@ -20,13 +20,13 @@ import subprocess
 import sys
 import threading
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, get_args
 
 from pavlab.errors import PavlabError
 from pavlab.tasks.base import Problem, Task
 
 GraderName = Literal["exact", "numeric", "math-verify"]
-GRADERS: tuple[str, ...] = ("exact", "numeric", "math-verify")
+GRADERS: tuple[str, ...] = get_args(GraderName)
 DEFAULT_TIMEOUT_S = 5.0
 WORKER_START_TIMEOUT_S = 120.0  # importing SymPy on a loaded 2-core box can take a while
 _REL_TOL = 1e-6

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.tasks.base import Task
+from pavlab.tasks.grading import GraderName
 
 TASK_DESCRIPTIONS: dict[str, str] = {
     "countdown": "reach a target from 4 numbers with + - * /, one operation per line (exact oracle values)",
@@ -40,7 +41,7 @@ class TaskConfig(Config):
     question_field: str = Field("question", description="jsonl: field holding the question")
     answer_field: str = Field("answer", description="jsonl: field holding the reference answer")
     id_field: str | None = Field(None, description="jsonl: field holding a problem id (default: line number)")
-    grader: Literal["exact", "numeric", "math-verify"] = Field("math-verify", description="jsonl: answer grader")
+    grader: GraderName = Field("math-verify", description="jsonl: answer grader")
 
     @model_validator(mode="before")
     @classmethod
