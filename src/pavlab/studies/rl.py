@@ -46,6 +46,7 @@ from pavlab.studies.rl_curves import (
     summarize_arms,
     write_curves_csv,
 )
+from pavlab.studies.search_cells import pct
 from pavlab.tasks.planted import TARGET_LENGTH, TOKENS, PlantedTask, match_states, target_of
 from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.scoring import right_pad
@@ -187,9 +188,6 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
     best_name = max(pav, key=lambda name: pav[name]["final_accuracy"]) if pav else None
     gammas = {name: procedural_gamma(row["prover"]) for name, row in pav.items()}
     gain = [f"{gammas[name]:g}" for name, row in pav.items() if row["final_min"] > orm["final_max"]]
-
-    def pct(value: float) -> str:
-        return f"{100 * value:.1f}%"
 
     def reached(row: dict[str, Any]) -> str:
         return " / ".join("never" if row[f"samples_to_{t}"] is None else f"{row[f'samples_to_{t}']:.0f}"
