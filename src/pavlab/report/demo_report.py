@@ -12,9 +12,13 @@ from typing import Any
 
 from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, read_json
+from pavlab.policies.testbed import TESTBED_FILE
 from pavlab.report.document import Code, Document, Image, Markdown, Section, Table, to_html, to_markdown
+from pavlab.studies.rl import RL_PLANTED_FILE
 from pavlab.studies.rl_curves import ratio_text
 from pavlab.studies.search_cells import pct
+from pavlab.studies.testbed import TESTBED_STUDY_FILE
+from pavlab.verifiers.evaluate import EVAL_METRICS_FILE
 
 
 def num(value: float | None, digits: int = 3) -> str:
@@ -29,8 +33,8 @@ def _stages(run_dir: Path) -> dict[str, Path]:
 
 
 def _policy_section(stages: dict[str, Path]) -> Section:
-    summary = read_json(stages["samples"] / "testbed.json")
-    testbed = read_json(stages["policy"] / "testbed.json")
+    summary = read_json(stages["samples"] / TESTBED_STUDY_FILE)
+    testbed = read_json(stages["policy"] / TESTBED_FILE)
     endings = summary.get("endings", {})
     rows = [[k, pct(v)] for k, v in summary["pass_at_k"].items()]
     rows += [["mean steps per response", num(summary.get("mean_steps"), 2)],
@@ -50,7 +54,7 @@ def _verifier_section(stages: dict[str, Path]) -> Section:
     rows, blocks = [], []
     names = {"eval_orm": "ORM", "eval_prm": "Q^pi PRM", "eval_pav": "PAV (PRM read as Bo4 prover)"}
     for stage, name in names.items():
-        metrics = read_json(stages[stage] / "metrics.json")
+        metrics = read_json(stages[stage] / EVAL_METRICS_FILE)
         oracle = metrics.get("oracle", {})
         first = oracle.get("first_error", {}).get("value", {})
         ci = metrics.get("outcome_auc_ci") or [None, None]
@@ -76,7 +80,7 @@ def _study_section(title: str, folder: Path, kind: str) -> tuple[Section, dict[s
 
 
 def _rl_section(stages: dict[str, Path]) -> tuple[Section, dict[str, Any]]:
-    data = read_json(stages["rl"] / "rl_planted.json")
+    data = read_json(stages["rl"] / RL_PLANTED_FILE)
     summary = data["summary"]
     return Section("Online RL on the planted task", [
         Markdown(summary["markdown"]), Image(stages["rl"] / "rl_planted.png", "held-out accuracy vs samples"),

@@ -24,6 +24,9 @@ from pavlab.tasks.base import parse_numbers_question
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.tasks.subset_sum import SubsetSumTask, apply_takes, reachable
 
+# the regime figures (not the policy's training record, `policies.testbed.TESTBED_FILE`, also testbed.json)
+TESTBED_STUDY_FILE = "testbed.json"
+
 
 class TestbedStudyConfig(Config):
     __test__ = False  # not a pytest test class despite its name
@@ -82,5 +85,5 @@ def run_testbed_study(config: TestbedStudyConfig) -> Path:
                                   k: v for k, v in summary.items() if k.startswith("pass@")}}
     if isinstance(task, SubsetSumTask):
         result["endings"] = first_errors(task, rows)
-    write_json(config.out / "testbed.json", result)
-    return config.out / "testbed.json"
+    write_json(config.out / TESTBED_STUDY_FILE, result)
+    return config.out / TESTBED_STUDY_FILE
