@@ -145,3 +145,17 @@ def test_dvts_and_dedup_arms_join_a_finished_study_without_redoing_it(tmp_path: 
     assert summary["headline_arms"] == {"pav": "pav_beam_no_dedup", "q": "q_beam_no_dedup"}
     assert summary["accuracy_gain_vs_orm"] == summary["vs_orm"]["pav_beam_no_dedup"]["gain_at_equal_tokens"]
     assert "| pav_dvts |" in (out / "search_compute.md").read_text()
+
+
+def test_cli_prints_a_part_then_the_section_from_the_written_summary(tmp_path: Path, tiny, run_cli) -> None:
+    args = ["study", "search-compute", "--task.name", "countdown", "--task.n_numbers", "3", "--task.max_number", "9",
+            "--policy", tiny["policy"], "--verifier", tiny["verifier"], "--budgets", "[1, 2]", "--beam_budgets",
+            "[1]", "--seeds", "[0]", "--problems", "2", "--max_depth", "2", "--bootstrap", "100", "--oracle",
+            "false", "--compare_dedup", "false", "--generation.max_new_tokens", "8", "--parts", "2",
+            "--out", str(tmp_path / "cli")]
+    code, out, _ = run_cli(*args, "--part", "0")
+    assert code == 0 and "part 0 of 2 done; the other parts are still running" in out
+    code, out, _ = run_cli(*args, "--part", "1")
+    assert code == 0 and "| claim | paper | measured here |" in out
+    assert "search_compute.json, search_compute.md and accuracy_vs_tokens.png, accuracy_vs_n.png" in " ".join(
+        out.split())  # rich wraps long lines
