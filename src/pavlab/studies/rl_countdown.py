@@ -146,15 +146,12 @@ class CountdownRLStudyConfig(PresetConfig):
         return data
 
 
-ORACLE_PREFIX = "Oracle-PAV-RL"
-
-
 def study_arms(alphas: Sequence[float], prover: str, ablation_alpha: float | None,
                oracle_alphas: Sequence[float] = ()) -> list[RewardArm]:
     """ORM-RL, PAV-RL for each alpha, oracle-prover PAV-RL for each oracle alpha, and (unless None) the
     values-not-advantages ablation at `ablation_alpha`."""
     arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL alpha {a:g}", a, prover=prover) for a in alphas),
-            *(RewardArm(f"{ORACLE_PREFIX} alpha {a:g}", a, prover="oracle") for a in oracle_alphas)]
+            *(RewardArm(f"Oracle-PAV-RL alpha {a:g}", a, prover="oracle") for a in oracle_alphas)]
     if ablation_alpha is not None:
         arms.append(RewardArm(f"Q+aQ^mu alpha {ablation_alpha:g}", ablation_alpha, "q_plus_q_mu", prover))
     return arms
@@ -248,7 +245,7 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[s
     arms, efficiency = summary["arms"], summary["sample_efficiency"]
     orm = arms["ORM-RL"]
     rows = []
-    learned = [name for name in efficiency if not name.startswith(ORACLE_PREFIX)]
+    learned = [name for name in efficiency if arms[name]["prover"] != "oracle"]
     if learned:
         best = max(learned, key=lambda name: arms[name]["final_accuracy"])
         row, budgets, curves = arms[best], evaluation["budgets"], evaluation["pass_at_n"]
@@ -275,7 +272,7 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[s
              f"{pct(row['final_accuracy'])} vs ORM-RL {pct(orm['final_accuracy'])} "
              f"({points(row['final_accuracy'], orm['final_accuracy'])}); sample efficiency "
              f"{ratio_text(efficiency[name]) if name in efficiency else 'n/a'} |"
-             for name, row in arms.items() if name.startswith(ORACLE_PREFIX)]
+             for name, row in arms.items() if row["prover"] == "oracle"]
     rows += [f"| {name} (values, not advantages) | hacked: opens with filler steps | {pct(row['final_accuracy'])}; "
              f"train responses {row['final_response_tokens']:.1f} tokens vs {orm['final_response_tokens']:.1f} "
              "(ORM-RL) |" for name, row in arms.items() if row["reward"] == "q_plus_q_mu"]
@@ -381,8 +378,7 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     evaluation = evaluate_policies(evaluator, Path(policy), runs, seeds)
     record = {**shared, **evals.model_dump(), "iterations": iterations, "seeds": list(seeds),
               "alphas": list(alphas), "oracle_alphas": list(config.oracle_alphas), "ablation_alpha": ablation_alpha,
-              "policy": str(policy),
-              "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
+              "policy": str(policy), "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
     summary["markdown"] = markdown_section(summary, evaluation, command, record)
     summary["wall_seconds_this_run"] = round(time.perf_counter() - started, 1)
     write_json(out_dir / RL_COUNTDOWN_FILE, {"settings": record, "arms": [asdict(arm) for arm in arms],

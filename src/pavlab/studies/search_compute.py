@@ -147,14 +147,15 @@ def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple
     trees |= {name: (arm, sorted(set(config.dvts_budgets))) for name, arm in DVTS_ARMS.items()
               if config.dvts_budgets}
     n_chunks = -(-config.problems // config.chunk_problems)
-    lists = [([(seed, chunk) for seed in config.seeds for chunk in range(n_chunks)], ShardedJsonl(run_dir / "pool"),
-              None)]
+    pool_jobs = [(seed, chunk) for seed in config.seeds for chunk in range(n_chunks)]
+    pool = ShardedJsonl(run_dir / "pool")
+    lists = [(pool_jobs, pool, None)]
     lists += [([(seed, n) for seed in config.seeds for n in ns], ShardedJsonl(run_dir / "cells" / name), name)
               for name, (_, ns) in trees.items()]
     total = sum(len(jobs) for jobs, _, _ in lists)
     runner: CellRunner | None = None
     orm: ProcessVerifier | None = None
-    with progress_bar(f"{KIND}: {len(lists[0][0])} pool chunks + {total - len(lists[0][0])} beam/DVTS cells",
+    with progress_bar(f"{KIND}: {len(pool_jobs)} pool chunks + {total - len(pool_jobs)} beam/DVTS cells",
                       total=total) as advance:
         offset = 0
         for jobs, shards, name in lists:
@@ -176,7 +177,7 @@ def run_shards(config: SearchComputeConfig, run_dir: Path, prover: str) -> tuple
             offset += len(jobs)
     if any(len(shards.finished()) < len(jobs) for jobs, shards, _ in lists):
         return None
-    return list(lists[0][1].rows()), [row for _, shards, _ in lists[1:] for row in shards.rows()]
+    return list(pool.rows()), [row for _, shards, _ in lists[1:] for row in shards.rows()]
 
 
 def collect_curves(pool: list[dict], cells: list[dict], budgets: list[int], seeds: list[int]) -> Curves:

@@ -123,7 +123,6 @@ def run_verifier_study(config: VerifierStudyConfig) -> Path:
     summary: dict[str, Any] = {row["kind"]: {k: v for k, v in row.items() if k not in ("size", "kind")}
                                for row in scaling if row["size"] == largest}
     summary["pav"]["prover"] = f"bok:{config.pav_target_bok}" if config.pav_target_bok else config.prover
-    summary["pav"]["trained_on_prover_values"] = config.pav_target_bok is not None
     summary["pav_from_prm"]["prover"] = config.prover
     summary["scaling"] = scaling
     summary["figure"] = str(plot_scaling(scaling, run_dir / "verifier_scaling.png"))
