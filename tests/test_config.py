@@ -1,7 +1,7 @@
 import pytest
 from pydantic import Field
 
-from pavlab.config import Config, load_config, parse_overrides
+from pavlab.config import Config, describe_fields, load_config, parse_overrides
 from pavlab.errors import PavlabError
 
 
@@ -53,3 +53,19 @@ def test_wrong_type_and_bad_yaml(tmp_path):
 def test_bare_section_value_combines_with_nested_overrides():
     assert parse_overrides(["--task", "countdown", "--task.max_number", "10"]) == {
         "task": {"name": "countdown", "max_number": 10}}
+
+
+def test_help_lists_a_nested_field_default_from_the_parent_default():
+    """`pavlab study rl-countdown --help` printed TaskConfig's own default task, not the study's."""
+    class Inner(Config):
+        name: str = "countdown"
+        size: int
+
+    class Outer(Config):
+        inner: Inner = Inner(name="subset_sum", size=8)
+        bare: Inner | None = None
+
+    lines = describe_fields(Outer)
+    assert "--inner.name (str, 'subset_sum')" in lines
+    assert "--inner.size (int, 8)" in lines
+    assert describe_fields(Inner) == ["--name (str, 'countdown')", "--size (int, required)"]

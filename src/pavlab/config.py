@@ -153,15 +153,21 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
         raise PavlabError(f"{msg} (got {err.get('input')!r})"[:300], path=origin, field=field) from None
 
 
-def describe_fields(cls: type[Config], prefix: str = "") -> list[str]:
-    """One line per (nested) field with its type and default, for `--help` epilogs."""
+def describe_fields(cls: type[Config], prefix: str = "", defaults: Config | None = None) -> list[str]:
+    """One line per (nested) field with its type and default, for `--help` epilogs.
+
+    A nested field's defaults are read off the parent's default instance (`defaults`), not the nested
+    class: a study whose `task` defaults to subset sum must not print the TaskConfig class's countdown.
+    """
     lines = []
     for name, info in cls.model_fields.items():
         annotation = info.annotation
+        value = getattr(defaults, name) if defaults is not None else info.default
         if isinstance(annotation, type) and issubclass(annotation, Config):
-            lines.extend(describe_fields(annotation, prefix=f"{prefix}{name}."))
+            lines.extend(describe_fields(annotation, prefix=f"{prefix}{name}.",
+                                         defaults=value if isinstance(value, Config) else None))
             continue
-        default = "required" if info.is_required() else repr(info.default)
+        default = "required" if info.is_required() and defaults is None else repr(value)
         text = f"--{prefix}{name} ({getattr(annotation, '__name__', str(annotation))}, {default})"
         if info.description:
             text += f": {info.description}"
