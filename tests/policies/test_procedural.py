@@ -59,6 +59,15 @@ def test_monte_carlo_success_rate_matches_the_exact_value(prefix):
     assert abs(rate - exact) < 4 * math.sqrt(exact * (1 - exact) / n) + 1e-9
 
 
+def test_responses_run_to_the_task_horizon():
+    task = PlantedTask(30)
+    policy = ProceduralProverPolicy(task, gamma=5.0)
+    [group] = policy.sample([PROMPT], ["1\n" * 12], 3, SamplingParams(seed=0))
+    assert all(len(c.token_ids) == 18 and c.finish_reason == "eos" for c in group)
+    [[last]] = policy.sample([PROMPT], ["1\n" * 29], 1, SamplingParams(seed=0, stop="step"))
+    assert last.finish_reason == "eos" and len(last.token_ids) == 1
+
+
 def test_only_the_planted_task_and_positive_gamma():
     with pytest.raises(PavlabError):
         ProceduralProverPolicy(CountdownTask(), gamma=5.0)

@@ -1,4 +1,5 @@
-"""Where RL's prover values come from: the exact oracle ceiling on tasks with a prefix oracle."""
+"""Where RL's prover values come from: the exact oracle ceiling on tasks with a prefix oracle, and exact
+mu_gamma values at the planted task's horizon."""
 
 from __future__ import annotations
 
@@ -43,3 +44,17 @@ def test_oracle_prover_needs_a_task_with_an_oracle(tmp_path):
     config = RLConfig(task=TaskConfig(name="planted"), policy="unused", out=tmp_path, alpha=1.0, prover="oracle")
     with pytest.raises(PavlabError, match="exact prefix oracle"):
         build_prover(config, get_task(config.task), ComputeMeter())
+
+
+def test_procedural_prover_values_follow_the_configured_horizon(tmp_path):
+    from pavlab.tasks.planted import exact_q_values
+
+    config = RLConfig(task=TaskConfig(name="planted", horizon=30), policy="unused", out=tmp_path, alpha=3.0,
+                      prover="mu:100")
+    task = get_task(config.task)
+    problem, steps = task.problems("test", 1)[0], ["1"] * 12
+    values = build_prover(config, task, ComputeMeter())
+    assert values is not None
+    np.testing.assert_array_equal(values([problem], [steps])[0], exact_q_values(problem, steps, 100.0, horizon=30))
+    # 18 steps left: mu_100 nearly always succeeds; at the default horizon of 10 the response is already over
+    assert values([problem], [steps])[0][-1] > 0.95 and exact_q_values(problem, steps, 100.0)[-1] == 0.0

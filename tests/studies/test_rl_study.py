@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from pathlib import Path
 
 import torch
 
 from pavlab.policies.testbed import TestbedConfig
-from pavlab.studies.rl import PlantedRLStudyConfig, run_planted_rl_study, train_planted_start
+from pavlab.studies.rl import (
+    PlantedRLStudyConfig,
+    bare_prompt_values,
+    markdown_section,
+    max_new_tokens,
+    planted_task,
+    run_planted_rl_study,
+    train_planted_start,
+)
+from pavlab.tasks.planted import PlantedTask
 
 TINY_MODEL = TestbedConfig(hidden_size=16, intermediate_size=32, num_layers=1, num_heads=2, steps=2, batch_size=8,
                            progress=False)
@@ -20,10 +31,17 @@ def test_tiny_study_writes_json_csv_png(tmp_path):
     start = train_planted_start(tmp_path / "start", problems=12, samples=2, model=TINY_MODEL)
     study_file = run_planted_rl_study(PlantedRLStudyConfig(out=tmp_path / "study", gammas=[10.0], seeds=[0],
                                                            iterations=2, orm_factor=2, start_policy=start,
-                                                           settings=TINY_RL))
+                                                           settings=TINY_RL, horizon=12))
     data = json.loads((tmp_path / "study" / "rl_planted.json").read_text())
     assert study_file == tmp_path / "study" / "rl_planted.json"
     summary = data["summary"]
+    # the horizon reaches every run's task and the generation length, and the saturation measure is reported
+    assert data["settings"]["horizon"] == 12 and data["settings"]["max_new_tokens"] == 28
+    run = json.loads((tmp_path / "study" / "runs" / "PAV-RL_mu_10" / "seed0" / "rl_run.json").read_text())
+    assert run["config"]["task"]["horizon"] == 12 and run["config"]["max_new_tokens"] == 28
+    assert summary["prover_values"] == bare_prompt_values([10.0], PlantedTask(12).problems("test", 6), 12)
+    assert "(didactic), horizon 12" in summary["markdown"]
+    assert "Prover saturation at horizon 12: V^mu(prompt)" in summary["markdown"]
     assert {"settings", "arms", "curves", "summary"} <= data.keys()
     names = {arm["name"] for arm in data["arms"]}
     assert names == {"ORM-RL", "PAV-RL mu_10", "Q+aQ^mu mu_10", "ORM-RL x2 samples"}
@@ -112,3 +130,11 @@ def test_arms_trained_in_two_processes_match_one(tmp_path):
     one = run_arms(arms, (0, 1), configs(tmp_path / "one"))
     two = run_arms(arms, (0, 1), configs(tmp_path / "two"), workers=2)
     assert one.curves == two.curves and list(two.run_dirs["ORM-RL"]) == [0, 1]
+
+
+def test_horizon_10_keeps_the_recorded_study():
+    """The default horizon runs what the published study ran, and its summary re-renders unchanged."""
+    assert max_new_tokens(10) == 24 and "horizon" not in planted_task(10).model_dump()
+    data = json.loads((Path(__file__).parents[2] / "docs" / "results" / "rl_planted.json").read_text())
+    command = re.search(r"Command: `(.*?)`", data["summary"]["markdown"]).group(1)
+    assert markdown_section(data["summary"], command) == data["summary"]["markdown"]

@@ -14,8 +14,12 @@ from pavlab.tasks.planted import (
     exact_q_value,
     exact_q_values,
     make_problem,
+    match_states,
     prover_probs,
+    sample_prover_step,
     split_of_keys,
+    target_of,
+    transitions,
 )
 
 TASK = PlantedTask()
@@ -133,3 +137,39 @@ def test_stronger_prover_has_higher_value():
 def test_asking_for_more_problems_than_a_split_holds_is_an_error():
     with pytest.raises(PavlabError, match="split has about"):
         TASK.problems("val", 10**6)
+
+
+def test_success_is_judged_within_the_configured_horizon():
+    problem = planted((3, 5, 3, 5, 7))
+    late = response([1] * 20 + [3, 5, 3, 5, 7])  # y* ends at step 25
+    assert not TASK.is_correct(late, problem)
+    assert PlantedTask(25).is_correct(late, problem) and PlantedTask(30).is_correct(late, problem)
+    assert not PlantedTask(24).is_correct(late, problem)
+    assert PlantedTask(12).extract_answer(response(range(1, 15))) == " ".join(map(str, range(1, 13)))
+    assert PlantedTask().options() == {} and PlantedTask(30).options() == {"horizon": 30}
+
+
+@pytest.mark.parametrize("horizon", [4, 0, 10.5, "30", True])
+def test_a_horizon_that_cannot_hold_y_star_is_a_one_line_error(horizon):
+    with pytest.raises(PavlabError, match="planted horizon must be an integer >= 5") as error:
+        PlantedTask(horizon)
+    assert error.value.field == "task.horizon" and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(("gamma", "prefix"), [(5.0, []), (30.0, []), (100.0, ["9"] * 20), (10.0, ["1", "2"])])
+def test_exact_values_at_horizon_30_match_monte_carlo_of_mu_gamma(gamma, prefix):
+    """mu_gamma rolled out token by token to step 30 succeeds as often as the exact value says."""
+    task, problem, rng, n = PlantedTask(30), planted((4, 4, 8, 1, 2)), random.Random(0), 2000
+    target, table = target_of(problem), transitions(target_of(problem))
+    hits = 0
+    for _ in range(n):
+        tokens, state = [int(step) for step in prefix], match_states(target, [int(step) for step in prefix])[-1]
+        while len(tokens) < task.horizon:
+            token = sample_prover_step(target, state, gamma, rng)[0]
+            tokens.append(token)
+            state = table[state][token]
+        hits += task.is_correct(response(tokens), problem)
+    exact = task.q_values(problem, prefix, gamma)[-1]
+    assert exact == exact_q_value(problem, prefix, gamma, horizon=30) != exact_q_value(problem, prefix, gamma)
+    assert abs(hits / n - exact) < 4 * (exact * (1 - exact) / n) ** 0.5 + 1e-9
+

@@ -44,3 +44,15 @@ def test_unknown_names_and_fields_are_user_errors():
     with pytest.raises(PavlabError, match="task.grader"):
         load_config(Holder, overrides=["--task.grader", "fuzzy"])
     assert set(TASK_DESCRIPTIONS) == {"countdown", "subset_sum", "planted", "gsm8k", "math500", "jsonl"}
+
+
+def test_planted_horizon_reaches_the_task_and_is_checked():
+    config = load_config(Holder, overrides=["--task.name", "planted", "--task.horizon", "30"]).task
+    assert get_task(config).horizon == 30 and get_task("planted").horizon == 10
+    assert config.model_dump()["horizon"] == 30
+    # unset, it is left out of the dump, so run records and cache keys written before the option still match
+    assert "horizon" not in TaskConfig(name="planted").model_dump(mode="json")
+    with pytest.raises(PavlabError, match="task.horizon"):
+        load_config(Holder, overrides=["--task.name", "planted", "--task.horizon", "4"])
+    with pytest.raises(PavlabError, match="planted-task option"):
+        load_config(Holder, overrides=["--task.name", "countdown", "--task.horizon", "30"])

@@ -4,7 +4,7 @@ Why a backend: the same object then serves as a prover for Monte Carlo labels, a
 search and sampling, and as the source of SFT traces ("SFT on samples from mu_5"), all through
 `PolicyBackend.sample` and its compute meter. A token is one step ("7\\n"); `token_ids` are the
 token values 1..14 and generated tokens are counted as steps. The prover never ends a response
-before the horizon, so a completion is "eos" exactly when the response reaches HORIZON steps.
+before the task's horizon, so a completion is "eos" exactly when the response reaches `task.horizon` steps.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.tasks.base import Task
 from pavlab.tasks.planted import (
-    HORIZON,
     PlantedTask,
     match_states,
     parse_token,
@@ -35,7 +34,7 @@ class ProceduralProverPolicy(PolicyBackend):
         if gamma <= 0:
             raise PavlabError(f"prover strength gamma must be > 0, got {gamma}", field="policy")
         super().__init__(task.step_separator)
-        self.task = task
+        self.task: PlantedTask = task
         self.gamma = float(gamma)
 
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
@@ -46,7 +45,7 @@ class ProceduralProverPolicy(PolicyBackend):
         for prompt, prefix in zip(prompts, prefixes, strict=True):
             target = target_of(self.task.problem_from_prompt(prompt))
             steps = self.task.split_steps(prefix)
-            state = match_states(target, [parse_token(step) for step in steps[:HORIZON]])[-1]
+            state = match_states(target, [parse_token(step) for step in steps[:self.task.horizon]])[-1]
             results.append([self._continue(target, state, len(steps), params, rng) for _ in range(n)])
         self.meter.samples += n * len(prompts)
         return results
@@ -54,7 +53,7 @@ class ProceduralProverPolicy(PolicyBackend):
     def _continue(self, target: tuple[int, ...], state: int, done: int, params: SamplingParams,
                   rng: random.Random) -> Completion:
         """One continuation from a prefix of `done` steps in match state `state`."""
-        left = max(HORIZON - done, 0)
+        left = max(self.task.horizon - done, 0)
         budget = min(left, 1 if params.stop == "step" else left, max(params.max_new_tokens, 0))
         table = transitions(target)
         tokens, logprobs = [], []

@@ -269,25 +269,26 @@ def planted_sft_data(config: TestbedConfig) -> SFTData:
     if config.planted_distill:
         token_ids = [tokenizer.convert_tokens_to_ids(str(token)) for token in TOKENS]
         soft = SoftTargets(token_ids, config.planted_sft_gamma, [
-            _planted_soft_steps(problem, ids, labels, token_ids)
+            _planted_soft_steps(problem, ids, labels, token_ids, task.horizon)
             for (problem, _, _), (ids, labels) in zip(pairs, rows, strict=True)])
-    return SFTData(tokenizer, rows, [], {"task_options": {}, "trace_success_rate": success,
+    return SFTData(tokenizer, rows, [], {"task_options": task.options(), "trace_success_rate": success,
                                          "sft_gamma": config.planted_sft_gamma,
                                          "distilled": config.planted_distill, "trace_gamma": trace_gamma}, soft)
 
 
-def _planted_soft_steps(problem: Problem, ids: list[int], labels: list[int], token_ids: list[int]
+def _planted_soft_steps(problem: Problem, ids: list[int], labels: list[int], token_ids: list[int], horizon: int
                         ) -> list[tuple[int, int]]:
-    """(index in `ids`, favoured token index or -1 for uniform) of every counted step of a mu_gamma trace.
+    """(index in `ids`, favoured token index or -1 for uniform) of every counted step (the first `horizon`)
+    of a mu_gamma trace.
 
     Steps are the labelled (response) tokens that are content tokens; prompt tokens carry no label.
     """
-    from pavlab.tasks.planted import HORIZON, match_states, target_of
+    from pavlab.tasks.planted import match_states, target_of
 
     target = target_of(problem)
     where = {token_id: index for index, token_id in enumerate(token_ids)}
     steps = [(i, where[token]) for i, (token, label) in enumerate(zip(ids, labels, strict=True))
-             if label != -100 and token in where][:HORIZON]
+             if label != -100 and token in where][:horizon]
     states = match_states(target, [index + 1 for _, index in steps])[:-1]
     return [(i, target[state] - 1 if state < len(target) else -1) for (i, _), state in zip(steps, states, strict=True)]
 

@@ -2,7 +2,7 @@
 
 Outcome: the exact check Rex by default, or an ORM's predicted success of the whole response.
 Prover values (H+1 per response, index 0 = bare prompt): exact `Q^{mu_gamma}` on the planted
-task (`mu:GAMMA`), the exact solvability of every prefix on a task with an oracle (`oracle`: the
+task (`mu:GAMMA`, at the task's horizon), the exact solvability of every prefix on a task with an oracle (`oracle`: the
 values of a prover that never fails from a solvable state, so a step's advantage is -1 exactly
 when it throws the win away; the ceiling a learned PAV is measured against), or a fixed PAV
 (`ProcessVerifier`) for any task. With alpha = 0 no prover is built, so outcome-only RL pays
@@ -70,9 +70,11 @@ def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn 
         return oracle_values(task)
     gamma = procedural_gamma(config.prover)
     if gamma is not None:
-        from pavlab.tasks.planted import exact_q_values
+        from pavlab.tasks.planted import PlantedTask
 
-        return lambda problems, steps_lists: [np.asarray(exact_q_values(problem, list(steps), gamma))
+        if not isinstance(task, PlantedTask):
+            raise PavlabError(f"prover {config.prover!r} needs the planted task, not '{task.name}'", field="prover")
+        return lambda problems, steps_lists: [np.asarray(task.q_values(problem, list(steps), gamma))
                                               for problem, steps in zip(problems, steps_lists, strict=True)]
     from pavlab.provers.rank import resolve_prover
     from pavlab.verifiers.step_scores import ProcessVerifier

@@ -16,6 +16,13 @@ this way: RESULTS.md section 5):
         --planted_trace_gamma 30 --planted_sft_gamma 5 --n_train_problems 8000 --n_traces 240000 --threads 1
 
 so the study (and the demo) start RL at once; pass `start` to train another one instead.
+
+Horizon: `horizon` (default 10, the task's) sets how many steps a response has, in every run's task,
+its generation length and the exact prover values. Why: at 10 steps no mu_gamma up to 30 saturates,
+so the paper's "too strong a prover gives no signal" can only show on a longer horizon; the summary
+reports each prover's bare-prompt value there (`bare_prompt_values`), the saturation measure. The
+shipped start was trained at horizon 10 and ends its responses after 10 steps (RESULTS.md section 5,
+"The gamma window on a longer horizon").
 """
 
 from __future__ import annotations
@@ -47,7 +54,16 @@ from pavlab.studies.rl_curves import (
     write_curves_csv,
 )
 from pavlab.studies.search_cells import pct
-from pavlab.tasks.planted import TARGET_LENGTH, TOKENS, PlantedTask, match_states, target_of
+from pavlab.tasks.planted import (
+    HORIZON,
+    TARGET_LENGTH,
+    TOKENS,
+    PlantedTask,
+    check_horizon,
+    exact_q_value,
+    match_states,
+    target_of,
+)
 from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.scoring import right_pad
 
@@ -88,10 +104,11 @@ def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | No
 # samples = 64 responses (the paper's batch), constant lr 1e-3 (the paper's), the paper's learned
 # token-level value baseline. Why not leave-one-out: it is one number per response, so it cannot
 # centre advantages that differ from step to step. No entropy bonus: it decays the arms that get no
-# signal. Both were measured: RESULTS.md section 5, "What it took" 3 and 4.
+# signal. Both were measured: RESULTS.md section 5, "What it took" 3 and 4. The generation length
+# follows the horizon (`max_new_tokens`).
 SHARED_SETTINGS: dict[str, Any] = {
     "problems_per_iteration": 16, "group_size": 4, "lr": 1e-3, "warmup_fraction": 0.0, "min_lr_ratio": 1.0,
-    "kl_coef": 0.0, "baseline": "value", "max_new_tokens": 24, "eval_problems": 200,
+    "kl_coef": 0.0, "baseline": "value", "eval_problems": 200,
     "eval_samples": 2,
     "checkpoint_every": 50, "threads": 1, "progress": False,
 }
@@ -99,6 +116,27 @@ RL_PLANTED_FILE = "rl_planted.json"
 REACH_LEVELS = (50, 90)  # held-out accuracy (%) whose first crossing by the seed-mean curve is reported
 # How a start is trained when the study is given its own `start` network (the shipped one used these).
 START_SFT = {"problems": 8000, "samples": 30}
+
+
+def max_new_tokens(horizon: int) -> int:
+    """Generation budget for a response of `horizon` steps: a token and its separator per step, EOS, and
+    slack for a few blank lines (24 at the default horizon of 10, what the horizon-10 study ran with)."""
+    return 2 * horizon + 4
+
+
+def planted_task(horizon: int) -> TaskConfig:
+    """The planted task at `horizon`; the default horizon stays unset, so runs recorded before the option
+    existed resume."""
+    return TaskConfig(name="planted", horizon=None if horizon == HORIZON else horizon)
+
+
+def bare_prompt_values(gammas: Sequence[float], problems: Sequence[Any], horizon: int) -> dict[str, float]:
+    """Mean V^{mu_gamma}(prompt) over `problems` per gamma (key f"{gamma:g}").
+
+    Why: it is the saturation measure. A prover whose bare-prompt value is near 1 succeeds from almost
+    any state, so its advantages are near 0 and carry little signal (the paper's "too strong a prover").
+    """
+    return {f"{g:g}": float(np.mean([exact_q_value(p, [], g, horizon) for p in problems])) for g in gammas}
 
 
 class PlantedRLStudyConfig(PresetConfig):
@@ -119,6 +157,8 @@ class PlantedRLStudyConfig(PresetConfig):
     iterations: int = Field(400, ge=1, description="RL iterations per run")
     eval_every: int = Field(25, ge=1, description="held-out evaluation every this many iterations")
     alpha: float = Field(3.0, description="weight of the prover's advantages in every PAV-RL arm")
+    horizon: int = Field(HORIZON, ge=TARGET_LENGTH, description="most steps of a response (the planted task's "
+                                                                "horizon); generation length follows it")
     ablation_gamma: float | None = Field(10.0, description="the Q + alpha*Q^mu arm's prover (None: no ablation)")
     orm_factor: int = Field(10, ge=1, description="a long ORM-RL reference arm runs this many times the "
                                                   "iterations (1: none)")
@@ -128,17 +168,17 @@ class PlantedRLStudyConfig(PresetConfig):
     settings: dict[str, Any] = Field({}, description="RLConfig fields that override SHARED_SETTINGS for every arm")
 
 
-def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int) -> float:
+def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int, horizon: int = HORIZON) -> float:
     """Mean longest run of y* (its first k tokens in a row, 0..5) in the policy's test responses.
 
     Why: test accuracy only counts complete matches, so it cannot tell a policy that learned y*_1..y*_3
-    from one that learned nothing; this measures the partial progress each arm makes.
+    from one that learned nothing; this measures the partial progress each arm makes (within `horizon` steps).
     """
-    task = PlantedTask()
+    task = PlantedTask(check_horizon(horizon))
     policy = load_policy(str(policy_dir))
     tests = task.problems("test", problems)
     groups = policy.sample([task.prompt(p) for p in tests], [""] * len(tests), samples,
-                           SamplingParams(max_new_tokens=SHARED_SETTINGS["max_new_tokens"], seed=seed))
+                           SamplingParams(max_new_tokens=max_new_tokens(horizon), seed=seed))
     return float(np.mean([max(match_states(target_of(problem), task.counted_tokens(c.text)))
                           for problem, group in zip(tests, groups, strict=True) for c in group]))
 
@@ -193,8 +233,9 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
         return " / ".join("never" if row[f"samples_to_{t}"] is None else f"{row[f'samples_to_{t}']:.0f}"
                           for t in REACH_LEVELS)
 
-    lines = ["## Online RL on the planted task (didactic)", "", f"Command: `{command}`", "",
-             "| claim | paper | measured |", "|---|---|---|"]
+    horizon = summary.get("horizon", HORIZON)
+    title = "## Online RL on the planted task (didactic)" + ("" if horizon == HORIZON else f", horizon {horizon}")
+    lines = [title, "", f"Command: `{command}`", "", "| claim | paper | measured |", "|---|---|---|"]
     ten = next((name for name in pav if gammas[name] == 10.0), best_name)
     if ten is not None:
         to_90 = pav[ten]["samples_to_90"]
@@ -211,6 +252,11 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
         if row["reward"] == "q_plus_q_mu":
             lines.append(f"| {name} (values, not advantages) | hacked (shown on MATH) | "
                          f"{pct(row['final_accuracy'])} |")
+    if "prover_values" in summary:
+        values = ", ".join(f"mu_{g} {v:.3f}" for g, v in summary["prover_values"].items())
+        lines += ["", f"Prover saturation at horizon {horizon}: V^mu(prompt), mu's exact success probability from the "
+                      f"bare prompt (mean over the test problems): {values}. Near 1, a prover succeeds from almost "
+                      "any state and its advantages vanish."]
     lines += ["", "Test accuracy per arm (mean over seeds), the mean longest run of y* in test responses "
               f"(0..5; start policy: {summary['matched_prefix_start']:.2f}), and the probability the final "
               "policy puts on the right next token in each match state k (mu_5: "
@@ -235,6 +281,7 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
     Each RL run resumes and a finished start policy is reused, so an interrupted study can simply be rerun.
     """
     gammas, seeds, iterations, alpha = tuple(config.gammas), tuple(config.seeds), config.iterations, config.alpha
+    horizon = config.horizon
     out_dir = Path(config.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     start_policy = config.start_policy
@@ -245,25 +292,30 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
                 copy_shipped_testbed("planted", start_policy)
             else:
                 train_planted_start(start_policy, model=config.start, **START_SFT)
-    shared = {**SHARED_SETTINGS, "eval_every": min(config.eval_every, iterations), **config.settings}
+    shared = {**SHARED_SETTINGS, "max_new_tokens": max_new_tokens(horizon), "eval_every": min(config.eval_every,
+              iterations), **config.settings}
     arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
-        return RLConfig(task=TaskConfig(name="planted"), policy=str(start_policy), seed=seed,
+        return RLConfig(task=planted_task(horizon), policy=str(start_policy), seed=seed,
                         iterations=iterations * arm.iteration_factor,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
 
     runs = run_arms(arms, seeds, config_for)
     summary = summarize_arms(arms, runs.curves)
     summary["batch"] = shared["problems_per_iteration"] * shared["group_size"]
+    summary["horizon"] = horizon
+    prover_gammas = [*gammas, *([] if config.ablation_gamma in (None, *gammas) else [config.ablation_gamma])]
+    summary["prover_values"] = bare_prompt_values(prover_gammas, PlantedTask(horizon).problems(
+        "test", shared["eval_problems"]), horizon)
     for name, (samples, accuracy) in summary["mean_curves"].items():
         for level in REACH_LEVELS:
             summary["arms"][name][f"samples_to_{level}"] = samples_to_reach(samples, accuracy, level / 100)
     summary["matched_prefix_start"] = matched_prefix(start_policy, shared["eval_problems"], shared["eval_samples"],
-                                                     seeds[0])
+                                                     seeds[0], horizon)
     for arm in arms:
         summary["arms"][arm.name]["final_matched_prefix"] = float(np.mean([
-            matched_prefix(run_dir / "policy", shared["eval_problems"], shared["eval_samples"], seed)
+            matched_prefix(run_dir / "policy", shared["eval_problems"], shared["eval_samples"], seed, horizon)
             for seed, run_dir in runs.run_dirs[arm.name].items()]))
     summary["rule_probabilities_start"] = rule_probabilities(start_policy, seed=seeds[0])
     for arm in arms:
@@ -272,10 +324,10 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
         summary["arms"][arm.name]["final_rule_probabilities"] = np.mean(per_seed, axis=0).tolist()
     summary["markdown"] = markdown_section(summary, command)
     write_json(out_dir / RL_PLANTED_FILE, {
-        "settings": {**shared, "iterations": iterations, "alpha": alpha, "seeds": list(seeds),
+        "settings": {**shared, "iterations": iterations, "alpha": alpha, "horizon": horizon, "seeds": list(seeds),
                      "gammas": list(gammas), "start_policy": str(start_policy)},
         "arms": [asdict(arm) for arm in arms], "curves": runs.rows(), "summary": summary})
     write_curves_csv(out_dir / "rl_planted.csv", runs)
     plot_arm_curves(out_dir / "rl_planted.png", runs, summary,
-                    title=f"planted: RL from a mu_5 SFT policy (alpha {alpha:g})")
+                    title=f"planted, horizon {horizon}: RL from a mu_5 SFT policy (alpha {alpha:g})")
     return out_dir / RL_PLANTED_FILE

