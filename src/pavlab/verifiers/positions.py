@@ -36,14 +36,14 @@ def step_end_token_indices(offsets: Sequence[tuple[int, int]], step_end_chars: S
     return indices
 
 
-def build_scoring_inputs(tokenizer: Any, prompt: str, steps: Sequence[str],
-                         separator: str = "\n") -> tuple[list[int], list[int]]:
+def build_scoring_inputs(tokenizer: Any, prompt: str, steps: Sequence[str], separator: str = "\n",
+                         prompt_ids: list[int] | None = None) -> tuple[list[int], list[int]]:
     """Token ids of prompt + response, and the H+1 scoring positions (0: last prompt token, h: end of step h).
 
     The ids follow the shared encoding convention (`encode_prompt` + `encode_response`), so the
-    verifier sees exactly what the policy generated.
+    verifier sees exactly what the policy generated. `prompt_ids`: the prompt's, if already encoded.
     """
-    prompt_ids = encode_prompt(tokenizer, prompt)
+    prompt_ids = encode_prompt(tokenizer, prompt) if prompt_ids is None else prompt_ids
     if not prompt_ids:
         raise ValueError("the prompt encodes to no tokens, so the bare prompt has no scoring position")
     response_ids, offsets = encode_response(tokenizer, "".join(step + separator for step in steps))

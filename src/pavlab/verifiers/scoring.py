@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from pavlab.policies.base import ComputeMeter
+from pavlab.policies.tokenization import encode_prompt
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.positions import build_scoring_inputs
 
@@ -74,8 +75,13 @@ def scoring_inputs(model: ValueModel, tokenizer: Any, prompts: Sequence[str], st
     if len(prompts) != len(steps_lists):
         raise ValueError(f"{len(prompts)} prompts but {len(steps_lists)} responses")
     # A third-party PRM (verifiers/third_party.py) places its own step markers; pavlab's verifiers use the separator.
-    build = getattr(model, "scoring_inputs", None) or (lambda p, s: build_scoring_inputs(tokenizer, p, s, separator))
-    return [build(prompt, steps) for prompt, steps in zip(prompts, steps_lists, strict=True)]
+    build = getattr(model, "scoring_inputs", None)
+    if build is not None:
+        return [build(prompt, steps) for prompt, steps in zip(prompts, steps_lists, strict=True)]
+    # each prompt is encoded once (beam search scores ~B*C responses of one prompt per call)
+    prompt_ids = {prompt: encode_prompt(tokenizer, prompt) for prompt in prompts}
+    return [build_scoring_inputs(tokenizer, prompt, steps, separator, prompt_ids[prompt])
+            for prompt, steps in zip(prompts, steps_lists, strict=True)]
 
 
 def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
