@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from pavlab.errors import PavlabError
 from pavlab.policies.base import SamplingParams
+from pavlab.policies.hf import HFPolicy
 from pavlab.search.beam import beam_search
 from pavlab.search.best_of_n import iid_search
 from pavlab.search.scorers import OracleScorer, ResponseScores, build_scorer
@@ -52,6 +54,25 @@ def test_beam_is_deterministic_in_its_seed(hf_policy, random_verifier, small_cou
     first = run(7)
     assert run(7) == first
     assert run(8) != first
+
+
+def test_policy_prefix_reuse_leaves_beam_results_unchanged(hf_policy, random_verifier, small_countdown) -> None:
+    problems = small_countdown.problems("test", 4)
+    scorer = build_scorer("q+a", small_countdown, random_verifier, 0.5)
+    bias = torch.zeros(len(hf_policy.tokenizer))  # short steps, long responses: several depths to resume
+    bias[hf_policy.tokenizer.convert_tokens_to_ids("\n")], bias[hf_policy.tokenizer.eos_token_id] = 2.0, -3.0
+    hf_policy.model.get_output_embeddings().register_forward_hook(lambda _m, _i, out: out + bias)
+    plain_policy = HFPolicy(hf_policy.model, hf_policy.tokenizer, context_cache_bytes=0)
+    reused, plain = (beam_search(small_countdown, policy, scorer, problems, 4, STEP, candidates=2, max_depth=4)
+                     for policy in (hf_policy, plain_policy))
+    assert [o.to_row() for o in reused.outcomes] == [o.to_row() for o in plain.outcomes]
+    assert max(o.diagnostics["depths"] for o in reused.outcomes) >= 3  # beams were resumed twice or more
+    for key in ("generated_tokens", "samples", "verifier_tokens"):
+        assert reused.compute[key] == plain.compute[key]
+    # each kept beam reads its last token instead of its prompt and prefix again
+    assert reused.compute["prompt_tokens"] < plain.compute["prompt_tokens"] / 2
+    assert reused.compute["forward_passes"] < plain.compute["forward_passes"]
+    assert hf_policy._contexts is None  # freed with the search
 
 
 def test_beam_compute_accounting_adds_up(hf_policy, random_verifier, small_countdown) -> None:

@@ -8,6 +8,8 @@ to its `ComputeMeter` so search and RL can be compared at equal compute.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -103,3 +105,12 @@ class PolicyBackend(ABC):
         `prefixes[i]` is the response text so far (steps each ending with the separator).
         Returns one list of `n` completions per pair, in order.
         """
+
+    def reusing_prefixes(self) -> AbstractContextManager[None]:
+        """A block of calls that each extend the last call's completions by a step (beam search): a backend
+        may keep the last call's work to resume from (the HF backend does); by default nothing changes."""
+        return nullcontext()
+
+    def retain_prefixes(self, prompts: Sequence[str], prefixes: Sequence[str]) -> None:
+        """Within `reusing_prefixes`: the (prompt, prefix) pairs the next call extends; the rest may be freed."""
+        return None

@@ -7,11 +7,15 @@ they finish, so compute follows the tokens actually generated, and the meter cou
 Contexts that share a prompt (the prefixes of one response in labeling, the beams of one problem
 in search) prefill that prompt once: a chat model's ~100-token prompt is otherwise re-read for
 every prefix.
+Within `reusing_prefixes` (beam search) a context that extends a row of the previous call by the
+step that row sampled reads only its last token on top of that row's kept activations
+(`policies/context_cache.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -19,6 +23,7 @@ from transformers import DynamicCache, PreTrainedModel
 
 from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
+from pavlab.policies.context_cache import ContextKVCache, stack_rows, supported
 from pavlab.policies.tokenization import encode_prompt, encode_response
 
 Context = tuple[int, ...]
@@ -74,11 +79,12 @@ class HFPolicy(PolicyBackend):
     """A causal LM sampled step by step or response by response, with one prefill per unique context.
 
     Completions carry the EOS token in `token_ids` / `logprobs` (RL needs its log-probability) but
-    not in `text`. Rows in flight never exceed `max_batch_rows`.
+    not in `text`. Rows in flight never exceed `max_batch_rows`. Within `reusing_prefixes` the
+    activations kept between calls never exceed `context_cache_bytes` (0 turns the reuse off).
     """
 
     def __init__(self, model: PreTrainedModel, tokenizer: Any, step_separator: str = "\n", device: str = "cpu",
-                 max_batch_rows: int = 512) -> None:
+                 max_batch_rows: int = 512, context_cache_bytes: int = 2**31) -> None:
         super().__init__(step_separator)
         if max_batch_rows < 1:
             raise PavlabError(f"max_batch_rows must be >= 1, got {max_batch_rows}", field="max_batch_rows")
@@ -88,6 +94,8 @@ class HFPolicy(PolicyBackend):
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.max_batch_rows = max_batch_rows
+        self.context_cache_bytes = context_cache_bytes
+        self._contexts: ContextKVCache | None = None
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.eos_ids = torch.tensor(eos_token_ids(model, tokenizer), device=self.device)
         self.separator_ids = torch.tensor(token_ids_containing(tokenizer, step_separator), dtype=torch.long,
@@ -100,6 +108,23 @@ class HFPolicy(PolicyBackend):
 
     def context_ids(self, prompt: str, prefix: str) -> list[int]:
         return encode_prompt(self.tokenizer, prompt) + encode_response(self.tokenizer, prefix)[0]
+
+    @contextmanager
+    def reusing_prefixes(self) -> Iterator[None]:
+        """Within the block, a context that is a row of the last call plus the step it sampled reads only its
+        last token (`policies/context_cache.py`); off for caches other than plain full attention."""
+        if self.context_cache_bytes <= 0 or not supported(self.model.config):
+            yield
+            return
+        self._contexts = ContextKVCache(self.context_cache_bytes)
+        try:
+            yield
+        finally:
+            self._contexts = None
+
+    def retain_prefixes(self, prompts: Sequence[str], prefixes: Sequence[str]) -> None:
+        if self._contexts is not None:
+            self._contexts.retain(prompts, prefixes)
 
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
                params: SamplingParams) -> list[list[Completion]]:
@@ -135,6 +160,12 @@ class HFPolicy(PolicyBackend):
             start = handed[context]
             result.append(produced[position[context]][start:start + n])
             handed[context] = start + n
+        if self._contexts is not None:
+            self._contexts.end_call()
+            for prompt, prefix, context, group in zip(prompts, prefixes, contexts, result, strict=True):
+                for completion in group:
+                    if completion.finish_reason == "step":
+                        self._contexts.name(prompt, prefix + completion.text, context + tuple(completion.token_ids))
         self.meter.samples += n * len(contexts)
         return result
 
@@ -188,12 +219,35 @@ class HFPolicy(PolicyBackend):
         has_tail = torch.tensor([bool(tail) for tail in tails], device=self.device)
         return torch.where(has_tail[:, None], tail_logits, logits[select]), mask, lengths, cache
 
+    def _start(self, contexts: list[Context], prompt_lengths: list[int]
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, DynamicCache]:
+        """`_prefill`, except that a context the context cache holds reads only its last token on top of it."""
+        entries = [self._contexts.get(context) for context in contexts] if self._contexts is not None else []
+        hits = [index for index, entry in enumerate(entries) if entry is not None]
+        if not hits:
+            return self._prefill(contexts, prompt_lengths)
+        cache, mask = ContextKVCache.past([entries[index] for index in hits], self.model.config)
+        mask = torch.cat([mask, mask.new_ones((len(hits), 1))], dim=1)
+        lengths = torch.tensor([len(contexts[index]) for index in hits], device=self.device)
+        last = torch.tensor([[contexts[index][-1]] for index in hits], device=self.device)
+        logits = self._forward(last, mask, (lengths - 1)[:, None], cache)
+        self.meter.prompt_tokens += len(hits)
+        misses = [index for index, entry in enumerate(entries) if entry is None]
+        if not misses:
+            return logits, mask, lengths, cache
+        miss_logits, miss_mask, miss_lengths, miss_cache = self._prefill(
+            [contexts[index] for index in misses], [prompt_lengths[index] for index in misses])
+        order = torch.argsort(torch.tensor(hits + misses, device=self.device))
+        cache, mask = stack_rows([(cache, mask), (miss_cache, miss_mask)], order, self.model.config)
+        return torch.cat([logits, miss_logits])[order], mask, torch.cat([lengths, miss_lengths])[order], cache
+
     def _generate_chunk(self, contexts: list[Context], prompt_lengths: list[int], copies: list[int],
                         params: SamplingParams, generator: torch.Generator | None) -> list[list[Completion]]:
         """Prefill each context once (left-padded), expand the cache to its copies, decode until all rows stop."""
-        logits, mask, next_position, cache = self._prefill(contexts, prompt_lengths)
+        logits, mask, next_position, cache = self._start(contexts, prompt_lengths)
         expand = torch.repeat_interleave(torch.arange(len(contexts), device=self.device),
                                          torch.tensor(copies, device=self.device))
+        owners = expand.tolist()  # the context of every original row
         cache.batch_select_indices(expand)
         logits, mask, next_position = logits[expand], mask[expand], next_position[expand]
         n_rows = len(expand)
@@ -211,8 +265,14 @@ class HFPolicy(PolicyBackend):
             self.meter.generated_tokens += len(rows)
             at_eos = torch.isin(chosen, self.eos_ids)
             done = (at_eos | self._ends_step(chosen, rows, tokens)) if params.stop == "step" else at_eos
+            stepped = []  # batch rows that ended a step: what the next call may resume
             for index in done.nonzero().flatten().tolist():
                 reasons[rows[index]] = "eos" if at_eos[index] else "step"
+                if reasons[rows[index]] == "step":
+                    stepped.append(index)
+            if self._contexts is not None and stepped:
+                self._contexts.keep([contexts[owners[rows[index]]] + tuple(tokens[rows[index]]) for index in stepped],
+                                    cache, mask, stepped)
             keep = (~done).nonzero().flatten()
             if len(keep) == 0 or step == params.max_new_tokens - 1:
                 break

@@ -55,10 +55,11 @@ def beam_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems:
 
     Depth d samples with seed `chunk_seed(params.seed, d)`, so a run is reproducible from `params.seed`.
     With `dedup`, duplicate candidates of a problem are dropped before ranking. A scorer that can
-    reuse the previous depth's work (pavlab's verifiers keep their prefix activations) does so.
+    reuse the previous depth's work (pavlab's verifiers keep their prefix activations) does so, and
+    so does a policy backend that can (the HF backend keeps each beam's keys/values).
     """
     check_budget(width, candidates, max_depth)
-    with reusing_prefixes(scorer):
+    with reusing_prefixes(scorer), policy.reusing_prefixes():
         return _beam_search(task, policy, scorer, problems, width, params, candidates, max_depth, dedup)
 
 
@@ -106,6 +107,7 @@ def _beam_search(task: Task, policy: PolicyBackend, scorer: StepScorer, problems
             done[index].extend(c for c in kept if c.finished or last_depth)
         alive = [(index, text) for index, texts in enumerate(beams) for text in texts]
         retain_prefixes(scorer, [problems[index] for index, _ in alive], [task.split_steps(text) for _, text in alive])
+        policy.retain_prefixes([prompts[index] for index, _ in alive], [text for _, text in alive])
     outcomes = []
     for index, problem in enumerate(problems):
         finals = [c.final for c in done[index]]
