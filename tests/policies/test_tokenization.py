@@ -16,3 +16,13 @@ def test_decoded_offsets_follow_a_non_canonical_spelling():
     assert tokenizer.decode([one, zero, newline]) == "10\n"
     assert decoded_offsets(tokenizer, [one, zero, newline]) == [(0, 1), (1, 2), (2, 3)]
     assert decoded_offsets(tokenizer, []) == []
+
+
+def test_encode_responses_equals_one_call_per_text():
+    from pavlab.policies.tokenization import encode_responses
+
+    tokenizer = build_number_tokenizer(14, [])
+    texts = ["10\n3\n 7\n", "", "12 13\n", "", "1"]
+    assert encode_responses(tokenizer, texts) == [encode_response(tokenizer, text) for text in texts]
+    assert encode_responses(tokenizer, ["", ""]) == [([], []), ([], [])]
+    assert encode_responses(tokenizer, []) == []

@@ -54,3 +54,16 @@ def test_separator_merging_with_next_step_picks_the_token_holding_the_step_end(t
 def test_a_response_without_steps_is_scored_at_the_prompt(tokenizer) -> None:
     ids, positions = build_scoring_inputs(tokenizer, "q?", [], "\n")
     assert ids == encode_prompt(tokenizer, "q?") and positions == [len(ids) - 1]
+
+
+@pytest.mark.parametrize("merged, separator", [((), "\n"), ((".\n", "\n\n"), "\n\n")])
+def test_many_scoring_inputs_equal_one_call_per_response(tokenizer_factory, merged, separator) -> None:
+    from pavlab.verifiers.positions import build_many_scoring_inputs
+
+    tok = tokenizer_factory(merged)
+    prompts = ["q?", "other q", "q?", "q?"]
+    steps_lists = [STEPS, STEPS[:1], [], STEPS[:2]]
+    assert build_many_scoring_inputs(tok, prompts, steps_lists, separator) == [
+        build_scoring_inputs(tok, prompt, steps, separator) for prompt, steps in zip(prompts, steps_lists, strict=True)]
+    with pytest.raises(ValueError):
+        build_many_scoring_inputs(tok, prompts, steps_lists[:2], separator)

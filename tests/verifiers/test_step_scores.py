@@ -75,3 +75,22 @@ def test_model_prover_loads_a_separate_q_mu_verifier(value_model, value_model_fa
 def test_policy_prover_without_a_q_mu_model_is_refused(value_model, tokenizer) -> None:
     with pytest.raises(PavlabError, match="needs a Q\\^mu verifier"):
         ProcessVerifier(value_model, tokenizer, Prover.parse("policy:ckpt/big"))
+
+
+def test_retain_prefixes_reuses_the_last_calls_ids_and_encodes_the_rest(value_model, tokenizer, monkeypatch) -> None:
+    """Retaining responses the last call scored needs no tokenizing; unseen ones are encoded as before."""
+    from pavlab.verifiers import step_scores
+    from pavlab.verifiers.scoring import scoring_inputs
+
+    verifier = ProcessVerifier(value_model, tokenizer, Prover.parse("bok:4"))
+    with verifier.reusing_prefixes():
+        verifier.score(PROMPTS, STEPS)
+        calls = []
+        monkeypatch.setattr(step_scores, "scoring_inputs", lambda *args: calls.append(args) or scoring_inputs(*args))
+        verifier.retain_prefixes(PROMPTS[1:], STEPS[1:])
+        assert calls == []
+        assert list(verifier._caches[0].entries) == [tuple(scoring_inputs(value_model, tokenizer, PROMPTS[1:],
+                                                                          STEPS[1:])[0][0])]
+        verifier.retain_prefixes([PROMPTS[0], "new?"], [STEPS[0], ["1."]])
+        assert len(calls) == 1 and calls[0][2] == ["new?"]
+        assert verifier._caches[0].entries == {}  # neither was kept by the previous retain

@@ -24,7 +24,7 @@ from transformers import DynamicCache, PreTrainedModel
 from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.policies.context_cache import ContextKVCache, stack_rows, supported
-from pavlab.policies.tokenization import encode_prompt, encode_response
+from pavlab.policies.tokenization import encode_prompt, encode_response, encode_responses
 
 Context = tuple[int, ...]
 
@@ -129,9 +129,9 @@ class HFPolicy(PolicyBackend):
     def sample(self, prompts: list[str], prefixes: list[str], n: int,
                params: SamplingParams) -> list[list[Completion]]:
         self.check_request(prompts, prefixes, n, params)
-        prompt_ids = {prompt: encode_prompt(self.tokenizer, prompt) for prompt in prompts}
-        contexts = [tuple(prompt_ids[prompt] + encode_response(self.tokenizer, prefix)[0])
-                    for prompt, prefix in zip(prompts, prefixes, strict=True)]
+        prompt_ids = {prompt: encode_prompt(self.tokenizer, prompt) for prompt in dict.fromkeys(prompts)}
+        contexts = [tuple(prompt_ids[prompt] + ids)
+                    for prompt, (ids, _) in zip(prompts, encode_responses(self.tokenizer, prefixes), strict=True)]
         if any(not context for context in contexts):
             raise PavlabError("a prompt encodes to no tokens and the tokenizer has no BOS token", field="prompt")
         shared = {context: len(prompt_ids[prompt]) for context, prompt in zip(contexts, prompts, strict=True)}

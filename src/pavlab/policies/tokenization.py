@@ -8,6 +8,7 @@ and character offsets inside the response map to tokens without guessing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -31,6 +32,23 @@ def encode_response(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[in
         return [], []
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     return list(enc["input_ids"]), [tuple(span) for span in enc["offset_mapping"]]
+
+
+def encode_responses(tokenizer: Any, texts: Sequence[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    """`encode_response` of every text in one tokenizer call (per-call overhead dominates short texts)."""
+    nonempty = [text for text in texts if text]
+    if not nonempty:
+        return [([], []) for _ in texts]
+    enc = tokenizer(nonempty, add_special_tokens=False, return_offsets_mapping=True)
+    encoded = iter(zip(enc["input_ids"], enc["offset_mapping"], strict=True))
+    results = []
+    for text in texts:
+        if not text:
+            results.append(([], []))
+            continue
+        ids, offsets = next(encoded)
+        results.append((list(ids), [tuple(span) for span in offsets]))
+    return results
 
 
 def decoded_offsets(tokenizer: Any, token_ids: list[int]) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
-from pavlab.policies.tokenization import encode_prompt, encode_response
+from pavlab.policies.tokenization import encode_prompt, encode_response, encode_responses
 
 
 def step_end_chars(steps: Sequence[str], separator: str) -> list[int]:
@@ -44,9 +44,31 @@ def build_scoring_inputs(tokenizer: Any, prompt: str, steps: Sequence[str], sepa
     verifier sees exactly what the policy generated. `prompt_ids`: the prompt's, if already encoded.
     """
     prompt_ids = encode_prompt(tokenizer, prompt) if prompt_ids is None else prompt_ids
+    return _assemble(prompt_ids, steps, separator, encode_response(tokenizer, response_text(steps, separator)))
+
+
+def build_many_scoring_inputs(tokenizer: Any, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
+                              separator: str = "\n") -> list[tuple[list[int], list[int]]]:
+    """`build_scoring_inputs` of many responses: each distinct prompt encoded once, all responses in one
+    tokenizer call (beam search scores ~B*C short responses of one prompt per call)."""
+    if len(prompts) != len(steps_lists):
+        raise ValueError(f"{len(prompts)} prompts but {len(steps_lists)} responses")
+    prompt_ids = {prompt: encode_prompt(tokenizer, prompt) for prompt in dict.fromkeys(prompts)}
+    encoded = encode_responses(tokenizer, [response_text(steps, separator) for steps in steps_lists])
+    return [_assemble(prompt_ids[prompt], steps, separator, response)
+            for prompt, steps, response in zip(prompts, steps_lists, encoded, strict=True)]
+
+
+def response_text(steps: Sequence[str], separator: str) -> str:
+    """The response as the verifier reads it: every step followed by the separator."""
+    return "".join(step + separator for step in steps)
+
+
+def _assemble(prompt_ids: list[int], steps: Sequence[str], separator: str,
+              response: tuple[list[int], list[tuple[int, int]]]) -> tuple[list[int], list[int]]:
     if not prompt_ids:
         raise ValueError("the prompt encodes to no tokens, so the bare prompt has no scoring position")
-    response_ids, offsets = encode_response(tokenizer, "".join(step + separator for step in steps))
+    response_ids, offsets = response
     step_tokens = step_end_token_indices(offsets, step_end_chars(steps, separator))
     positions = [len(prompt_ids) - 1] + [len(prompt_ids) + index for index in step_tokens]
     return prompt_ids + response_ids, positions

@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from pavlab.policies.base import ComputeMeter
-from pavlab.policies.tokenization import encode_prompt
 from pavlab.verifiers.model import ValueModel
-from pavlab.verifiers.positions import build_scoring_inputs
+from pavlab.verifiers.positions import build_many_scoring_inputs
 
 if TYPE_CHECKING:
     from pavlab.verifiers.prefix_cache import PrefixKVCache
@@ -78,10 +77,8 @@ def scoring_inputs(model: ValueModel, tokenizer: Any, prompts: Sequence[str], st
     build = getattr(model, "scoring_inputs", None)
     if build is not None:
         return [build(prompt, steps) for prompt, steps in zip(prompts, steps_lists, strict=True)]
-    # each prompt is encoded once (beam search scores ~B*C responses of one prompt per call)
-    prompt_ids = {prompt: encode_prompt(tokenizer, prompt) for prompt in prompts}
-    return [build_scoring_inputs(tokenizer, prompt, steps, separator, prompt_ids[prompt])
-            for prompt, steps in zip(prompts, steps_lists, strict=True)]
+    # each distinct prompt is encoded once, the responses in one batch (beam search: ~B*C per prompt per call)
+    return build_many_scoring_inputs(tokenizer, prompts, steps_lists, separator)
 
 
 def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
@@ -93,7 +90,14 @@ def score_prefixes(model: ValueModel, tokenizer: Any, prompts: Sequence[str], st
     response that extends one of the previous call's by a step is read from where that one ended (see
     `verifiers/prefix_cache.py`).
     """
-    inputs = scoring_inputs(model, tokenizer, prompts, steps_lists, separator)
+    return score_inputs(model, tokenizer, scoring_inputs(model, tokenizer, prompts, steps_lists, separator),
+                        batch_size, meter, cache)
+
+
+def score_inputs(model: ValueModel, tokenizer: Any, inputs: Sequence[tuple[list[int], list[int]]],
+                 batch_size: int = 32, meter: ComputeMeter | None = None,
+                 cache: PrefixKVCache | None = None) -> list[np.ndarray]:
+    """`score_prefixes` of responses already turned into (ids, positions) by `scoring_inputs`."""
     sequences, positions = [ids for ids, _ in inputs], [pos for _, pos in inputs]
     if cache is not None and hasattr(model, "value_head"):  # a value model, or a third-party PRM read alike
         return cache.score(model, sequences, positions, pad_id_of(tokenizer), batch_size, meter)

@@ -22,7 +22,7 @@ from pavlab.policies.prover_spec import Prover
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.prefix_cache import PrefixKVCache
 from pavlab.verifiers.progress import advantages, bok_values
-from pavlab.verifiers.scoring import score_prefixes, scoring_inputs
+from pavlab.verifiers.scoring import score_inputs, score_prefixes, scoring_inputs
 from pavlab.verifiers.third_party import load_value_model
 
 
@@ -51,6 +51,7 @@ class ProcessVerifier:
         self.q_mu, self.q_mu_tokenizer = q_mu, q_mu_tokenizer if q_mu_tokenizer is not None else tokenizer
         self.batch_size = batch_size
         self._caches: tuple[PrefixKVCache, PrefixKVCache] | None = None
+        self._scored: tuple[dict[tuple[str, tuple[str, ...]], list[int]], ...] = ({}, {})
 
     @classmethod
     def load(cls, q_pi_dir: str | Path, prover: str | Prover, batch_size: int = 32,
@@ -72,30 +73,48 @@ class ProcessVerifier:
         """Within the block, a response that extends one of the previous call's by a step is read only
         from where that one ended (beam search; `verifiers/prefix_cache.py`). The kept activations are freed after."""
         self._caches = (PrefixKVCache(), PrefixKVCache())
+        self._scored = ({}, {})
         try:
             yield
         finally:
             self._caches = None
+            self._scored = ({}, {})
 
     def retain_prefixes(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]]) -> None:
         """Within `reusing_prefixes`: free every kept activation but these responses' (what comes next extends)."""
         if self._caches is None:
             return
-        for model, tokenizer, cache in ((self.q_pi, self.tokenizer, self._caches[0]),
-                                        (self.q_mu, self.q_mu_tokenizer, self._caches[1])):
-            if model is not None:
-                cache.retain([ids for ids, _ in scoring_inputs(model, tokenizer, prompts, steps_lists,
-                                                               model.info.step_separator)])
+        for model, tokenizer, cache, scored in ((self.q_pi, self.tokenizer, self._caches[0], self._scored[0]),
+                                                (self.q_mu, self.q_mu_tokenizer, self._caches[1], self._scored[1])):
+            if model is None:
+                continue
+            keys = [(prompt, tuple(steps)) for prompt, steps in zip(prompts, steps_lists, strict=True)]
+            # what beam search keeps was scored by the last call: its ids are known, no need to re-tokenize
+            missing = [index for index, key in enumerate(keys) if key not in scored]
+            encoded = iter(scoring_inputs(model, tokenizer, [prompts[index] for index in missing],
+                                          [steps_lists[index] for index in missing], model.info.step_separator)
+                           if missing else [])
+            cache.retain([scored[key] if key in scored else next(encoded)[0] for key in keys])
 
     def score(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
               meter: ComputeMeter | None = None) -> list[StepValues]:
         """Values of every prefix of every response (one pass per response and model)."""
         q_pi_cache, q_mu_cache = self._caches or (None, None)
-        q_pis = score_prefixes(self.q_pi, self.tokenizer, prompts, steps_lists, self.q_pi.info.step_separator,
-                               self.batch_size, meter, q_pi_cache)
+        q_pis = self._score(0, self.q_pi, self.tokenizer, prompts, steps_lists, meter, q_pi_cache)
         if self.q_mu is None:
             q_mus = [bok_values(q, self.prover.k) for q in q_pis]
         else:
-            q_mus = score_prefixes(self.q_mu, self.q_mu_tokenizer, prompts, steps_lists,
-                                   self.q_mu.info.step_separator, self.batch_size, meter, q_mu_cache)
+            q_mus = self._score(1, self.q_mu, self.q_mu_tokenizer, prompts, steps_lists, meter, q_mu_cache)
         return [StepValues(q_pi, q_mu) for q_pi, q_mu in zip(q_pis, q_mus, strict=True)]
+
+    def _score(self, which: int, model: ValueModel, tokenizer: Any, prompts: Sequence[str],
+               steps_lists: Sequence[Sequence[str]], meter: ComputeMeter | None,
+               cache: PrefixKVCache | None) -> list[np.ndarray]:
+        if cache is None:
+            return score_prefixes(model, tokenizer, prompts, steps_lists, model.info.step_separator, self.batch_size,
+                                  meter)
+        inputs = scoring_inputs(model, tokenizer, prompts, steps_lists, model.info.step_separator)
+        self._scored[which].clear()  # the ids of this call's responses, for `retain_prefixes`
+        self._scored[which].update(((prompt, tuple(steps)), ids) for prompt, steps, (ids, _)
+                                   in zip(prompts, steps_lists, inputs, strict=True))
+        return score_inputs(model, tokenizer, inputs, self.batch_size, meter, cache)
