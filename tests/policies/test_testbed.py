@@ -201,3 +201,74 @@ def test_shipped_testbed_command(run_cli, tmp_path):
     assert (tmp_path / "p" / TESTBED_FILE).is_file()
     code, _, err = run_cli("policy", "shipped-testbed", "--task", "chess", "--out", str(tmp_path / "q"))
     assert code == 2 and "no shipped testbed" in err and "Traceback" not in err
+
+
+SHIPPED_PLANTED_COMMAND = (  # the command the shipped planted start was trained with (studies/rl.py docstring)
+    "--task planted --hidden_size 64 --intermediate_size 192 --num_layers 2 --num_heads 4 --steps 10000 "
+    "--batch_size 64 --lr 3e-3 --planted_distill true --planted_trace_gamma 30 --planted_sft_gamma 5 "
+    "--n_train_problems 8000 --n_traces 240000 --threads 1").split()
+
+
+def _response_steps(tokenizer, ids: list[int], labels: list[int]) -> int:
+    """Content tokens (the planted task's steps) among a row's labelled tokens."""
+    return sum(label != -100 and tokenizer.convert_ids_to_tokens(label).isdigit() for label in labels)
+
+
+def test_planted_horizon_is_an_option_read_from_horizon_or_task_horizon():
+    from pavlab.config import load_config
+
+    for flags in (["--horizon", "15"], ["--task.horizon", "15"], ["--horizon", "15", "--task.horizon", "15"]):
+        config = load_config(TestbedConfig, overrides=["--task", "planted", *flags])
+        assert config.task == "planted" and config.horizon == 15 and config.recorded()["horizon"] == 15
+    with pytest.raises(PavlabError, match="planted-task option"):
+        load_config(TestbedConfig, overrides=["--task", "countdown", "--horizon", "15"])
+    with pytest.raises(PavlabError, match="differ"):
+        load_config(TestbedConfig, overrides=["--task", "planted", "--task.horizon", "15", "--horizon", "20"])
+    with pytest.raises(PavlabError, match="horizon"):
+        load_config(TestbedConfig, overrides=["--task", "planted", "--horizon", "4"])
+
+
+def test_default_horizon_leaves_traces_and_the_shipped_record_unchanged():
+    from pavlab.config import load_config
+    from pavlab.policies.testbed import planted_sft_data, shipped_testbed
+
+    # unset, the horizon is not recorded: the shipped start's recorded config is what its command gives
+    shipped = read_json(shipped_testbed("planted") / TESTBED_FILE)
+    config = load_config(TestbedConfig, overrides=SHIPPED_PLANTED_COMMAND)
+    assert config.horizon is None and config.recorded() == shipped["config"] and shipped["task_options"] == {}
+    data = planted_sft_data(TINY.model_copy(update={"n_train_problems": 6, "n_traces": 12, "planted_distill": True}))
+    assert data.record["task_options"] == {}
+    assert {_response_steps(data.tokenizer, *row) for row in data.rows} == {10}
+    assert {len(steps) for steps in data.soft.steps} == {10}
+
+
+def test_planted_testbed_at_a_longer_horizon_trains_on_traces_of_that_length(tmp_path):
+    from pavlab.policies.testbed import planted_sft_data
+
+    config = TINY.model_copy(update={"n_train_problems": 20, "n_traces": 40, "steps": 3, "planted_distill": True,
+                                     "planted_trace_gamma": 30.0, "horizon": 15})
+    data = planted_sft_data(config)
+    assert data.record["task_options"] == {"horizon": 15}
+    # every trace is 15 steps (then EOS), and every one of them is scored against mu_5's exact distribution
+    assert {_response_steps(data.tokenizer, *row) for row in data.rows} == {15}
+    assert all(row[1][-1] == data.tokenizer.eos_token_id for row in data.rows)
+    assert {len(steps) for steps in data.soft.steps} == {15}
+    # mu_30 over 15 steps succeeds far more often than over the default 10 (exact: 0.61 vs 0.42)
+    assert data.record["trace_success_rate"] > 0.5
+    out = train_testbed("planted", tmp_path / "h15", config)
+    record = read_json(out / TESTBED_FILE)
+    assert record["task_options"] == {"horizon": 15} and record["config"]["horizon"] == 15
+    task = PlantedTask(**record["task_options"])
+    problem = task.problems("test", 1)[0]
+    completion = load_policy(str(out)).sample([task.prompt(problem)], [""], 1,
+                                              SamplingParams(max_new_tokens=34, seed=0))[0][0]
+    assert completion.text == "" or task.split_steps(completion.text)
+
+
+def test_a_long_horizon_gets_the_positions_it_needs(tmp_path):
+    config = TINY.model_copy(update={"n_train_problems": 2, "n_traces": 2, "steps": 1, "batch_size": 2,
+                                     "horizon": 300})
+    out = train_testbed("planted", tmp_path / "h300", config)
+    positions = read_json(out / "config.json")["max_position_embeddings"]
+    assert positions >= 2 * (2 * 300 + 1)  # twice a 300-step trace (a token and a separator per step, EOS)
+    assert read_json(out / TESTBED_FILE)["task_options"] == {"horizon": 300}

@@ -13,10 +13,12 @@ from pavlab.policies.testbed import TestbedConfig
 from pavlab.studies.rl import (
     PlantedRLStudyConfig,
     bare_prompt_values,
+    horizon_mismatch,
     markdown_section,
     max_new_tokens,
     planted_task,
     run_planted_rl_study,
+    start_horizon,
     train_planted_start,
 )
 from pavlab.tasks.planted import PlantedTask
@@ -26,12 +28,14 @@ TINY_MODEL = TestbedConfig(hidden_size=16, intermediate_size=32, num_layers=1, n
 TINY_RL = {"problems_per_iteration": 2, "group_size": 2, "eval_problems": 6, "eval_samples": 1}
 
 
-def test_tiny_study_writes_json_csv_png(tmp_path):
+def test_tiny_study_writes_json_csv_png(tmp_path, capsys):
     torch.set_num_threads(1)
     start = train_planted_start(tmp_path / "start", problems=12, samples=2, model=TINY_MODEL)
     study_file = run_planted_rl_study(PlantedRLStudyConfig(out=tmp_path / "study", gammas=[10.0], seeds=[0],
                                                            iterations=2, orm_factor=2, start_policy=start,
                                                            settings=TINY_RL, horizon=12))
+    # a horizon-10 start in a horizon-12 study is run, with a one-line warning
+    assert capsys.readouterr().err.count("warning: start policy") == 1
     data = json.loads((tmp_path / "study" / "rl_planted.json").read_text())
     assert study_file == tmp_path / "study" / "rl_planted.json"
     summary = data["summary"]
@@ -138,3 +142,17 @@ def test_horizon_10_keeps_the_recorded_study():
     data = json.loads((Path(__file__).parents[2] / "docs" / "results" / "rl_planted.json").read_text())
     command = re.search(r"Command: `(.*?)`", data["summary"]["markdown"]).group(1)
     assert markdown_section(data["summary"], command) == data["summary"]["markdown"]
+
+
+def test_a_start_trained_at_the_study_horizon_is_recorded_and_not_warned_about(tmp_path):
+    """`train_planted_start(horizon=H)` trains on H-step traces and records H; a start of another horizon warns."""
+    from pavlab.policies.testbed import shipped_testbed
+
+    start = train_planted_start(tmp_path / "start", problems=4, samples=1, model=TINY_MODEL, horizon=12)
+    assert json.loads((start / "testbed.json").read_text())["task_options"] == {"horizon": 12}
+    assert start_horizon(start) == 12 and horizon_mismatch(start, 12) is None
+    assert start_horizon(shipped_testbed("planted")) == 10 and horizon_mismatch(shipped_testbed("planted"), 10) is None
+    warning = horizon_mismatch(shipped_testbed("planted"), 30)
+    assert warning is not None and "\n" not in warning
+    assert "trained on 10-step traces but the study's horizon is 30" in warning and "--horizon 30" in warning
+    assert start_horizon(tmp_path) is None and horizon_mismatch(tmp_path, 30) is None  # no testbed.json: no record

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
@@ -28,6 +28,7 @@ from pavlab.policies.tokenization import encode_prompt, encode_response
 from pavlab.policies.traces import countdown_trace, subset_sum_trace
 from pavlab.tasks.base import Problem
 from pavlab.tasks.countdown import OPERATORS, CountdownTask, apply_op, parse_step
+from pavlab.tasks.planted import HORIZON, TARGET_LENGTH
 from pavlab.tasks.subset_sum import SubsetSumTask
 from pavlab.training import lr_factor
 
@@ -37,7 +38,7 @@ TESTBED_FILE = "testbed.json"
 SHIPPED_TESTBEDS = Path(__file__).resolve().parent.parent / "testbeds"
 COUNTDOWN_SYMBOLS = [*OPERATORS, "=", "|", "->"]
 SUBSET_SUM_SYMBOLS = ["->", "|"]
-MAX_POSITIONS = 512  # RoPE positions the model config declares; traces are far shorter
+MAX_POSITIONS = 512  # RoPE positions the model config declares (more if twice the longest trace needs them)
 
 
 class TestbedConfig(Config):
@@ -70,6 +71,9 @@ class TestbedConfig(Config):
     lr: float = Field(3e-3, gt=0.0)
     warmup_steps: int = Field(40, ge=0)
     weight_decay: float = Field(0.01, ge=0.0)
+    horizon: int | None = Field(None, ge=TARGET_LENGTH, description=f"planted: most steps of a response (the task's "
+                                f"horizon, also read from --task.horizon; default {HORIZON}); traces, distillation "
+                                "targets and testbed.json's task_options follow it")
     planted_sft_gamma: float = Field(5.0, gt=0, description="planted: SFT on samples of mu_gamma")
     planted_distill: bool = Field(False, description="planted: score each sampled step against mu_gamma's exact "
                                   "next-token distribution (same optimum as SFT on samples, far less noise)")
@@ -82,15 +86,31 @@ class TestbedConfig(Config):
     threads: int = Field(2, ge=1, le=2, description="torch CPU threads (use 1 when the 2 cores are shared)")
     progress: bool = True
 
-    @field_validator("task", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _task_name(cls, value: Any) -> Any:
-        """A recipe's shared `task: {name: ..., ...}` gives the name; the testbed's numbers are its own fields."""
-        return value.get("name") if isinstance(value, dict) else value
+    def _task_name(cls, data: Any) -> Any:
+        """A recipe's shared `task: {name: ..., ...}` (or `--task planted --task.horizon 30`) gives the name and
+        the planted horizon; the testbed's other numbers are its own fields."""
+        if not isinstance(data, dict) or not isinstance(data.get("task"), dict):
+            return data
+        task = data["task"]
+        data = {**data, "task": task.get("name", cls.model_fields["task"].default)}
+        if task.get("horizon") is not None:
+            if data.get("horizon") is not None and data["horizon"] != task["horizon"]:
+                raise ValueError(f"task.horizon {task['horizon']!r} and horizon {data['horizon']!r} differ")
+            data["horizon"] = task["horizon"]
+        return data
+
+    @model_validator(mode="after")
+    def _horizon_is_planted(self) -> TestbedConfig:
+        if self.horizon is not None and self.task != "planted":
+            raise ValueError(f"horizon is a planted-task option; task {self.task!r} does not read it")
+        return self
 
     def recorded(self) -> dict[str, Any]:
-        """What testbed.json records as `config`: how it was trained (the task and folder are recorded apart)."""
-        return self.model_dump(exclude={"task", "out"})
+        """What testbed.json records as `config`: how it was trained (the task and folder are recorded apart).
+        An unset horizon is left out, so testbeds recorded before the option existed still match."""
+        return self.model_dump(exclude={"task", "out", *(() if self.horizon is not None else ("horizon",))})
 
 
 def encode_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> tuple[list[int], list[int]]:
@@ -122,13 +142,14 @@ def response_nll(model: LlamaForCausalLM, batch: dict[str, torch.Tensor]) -> tor
     return model(**batch).loss
 
 
-def build_model(config: TestbedConfig, tokenizer: PreTrainedTokenizerBase) -> LlamaForCausalLM:
-    """A freshly initialised Llama-shaped model sized by `config`."""
+def build_model(config: TestbedConfig, tokenizer: PreTrainedTokenizerBase, positions: int = MAX_POSITIONS
+                ) -> LlamaForCausalLM:
+    """A freshly initialised Llama-shaped model sized by `config`, declaring `positions` RoPE positions."""
     torch.manual_seed(config.seed)
     return LlamaForCausalLM(LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
         num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
-        num_key_value_heads=config.num_heads, max_position_embeddings=MAX_POSITIONS, tie_word_embeddings=True,
+        num_key_value_heads=config.num_heads, max_position_embeddings=positions, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id))
 
@@ -246,11 +267,12 @@ def subset_sum_sft_data(config: TestbedConfig) -> SFTData:
 
 
 def planted_sft_data(config: TestbedConfig) -> SFTData:
-    """Samples of the procedural prover mu_`planted_sft_gamma` (the paper: SFT on samples from mu_5)."""
+    """Samples of the procedural prover mu_`planted_sft_gamma` (the paper: SFT on samples from mu_5), each
+    `horizon` steps long (the task's default unless set)."""
     from pavlab.policies.procedural import ProceduralProverPolicy
     from pavlab.tasks.planted import TOKENS, VOCAB_SIZE, PlantedTask
 
-    task = PlantedTask()
+    task = PlantedTask(config.horizon or HORIZON)
     tokenizer = build_number_tokenizer(VOCAB_SIZE, [])
     problems = task.problems("train", config.n_train_problems, seed=config.seed)
     prompts = [task.prompt(p) for p in problems]
@@ -260,7 +282,7 @@ def planted_sft_data(config: TestbedConfig) -> SFTData:
         raise PavlabError("planted_trace_gamma differs from planted_sft_gamma: only meaningful with planted_distill "
                           "(SFT on samples would learn the trace prover instead)", field="planted_trace_gamma")
     groups = ProceduralProverPolicy(task, trace_gamma).sample(
-        prompts, [""] * len(prompts), per_problem, SamplingParams(seed=config.seed))
+        prompts, [""] * len(prompts), per_problem, SamplingParams(max_new_tokens=task.horizon, seed=config.seed))
     pairs = [(problem, prompt, c.text) for problem, prompt, group in zip(problems, prompts, groups, strict=True)
              for c in group]
     rows = [encode_example(tokenizer, prompt, text) for _, prompt, text in pairs]
@@ -303,7 +325,8 @@ def train_testbed(task: str, out_dir: Path, config: TestbedConfig) -> Path:
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
     data = SFT_DATA[task](config)
-    model = build_model(config, data.tokenizer)
+    # Room to generate twice the longest trace (a long planted horizon can need more than MAX_POSITIONS)
+    model = build_model(config, data.tokenizer, max(MAX_POSITIONS, 2 * max(len(ids) for ids, _ in data.rows)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                   betas=(0.9, 0.98))
     # Linear warm-up, then cosine decay to 10% of the peak learning rate.

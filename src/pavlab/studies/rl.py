@@ -22,12 +22,14 @@ its generation length and the exact prover values. Why: at 10 steps no mu_gamma 
 so the paper's "too strong a prover gives no signal" can only show on a longer horizon; the summary
 reports each prover's bare-prompt value there (`bare_prompt_values`), the saturation measure. The
 shipped start was trained at horizon 10 and ends its responses after 10 steps (RESULTS.md section 5,
-"The gamma window on a longer horizon").
+"The gamma window on a longer horizon"); a start for another horizon is trained with the same command
+plus `--horizon H`, and the study warns when its start's recorded horizon is not `horizon`.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -37,11 +39,11 @@ import numpy as np
 from pydantic import Field
 
 from pavlab.config import FloatList, IntList, PresetConfig
-from pavlab.io import write_json
+from pavlab.io import read_json, write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.loading import load_policy
 from pavlab.policies.prover_spec import procedural_gamma
-from pavlab.policies.testbed import TestbedConfig, copy_shipped_testbed, train_testbed
+from pavlab.policies.testbed import TESTBED_FILE, TestbedConfig, copy_shipped_testbed, train_testbed
 from pavlab.policies.tokenization import encode_response
 from pavlab.rl.config import RLConfig
 from pavlab.studies.rl_curves import (
@@ -81,11 +83,43 @@ def start_model(steps: int) -> TestbedConfig:
 
 
 def train_planted_start(out_dir: Path, *, sft_gamma: float = 5.0, problems: int = 2000, samples: int = 4,
-                        model: TestbedConfig | None = None) -> Path:
-    """The planted testbed policy: SFT towards mu_`sft_gamma` on `samples` traces of each of `problems` problems."""
-    config = (model or start_model(steps=400)).model_copy(update={
-        "n_train_problems": problems, "n_traces": problems * samples, "planted_sft_gamma": sft_gamma})
+                        model: TestbedConfig | None = None, horizon: int = HORIZON) -> Path:
+    """The planted testbed policy: SFT towards mu_`sft_gamma` on `samples` traces of each of `problems` problems,
+    each `horizon` steps long (unless `model` sets its own horizon)."""
+    model = model or start_model(steps=400)
+    config = model.model_copy(update={
+        "n_train_problems": problems, "n_traces": problems * samples, "planted_sft_gamma": sft_gamma,
+        "horizon": model.horizon or (None if horizon == HORIZON else check_horizon(horizon))})
     return train_testbed("planted", Path(out_dir), config)
+
+
+def start_horizon(policy_dir: Path) -> int | None:
+    """The horizon a planted testbed start was trained at (its testbed.json's task_options), None when the
+    folder records no planted testbed (an RL checkpoint, another task)."""
+    record_file = Path(policy_dir) / TESTBED_FILE
+    if not record_file.is_file():
+        return None
+    record = read_json(record_file)
+    if record.get("task") != "planted":
+        return None
+    return int(record.get("task_options", {}).get("horizon", HORIZON))
+
+
+def horizon_mismatch(policy_dir: Path, horizon: int) -> str | None:
+    """A one-line warning when the start was trained on traces of another horizon than the study's, else None.
+
+    Why a warning, not an error: the horizon-30 pilot and full run (RESULTS.md section 5) start from the
+    shipped horizon-10 start on purpose and must still resume; but a start that stops at its own horizon
+    confounds any comparison, so it must not go unnoticed.
+    """
+    trained = start_horizon(policy_dir)
+    if trained is None or trained == horizon:
+        return None
+    effect = (f"it may stop or act out of distribution after step {trained}" if trained < horizon else
+              f"it has learned to act over {trained} steps, not {horizon}")
+    return (f"warning: start policy {policy_dir} was trained on {trained}-step traces but the study's horizon is "
+            f"{horizon}; {effect} (train a start with `pavlab policy train-testbed --task planted --horizon "
+            f"{horizon} ...`)")
 
 
 def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None,
@@ -291,7 +325,10 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
             if config.start is None:
                 copy_shipped_testbed("planted", start_policy)
             else:
-                train_planted_start(start_policy, model=config.start, **START_SFT)
+                train_planted_start(start_policy, model=config.start, horizon=horizon, **START_SFT)
+    warning = horizon_mismatch(start_policy, horizon)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     shared = {**SHARED_SETTINGS, "max_new_tokens": max_new_tokens(horizon), "eval_every": min(config.eval_every,
               iterations), **config.settings}
     arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor)
