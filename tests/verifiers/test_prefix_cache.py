@@ -53,3 +53,36 @@ def test_retain_keeps_only_what_the_next_call_extends(tokenizer, value_model):
     cache.score(value_model, [ids for ids, _ in inputs], [pos for _, pos in inputs], pad_id_of(tokenizer))
     cache.retain([inputs[1][0]])
     assert list(cache.entries) == [tuple(inputs[1][0])]
+
+
+def test_retained_beams_sit_in_one_block_and_still_match_full_passes(tokenizer, value_model):
+    """With `retain` between depths (as beam search calls it) the kept rows are moved into one block, right-aligned,
+    and the next depth's values still equal a full pass (also when a retain keeps rows of an earlier block)."""
+    rng = random.Random(1)
+
+    def step() -> str:
+        return "".join(rng.choice("0123456789+=") for _ in range(rng.randint(1, 9)))
+
+    cache, beams = PrefixKVCache(), [(prompt, []) for prompt in ("12+3=?", "7", "99 -> 4 | 1 2") for _ in range(3)]
+    for depth in range(5):
+        candidates = [(prompt, [*steps, step()]) for prompt, steps in beams for _ in range(3)]
+        inputs = [build_scoring_inputs(tokenizer, prompt, steps) for prompt, steps in candidates]
+        sequences, positions = [ids for ids, _ in inputs], [pos for _, pos in inputs]
+        full = score_sequences(value_model, sequences, positions, pad_id_of(tokenizer), 4)
+        meter = ComputeMeter()
+        reused = cache.score(value_model, sequences, positions, pad_id_of(tokenizer), 4, meter)
+        for a, b in zip(full, reused, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5)
+        if depth:
+            assert meter.verifier_tokens == sum(len(ids) - (pos[-2] + 1)
+                                                for ids, pos in zip(sequences, positions, strict=True))
+        kept = rng.sample(range(len(candidates)), 7)
+        cache.retain([sequences[index] for index in kept])
+        if depth == 2:  # a second retain (fewer rows) re-cuts the merged block
+            kept = kept[:5]
+            cache.retain([sequences[index] for index in kept])
+        blocks = {id(entry.block) for entry in cache.entries.values()}
+        assert len(blocks) == 1 and len(cache.entries) == len({tuple(sequences[index]) for index in kept})
+        width = next(iter(cache.entries.values())).block[0][0].shape[2]
+        assert all(entry.stop == width for entry in cache.entries.values())
+        beams = [candidates[index] for index in kept]

@@ -12,6 +12,11 @@ The cache holds the last call's sequences only (a beam's parent is always among 
 search then tells it which of them it kept (`retain`), so between depths its memory is the kept
 beams'; it is used by `ProcessVerifier.reusing_prefixes`, which beam search turns on for the
 length of one search.
+
+Cost: activations stay in the blocks the model calls returned (no copy per row); `retain` moves the
+kept rows into one block, each row's tokens at its right end, in a few tensor operations per layer,
+and a batch of the next call then takes its parents' past with one row selection per layer. Copied
+out and stacked row by row instead, the bookkeeping cost ~0.4 s of a ~8 s subset-sum search.
 """
 
 from __future__ import annotations
@@ -27,14 +32,23 @@ from pavlab.policies.base import ComputeMeter
 from pavlab.verifiers.model import ValueModel
 from pavlab.verifiers.scoring import right_pad
 
-KeyValues = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values as [heads, tokens, head_dim]
+KeyValues = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values as [rows, heads, tokens, head_dim]
 
 
 @dataclass
 class _Entry:
-    """One scored sequence: its per-layer activations and its values at its scoring positions."""
+    """One scored sequence: where its activations are (`block` row `row`, tokens `start:stop`) and its values at
+    its scoring positions.
 
-    layers: KeyValues
+    Rows stay in the block (the keys/values of the model call that read them) rather than being copied out one
+    by one: a call's kept rows are cut out together (`retain`) and a later call gathers its parents from each
+    block in one indexing operation per layer.
+    """
+
+    block: KeyValues
+    row: int
+    start: int
+    stop: int
     values: np.ndarray
 
 
@@ -45,9 +59,21 @@ class PrefixKVCache:
         self.entries: dict[tuple[int, ...], _Entry] = {}
 
     def retain(self, sequences: Sequence[Sequence[int]]) -> None:
-        """Keep only these sequences' entries: what the next call can extend (a beam's kept candidates)."""
+        """Keep only these sequences' entries: what the next call can extend (a beam's kept candidates).
+
+        The kept rows are cut out of their blocks into one block, each row's tokens at its right end, in a few
+        tensor operations per layer (not per row); the rest is freed. The next call then stacks the parents of
+        a batch with one row selection per layer."""
         wanted = {tuple(sequence) for sequence in sequences}
-        self.entries = {key: entry for key, entry in self.entries.items() if key in wanted}
+        kept = {key: entry for key, entry in self.entries.items() if key in wanted}
+        if not kept:
+            self.entries = {}
+            return
+        entries = list(kept.values())
+        width = max(entry.stop - entry.start for entry in entries)
+        block = _right_aligned(entries, width)
+        self.entries = {key: _Entry(block, row, width - (entry.stop - entry.start), width, entry.values)
+                        for row, (key, entry) in enumerate(kept.items())}
 
     def parent(self, sequence: Sequence[int], positions: Sequence[int]) -> tuple[_Entry, int] | None:
         """The entry this sequence extends by its last step, with the entry's length; None on a miss."""
@@ -71,15 +97,12 @@ class PrefixKVCache:
         parents = [self.parent(seq, pos) for seq, pos in zip(sequences, positions, strict=True)]
         results: list[np.ndarray] = [np.empty(0)] * len(sequences)
         kept: dict[tuple[int, ...], _Entry] = {}
-
-        def keep(index: int, layers: KeyValues, row: int, start: int, stop: int) -> None:
-            kept[tuple(sequences[index])] = _Entry([(k[row, :, start:stop].clone(), v[row, :, start:stop].clone())
-                                                    for k, v in layers], results[index])
-
         misses = sorted((i for i, p in enumerate(parents) if p is None), key=lambda i: len(sequences[i]))
         hits = sorted((i for i, p in enumerate(parents) if p is not None), key=lambda i: parents[i][1])
         was_training = model.training
-        model.eval()
+        switch = any(module.training for module in model.modules())  # eval() walks every module: only if needed
+        if switch:
+            model.eval()
         with torch.inference_mode():
             for start in range(0, len(misses), batch_size):
                 chunk = misses[start:start + batch_size]
@@ -87,31 +110,34 @@ class PrefixKVCache:
                 values, layers = _forward(model, ids, mask)
                 for row, index in enumerate(chunk):
                     results[index] = values[row, list(positions[index])]
-                    keep(index, layers, row, 0, len(sequences[index]))
+                    kept[tuple(sequences[index])] = _Entry(layers, row, 0, len(sequences[index]), results[index])
                 if meter is not None:
                     meter.verifier_tokens += int(mask.sum())
             for start in range(0, len(hits), batch_size):
-                chunk = hits[start:start + batch_size]
+                # rows of one block side by side, so the past is gathered from each block at once
+                chunk = sorted(hits[start:start + batch_size],
+                               key=lambda i: (id(parents[i][0].block), parents[i][0].row))
                 entries = [parents[i][0] for i in chunk]
                 cuts = [parents[i][1] for i in chunk]
                 longest = max(cuts)
                 new_tokens = [sequences[i][cut:] for i, cut in zip(chunk, cuts, strict=True)]
                 ids, new_mask = right_pad(new_tokens, pad_id, device)
-                past_mask = torch.zeros((len(chunk), longest), dtype=torch.long, device=device)
-                for row, cut in enumerate(cuts):
-                    past_mask[row, longest - cut:] = 1
+                past_mask = (torch.arange(longest, device=device)[None, :]
+                             >= longest - torch.tensor(cuts, device=device)[:, None]).long()
                 position_ids = torch.tensor(cuts, device=device)[:, None] + torch.arange(ids.shape[1], device=device)
                 values, layers = _forward(model, ids, torch.cat([past_mask, new_mask], dim=1), position_ids,
                                           _left_padded_past(entries, longest))
                 for row, (index, cut) in enumerate(zip(chunk, cuts, strict=True)):
                     new_positions = [p - cut for p in positions[index] if p >= cut]
                     results[index] = np.concatenate([entries[row].values, values[row, new_positions]])
-                    keep(index, layers, row, longest - cut, longest + len(sequences[index]) - cut)
+                    kept[tuple(sequences[index])] = _Entry(layers, row, longest - cut,
+                                                           longest + len(sequences[index]) - cut, results[index])
                 if meter is not None:
                     meter.verifier_tokens += int(new_mask.sum())
             if meter is not None:
                 meter.verifier_passes += len(sequences)
-        model.train(was_training)
+        if switch:
+            model.train(was_training)
         self.entries = kept
         return results
 
@@ -126,17 +152,63 @@ def _forward(model: ValueModel, ids: torch.Tensor, mask: torch.Tensor, position_
     return torch.sigmoid(logits.float()).cpu().numpy().astype(np.float64), layers
 
 
-def _left_padded_past(entries: Sequence[_Entry], longest: int) -> DynamicCache:
-    """The entries' activations stacked into one cache, each row padded on the left to `longest` tokens."""
+def _right_aligned(entries: Sequence[_Entry], width: int) -> KeyValues:
+    """The entries' activations as one block [entries, heads, width, dim], each row's tokens at the right end and
+    the padding columns repeating its first token (finite values; attention masks hide them).
+
+    Rows are selected from each block, padded to one width and stacked (cheap per block), then every row's
+    tokens are moved to the right end in one gather per layer."""
+    device = entries[0].block[0][0].device
+    starts = torch.tensor([entry.start for entry in entries], device=device)[:, None]
+    stops = torch.tensor([entry.stop for entry in entries], device=device)[:, None]
+    order = sorted(range(len(entries)), key=lambda index: id(entries[index].block))  # rows of a block together
+    parts: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in entries[0].block]
+    shifts, longest, start = [], 0, 0
+    while start < len(order):
+        block = entries[order[start]].block
+        stop = start
+        while stop < len(order) and entries[order[stop]].block is block:
+            stop += 1
+        members = [entries[index] for index in order[start:stop]]
+        lo, hi = min(entry.start for entry in members), max(entry.stop for entry in members)
+        rows = torch.tensor([entry.row for entry in members], device=device)
+        for layer, (keys, values) in enumerate(block):
+            parts[layer].append((keys[:, :, lo:hi].index_select(0, rows), values[:, :, lo:hi].index_select(0, rows)))
+        shifts.extend([lo] * len(members))
+        longest, start = max(longest, hi - lo), stop
+    # where each entry's tokens are in the stacked (left-aligned, shifted by its block's lo) rows
+    back = torch.empty(len(order), dtype=torch.long, device=device)  # the stacked row of each entry
+    back[torch.tensor(order, device=device)] = torch.arange(len(order), device=device)
+    shift = torch.tensor(shifts, device=device)[back][:, None]
+    columns = torch.maximum(stops + torch.arange(width, device=device) - width, starts) - shift
+    rows = back[:, None]
     layers = []
-    for layer in range(len(entries[0].layers)):
+    for layer_parts in parts:
         stacked = []
         for part in (0, 1):
-            first = entries[0].layers[layer][part]
-            padded = first.new_zeros((len(entries), first.shape[0], longest, first.shape[2]))
-            for row, entry in enumerate(entries):
-                tensor = entry.layers[layer][part]
-                padded[row, :, longest - tensor.shape[1]:] = tensor
-            stacked.append(padded)
+            tensors = [pair[part] for pair in layer_parts]
+            if len(tensors) > 1:
+                tensors = [torch.nn.functional.pad(t, (0, 0, 0, longest - t.shape[2])) for t in tensors]
+            whole = tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+            # advanced indices around a slice: [entries, width, heads, dim], back to [entries, heads, width, dim]
+            stacked.append(whole[rows, :, columns].transpose(1, 2).contiguous())
         layers.append((stacked[0], stacked[1]))
+    return layers
+
+
+def _left_padded_past(entries: Sequence[_Entry], longest: int) -> DynamicCache:
+    """The entries' activations stacked into one cache, each row's tokens at the right end of `longest` columns.
+
+    Entries of one right-aligned block (what `retain` leaves) are one row selection per layer; any others are
+    right-aligned first."""
+    block = entries[0].block
+    width = block[0][0].shape[2]
+    if not all(entry.block is block and entry.stop == width for entry in entries) or width < longest:
+        block, width = _right_aligned(entries, longest), longest
+        rows = None
+    else:
+        rows = torch.tensor([entry.row for entry in entries], device=block[0][0].device)
+    layers = [(keys[:, :, width - longest:], values[:, :, width - longest:]) for keys, values in block]
+    if rows is not None:
+        layers = [(keys.index_select(0, rows), values.index_select(0, rows)) for keys, values in layers]
     return DynamicCache(ddp_cache_data=layers)
