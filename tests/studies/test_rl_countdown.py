@@ -12,7 +12,7 @@ import torch
 from pavlab import testing
 from pavlab.cache import cached_json
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
-from pavlab.studies import policy_evals
+from pavlab.studies import policy_evals, rl_countdown
 from pavlab.studies.policy_evals import (
     correct_counts,
     pass_at_n_curve,
@@ -20,7 +20,18 @@ from pavlab.studies.policy_evals import (
     solved_among,
     unsolved,
 )
-from pavlab.studies.rl_countdown import CountdownRLStudyConfig, EvalSettings, record_beam, run_countdown_rl_study
+from pavlab.studies.rl_countdown import (
+    PENDING,
+    SHARED_SETTINGS,
+    CountdownRLStudyConfig,
+    EvalSettings,
+    PolicyEvaluator,
+    evaluate_policies,
+    record_beam,
+    run_countdown_rl_study,
+    study_arms,
+)
+from pavlab.studies.rl_curves import ArmRuns
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig
 
@@ -29,6 +40,27 @@ TINY_RL = {"problems_per_iteration": 2, "group_size": 2, "train_problems": 8, "e
            "max_new_tokens": 12, "rft_steps": 0}  # a random policy has no correct samples to fine-tune on
 TINY_EVALS = EvalSettings(pass_problems=3, pass_samples=4, screen_problems=4, screen_samples=4, beam_budgets=(2,),
                           candidates=2, max_depth=2, step_tokens=6, max_new_tokens=12)
+TABLE_HEADERS = ["| claim | paper | measured here |",
+                 "| arm | seeds | start | final mean [min, max] | best mean | samples | Pass@1 | Pass@4 | "
+                 "train response tokens (last iteration) |",
+                 "| arm | ORM-RL best mean | ORM-RL samples | PAV-RL samples | ratio |",
+                 "| policy | N=1 | N=2 | N=4 |", "| policy + PAV beam | N=2 |"]
+SETTINGS_KEYS = {*SHARED_SETTINGS, *TINY_RL, "eval_every", "pass_problems", "pass_samples", "screen_problems",
+                 "screen_samples", "beam_budgets", "beam_alpha", "candidates", "max_depth", "step_tokens", "iterations",
+                 "seeds", "alphas", "oracle_alphas", "ablation_alpha", "policy", "verifier", "prover", "task"}
+
+
+def table_headers(markdown: str) -> list[str]:
+    """The header row of every table in a Markdown text."""
+    lines = markdown.splitlines()
+    return [line for line, below in zip(lines[:-1], lines[1:], strict=True) if below.startswith("|---")]
+
+
+def study_kwargs(policy: Path, verifier: Path, **overrides) -> dict:
+    """The tiny study: 4 arms (ORM, PAV, oracle PAV, ablation) x 2 seeds x 2 iterations."""
+    return {"policy": policy, "verifier": verifier, "alphas": (1.0,), "seeds": (0, 1), "iterations": 2,
+            "oracle_alphas": (1.0,), "ablation": True, "task": TASK, "settings": TINY_RL, "evals": TINY_EVALS,
+            **overrides}
 
 
 @pytest.fixture
@@ -46,12 +78,19 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     torch.set_num_threads(1)
     policy, verifier = tiny_models
     out = tmp_path / "study"
-    kwargs = {"policy": policy, "verifier": verifier, "alphas": (1.0,), "seeds": (0, 1), "iterations": 2,
-              "oracle_alphas": (1.0,), "ablation": True, "task": TASK, "settings": TINY_RL, "evals": TINY_EVALS}
+    kwargs = study_kwargs(policy, verifier)
     study_file = run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs))
     data = json.loads((out / "rl_countdown.json").read_text())
     assert study_file == out / "rl_countdown.json"
     summary = data["summary"]
+    # the complete layout, as before the training summary was written first: same keys, same tables
+    assert list(data) == ["settings", "arms", "curves", "summary", "evaluation"]
+    assert set(data["settings"]) == SETTINGS_KEYS
+    assert list(summary) == ["arms", "sample_efficiency", "efficiency_reference", "mean_curves", "markdown",
+                             "wall_seconds_this_run"]
+    assert list(data["evaluation"]) == ["budgets", "pass_at_n", "screened", "hard", "beam"]
+    assert table_headers(summary["markdown"]) == TABLE_HEADERS
+    assert "pending" not in summary["markdown"]
     names = {"ORM-RL", "PAV-RL alpha 1", "Oracle-PAV-RL alpha 1", "Q+aQ^mu alpha 1"}
     assert {arm["prover"] for arm in data["arms"]} == {None, "bok:4", "oracle"}
     assert {arm["name"] for arm in data["arms"]} == names
@@ -85,6 +124,75 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     again = json.loads(run_countdown_rl_study(CountdownRLStudyConfig(out=out, **kwargs)).read_text())["summary"]
     assert {path: path.stat().st_mtime_ns for path in (out / "evals").iterdir()} == caches  # nothing recomputed
     assert again["markdown"] == summary["markdown"]
+
+
+def test_training_summary_first_then_parallel_evaluation_equals_serial(tmp_path: Path, tiny_models) -> None:
+    torch.set_num_threads(1)
+    policy, verifier = tiny_models
+    out = tmp_path / "study"
+    skipped = EvalSettings(**{**TINY_EVALS.model_dump(), "skip": True})
+    run_countdown_rl_study(CountdownRLStudyConfig(out=out, **study_kwargs(policy, verifier, evals=skipped)))
+    trained = json.loads((out / "rl_countdown.json").read_text())
+    assert trained["evaluation"] is None and "skip" not in trained["settings"]
+    assert trained["summary"]["arms"]["PAV-RL alpha 1"]["sample_efficiency_vs_orm"]["undefined_share"] is not None
+    assert all(len(row["final_ci"]) == 2 for row in trained["summary"]["arms"].values())
+    markdown = (out / "rl_countdown.md").read_text()
+    assert markdown == trained["summary"]["markdown"]
+    assert markdown.count(PENDING) == 2  # one claim row, one line in place of the Pass@N and beam tables
+    assert table_headers(markdown) == [TABLE_HEADERS[0], TABLE_HEADERS[1].replace(" Pass@1 | Pass@4 |", ""),
+                                       TABLE_HEADERS[2]]
+    assert (out / "rl_countdown.csv").exists() and (out / "rl_countdown.png").stat().st_size > 1000
+    assert not (out / "rl_countdown_pass_at_n.png").exists() and not (out / "evals").exists()
+
+    run_countdown_rl_study(CountdownRLStudyConfig(out=out, workers=2, **study_kwargs(policy, verifier)))
+    parallel = json.loads((out / "rl_countdown.json").read_text())
+    assert parallel["curves"] == trained["curves"]  # the runs resumed: only the evaluation was added
+    assert table_headers(parallel["summary"]["markdown"]) == TABLE_HEADERS
+    assert (out / "rl_countdown_pass_at_n.png").exists()
+    for cache in (out / "evals").iterdir():
+        cache.unlink()
+    run_countdown_rl_study(CountdownRLStudyConfig(out=out, **study_kwargs(policy, verifier)))
+    serial = json.loads((out / "rl_countdown.json").read_text())
+    assert serial["evaluation"] == parallel["evaluation"]
+    assert serial["summary"]["markdown"] == parallel["summary"]["markdown"]
+
+
+def test_parallel_jobs_leave_the_parent_only_cache_reads(tmp_path: Path, tiny_models, monkeypatch) -> None:
+    """The jobs handed to the worker processes compute every count and beam the result is assembled from."""
+    torch.set_num_threads(1)
+    policy, verifier = tiny_models
+    out = tmp_path / "study"
+    skipped = EvalSettings(**{**TINY_EVALS.model_dump(), "skip": True})
+    run_countdown_rl_study(CountdownRLStudyConfig(out=out, **study_kwargs(policy, verifier, evals=skipped)))
+    arms = study_arms([1.0], "bok:4", 1.0, [1.0])
+    runs = ArmRuns(arms, {arm.name: {seed: out / "runs" / arm.folder / f"seed{seed}" for seed in (0, 1)}
+                          for arm in arms}, {})
+    where = ["parent"]
+    computed: list[tuple[str, str]] = []
+
+    def in_pool(jobs, workers):  # the jobs run here, in order, so the patched functions below see them
+        where.append("pool")
+        results = [job() for job in jobs]
+        where.append("parent")
+        return results
+
+    def recorded(name: str):
+        real = getattr(rl_countdown, name)
+        return lambda *args, **kwargs: computed.append((name, where[-1])) or real(*args, **kwargs)
+
+    monkeypatch.setattr(rl_countdown, "run_in_processes", in_pool)
+    for name in ("correct_counts", "beam_rows"):
+        monkeypatch.setattr(rl_countdown, name, recorded(name))
+    evaluator = PolicyEvaluator(out / "evals", TASK, verifier, "bok:4", TINY_EVALS)
+    evaluation = evaluate_policies(evaluator, policy, runs, (0, 1), workers=2)
+    assert sorted(computed) == [("beam_rows", "pool")] * (2 + 4 * 2) + [("correct_counts", "pool")] * (1 + 4 * 2)
+    assert list(evaluation["beam"]) == ["start", *(arm.name for arm in arms)]
+
+
+def test_evals_skip_is_a_flag_beside_the_quick_preset(tmp_path: Path) -> None:
+    config = CountdownRLStudyConfig.model_validate(
+        {"out": tmp_path, "verifier": tmp_path, "quick": "true", "evals": {"skip": "true"}})
+    assert config.evals.skip and config.evals.pass_samples == 16  # the rest of the quick `evals` stays
 
 
 def test_pass_at_n_curve_is_the_mean_unbiased_estimate() -> None:

@@ -41,9 +41,10 @@ def rl_planted(config: PlantedRLStudyConfig) -> None:
 def rl_countdown(config: CountdownRLStudyConfig) -> None:
     """ORM-RL vs PAV-RL (alpha sweep, Q + alpha*Q^mu ablation) on the subset-sum testbed: curves, Pass@N,
     beyond best-of-256."""
-    study_file = run_countdown_rl_study(config, command=invoked_command())
-    console.print(read_json(study_file)["summary"]["markdown"], highlight=False, markup=False, soft_wrap=True)
-    console.print(f"{study_file.name}, .csv, .md, rl_countdown.png and rl_countdown_pass_at_n.png in {config.out}")
+    study = read_json(run_countdown_rl_study(config, command=invoked_command()))
+    console.print(study["summary"]["markdown"], highlight=False, markup=False, soft_wrap=True)
+    figures = "rl_countdown.png" + ("" if study["evaluation"] is None else " and rl_countdown_pass_at_n.png")
+    console.print(f"rl_countdown.json, .csv, .md, {figures} in {config.out}")
 
 
 @config_command(study_app, "testbed", TestbedStudyConfig)

@@ -15,15 +15,19 @@ start policy fails them at best-of-256. This module owns that protocol:
    `screen_samples`, and how many of them each final policy (and the start policy, the control)
    solves with PAV beam search at each beam budget.
 
-Every RL run resumes and every evaluation is cached under `evals/`, so rerunning the command only
-does what is missing.
+The study writes rl_countdown.{json,csv,png,md} as soon as training is done, with the evaluation
+pending (`"evaluation": null`), and again with it once steps 3-4 are done; `--evals.skip` stops
+after training. `workers` processes train the runs and then evaluate the policies (one policy's
+counts or beams per job). Every RL run resumes and every evaluation is cached per policy under
+`evals/`, so rerunning the command only does what is missing.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,6 +63,7 @@ from pavlab.studies.rl_curves import (
     plot_arm_curves,
     ratio_text,
     run_arms,
+    run_in_processes,
     summarize_arms,
     write_curves_csv,
 )
@@ -70,6 +75,8 @@ from pavlab.verifiers.step_scores import ProcessVerifier
 TESTBED_TASK = TaskConfig(name="subset_sum")
 RL_COUNTDOWN_FILE = "rl_countdown.json"
 START_LABEL = "start"
+PENDING = ("pending (the final-policy evaluation is not done yet: it runs after training unless --evals.skip, "
+           "and a rerun computes only the evaluations not cached under evals/)")
 
 # Settings shared by every arm (only alpha, prover and reward differ), the paper's recipe: RFT on
 # the policy's own correct samples first, 16 problems x 4 samples = 64 responses per iteration, the
@@ -100,6 +107,8 @@ class EvalSettings(Config):
     max_depth: int = 10
     step_tokens: int = 32
     max_new_tokens: int = 96
+    skip: bool = Field(False, description="train only: write the training summary and leave the final-policy "
+                                          "evaluation (hours at the full settings) to a rerun without this flag")
 
     def check(self) -> None:
         """The start policy's Pass@N is read off its screen, so the screen must cover the Pass@N problems."""
@@ -137,7 +146,8 @@ class CountdownRLStudyConfig(PresetConfig):
     eval_every: int = Field(50, ge=1, description="held-out evaluation every this many iterations")
     settings: dict[str, Any] = Field({}, description="RLConfig fields that override SHARED_SETTINGS for every arm")
     evals: EvalSettings = EvalSettings()
-    workers: int = Field(1, ge=1, description="RL runs trained at once (processes, 1 thread each)")
+    workers: int = Field(1, ge=1, description="RL runs trained, then policies evaluated, at once (processes, "
+                                              "1 thread each)")
 
     @model_validator(mode="before")
     @classmethod
@@ -171,6 +181,10 @@ class PolicyEvaluator:
         self.verifier_path, self.prover = Path(verifier), prover
         self.scorer = build_scorer("q+a", self.task, ProcessVerifier.load(verifier, prover), evals.beam_alpha)
 
+    def __reduce__(self) -> tuple[type[PolicyEvaluator], tuple[Any, ...]]:
+        """Pickles as its settings: an evaluation worker process rebuilds it (loads the PAV) instead of receiving it."""
+        return type(self), (self.folder, self.task_config, self.verifier_path, self.prover, self.evals)
+
     def key(self, policy_dir: Path, **extra: Any) -> dict[str, Any]:
         return {"task": self.task_config.model_dump(mode="json"), "policy": weights_fingerprint(policy_dir),
                 "max_new_tokens": self.evals.max_new_tokens, **extra}
@@ -203,30 +217,73 @@ class PolicyEvaluator:
         return cached_json(self.folder / f"beam-{label}-n{width}.json", key, compute)
 
 
-def evaluate_policies(evaluator: PolicyEvaluator, start_policy: Path, runs: ArmRuns,
-                      seeds: Sequence[int]) -> dict[str, Any]:
-    """Pass@N of the start and every final policy, the start's unsolved screen problems, and beam counts on them."""
+@dataclass(frozen=True)
+class SeedPolicy:
+    """One seed's policy to evaluate: its arm (or the start), cache label, checkpoint and evaluation seed."""
+
+    arm: str
+    label: str
+    policy_dir: Path
+    seed: int
+
+
+def seed_policies(start_policy: Path, runs: ArmRuns, seeds: Sequence[int]) -> list[SeedPolicy]:
+    """The start policy once per seed (its beams), then every arm's final policy per seed, in the output's order."""
+    starts = [SeedPolicy(START_LABEL, f"{START_LABEL}-seed{seed}", start_policy, seed) for seed in seeds]
+    return starts + [SeedPolicy(arm.name, f"{arm.folder}-seed{seed}", run_dir / "policy", seed)
+                     for arm in runs.arms for seed, run_dir in runs.run_dirs[arm.name].items()]
+
+
+def start_screen(evaluator: PolicyEvaluator, start_policy: Path) -> list[int]:
+    """The start policy's correct samples among `screen_samples` on each screened problem (cached)."""
     evals = evaluator.evals
+    return evaluator.counts(START_LABEL, start_policy, evals.screen_problems, evals.screen_samples, seed=0)
+
+
+def final_counts(evaluator: PolicyEvaluator, policy: SeedPolicy) -> list[int]:
+    """A final policy's correct samples among `pass_samples` on each Pass@N problem (cached)."""
+    evals = evaluator.evals
+    return evaluator.counts(policy.label, policy.policy_dir, evals.pass_problems, evals.pass_samples, policy.seed)
+
+
+def policy_beams(evaluator: PolicyEvaluator, policy: SeedPolicy,
+                 hard: Sequence[str]) -> dict[int, list[dict[str, Any]]]:
+    """A policy's PAV beam search on the `hard` problems at every beam budget (cached)."""
+    return {width: evaluator.beam(policy.label, policy.policy_dir, hard, width, policy.seed)
+            for width in evaluator.evals.beam_budgets}
+
+
+def evaluate_policies(evaluator: PolicyEvaluator, start_policy: Path, runs: ArmRuns,
+                      seeds: Sequence[int], workers: int = 1) -> dict[str, Any]:
+    """Pass@N of the start and every final policy, the start's unsolved screen problems, and beam counts on them.
+
+    With `workers` > 1 the counts, then (once the start's screen says which problems are hard) the
+    beams, are computed one policy per process into their cache files; the result is then read
+    back from the caches in the serial order, so it is the same for any number of workers.
+    """
+    evals = evaluator.evals
+    policies = seed_policies(start_policy, runs, seeds)
+    finals = [policy for policy in policies if policy.arm != START_LABEL]
+    if workers > 1:
+        run_in_processes([partial(start_screen, evaluator, start_policy),
+                          *(partial(final_counts, evaluator, policy) for policy in finals)], workers)
     budgets = powers_of_two_up_to(evals.pass_samples)
-    screen = evaluator.counts(START_LABEL, start_policy, evals.screen_problems, evals.screen_samples, seed=0)
+    screen = start_screen(evaluator, start_policy)
     hard = unsolved([p.id for p in evaluator.screened], screen)
+    if workers > 1:
+        run_in_processes([partial(policy_beams, evaluator, policy, hard) for policy in policies], workers)
     pass_at_n = {START_LABEL: seed_spread({0: pass_at_n_curve(screen[:evals.pass_problems], evals.screen_samples,
                                                                 budgets)})}
     beams: dict[str, dict[str, dict[str, list[int]]]] = {START_LABEL: {}}
-    for seed in seeds:
-        for width in evals.beam_budgets:
-            rows = evaluator.beam(f"{START_LABEL}-seed{seed}", start_policy, hard, width, seed)
-            record_beam(beams[START_LABEL], width, hard, rows)
+    per_seed: dict[str, dict[int, list[float]]] = {arm.name: {} for arm in runs.arms}
+    for policy in policies:
+        if policy.arm != START_LABEL:
+            per_seed[policy.arm][policy.seed] = pass_at_n_curve(final_counts(evaluator, policy), evals.pass_samples,
+                                                                budgets)
+        for width, rows in policy_beams(evaluator, policy, hard).items():
+            record_beam(beams.setdefault(policy.arm, {}), width, hard, rows)
     for arm in runs.arms:
-        per_seed, beams[arm.name] = {}, {}
-        for seed, run_dir in runs.run_dirs[arm.name].items():
-            label = f"{arm.folder}-seed{seed}"
-            counts = evaluator.counts(label, run_dir / "policy", evals.pass_problems, evals.pass_samples, seed)
-            per_seed[seed] = pass_at_n_curve(counts, evals.pass_samples, budgets)
-            for width in evals.beam_budgets:
-                record_beam(beams[arm.name], width, hard,
-                            evaluator.beam(label, run_dir / "policy", hard, width, seed))
-        pass_at_n[arm.name] = {**seed_spread(per_seed), "per_seed": per_seed}
+        pass_at_n[arm.name] = {**seed_spread(per_seed[arm.name]), "per_seed": per_seed[arm.name]}
     return {"budgets": budgets, "pass_at_n": pass_at_n, "screened": len(screen), "hard": hard, "beam": beams}
 
 
@@ -243,15 +300,15 @@ def points(a: float, b: float) -> str:
     return f"{100 * (a - b):+.1f} points"
 
 
-def claims(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[str, Any]) -> list[str]:
-    """Rows of the claim | paper | measured here table."""
+def claims(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings: dict[str, Any]) -> list[str]:
+    """Rows of the claim | paper | measured here table (the Pass@N and beam claims: one pending row until evaluated)."""
     arms, efficiency = summary["arms"], summary["sample_efficiency"]
     orm = arms["ORM-RL"]
     rows = []
     learned = [name for name in efficiency if arms[name]["prover"] != "oracle"]
     if learned:
         best = max(learned, key=lambda name: arms[name]["final_accuracy"])
-        row, budgets, curves = arms[best], evaluation["budgets"], evaluation["pass_at_n"]
+        row = arms[best]
         every_seed = "yes" if row["final_min"] > orm["final_max"] else "no"
         rows += [f"| PAV-RL beats ORM-RL in accuracy | > +7 points | best arm {best}: {pct(row['final_accuracy'])} vs "
                  f"{pct(orm['final_accuracy'])} ({points(row['final_accuracy'], orm['final_accuracy'])}; every seed "
@@ -261,16 +318,9 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[s
                  f"{points(orm['final_accuracy'], orm['start_accuracy'])} |",
                  "| sample efficiency vs ORM-RL | 5-6x | "
                  + "; ".join(f"{name}: {ratio_text(eff)}" for name, eff in efficiency.items()) + " |"]
-        gaps = [p - o for p, o in zip(curves[best]["mean"], curves["ORM-RL"]["mean"], strict=True)]
-        rows.append(f"| Pass@N: PAV-RL above ORM-RL at every N <= {budgets[-1]} | > +7 points at every N | {best} "
-                    f"above at {sum(g > 0 for g in gaps)} of {len(budgets)} N (gap {100 * min(gaps):+.1f} to "
-                    f"{100 * max(gaps):+.1f} points) |")
-        below = [n for n, o, s in zip(budgets, curves["ORM-RL"]["mean"], curves[START_LABEL]["mean"], strict=True)
-                 if o < s]
-        rows.append(f"| ORM-RL Pass@N below the start policy at large N | at N >= 64 | below at N = "
-                    f"{', '.join(map(str, below)) or 'none'} |")
-        rows.append(f"| PAV-RL + beam (N = {'/'.join(map(str, settings['beam_budgets']))}) solves problems the start "
-                    f"policy fails at best-of-{settings['screen_samples']} | yes | {beam_claim(evaluation, best)} |")
+        rows += (evaluation_claims(evaluation, best, settings) if evaluation else
+                 [f"| Pass@N and PAV-RL + beam beyond best-of-{settings['screen_samples']} | > +7 points at every N; "
+                  f"yes | {PENDING} |"])
     rows += [f"| {name}: exact prover values (the ceiling of a learned PAV) | (not in the paper) | "
              f"{pct(row['final_accuracy'])} vs ORM-RL {pct(orm['final_accuracy'])} "
              f"({points(row['final_accuracy'], orm['final_accuracy'])}); sample efficiency "
@@ -280,6 +330,21 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[s
              f"train responses {row['final_response_tokens']:.1f} tokens vs {orm['final_response_tokens']:.1f} "
              "(ORM-RL) |" for name, row in arms.items() if row["reward"] == "q_plus_q_mu"]
     return rows
+
+
+def evaluation_claims(evaluation: dict[str, Any], best: str, settings: dict[str, Any]) -> list[str]:
+    """The claims on the final policies' Pass@N and PAV beam search, for the best learned PAV arm `best`."""
+    budgets, curves = evaluation["budgets"], evaluation["pass_at_n"]
+    gaps = [p - o for p, o in zip(curves[best]["mean"], curves["ORM-RL"]["mean"], strict=True)]
+    below = [n for n, o, s in zip(budgets, curves["ORM-RL"]["mean"], curves[START_LABEL]["mean"], strict=True)
+             if o < s]
+    return [f"| Pass@N: PAV-RL above ORM-RL at every N <= {budgets[-1]} | > +7 points at every N | {best} "
+            f"above at {sum(g > 0 for g in gaps)} of {len(budgets)} N (gap {100 * min(gaps):+.1f} to "
+            f"{100 * max(gaps):+.1f} points) |",
+            f"| ORM-RL Pass@N below the start policy at large N | at N >= 64 | below at N = "
+            f"{', '.join(map(str, below)) or 'none'} |",
+            f"| PAV-RL + beam (N = {'/'.join(map(str, settings['beam_budgets']))}) solves problems the start "
+            f"policy fails at best-of-{settings['screen_samples']} | yes | {beam_claim(evaluation, best)} |"]
 
 
 def beam_claim(evaluation: dict[str, Any], best: str) -> str:
@@ -296,29 +361,42 @@ def beam_claim(evaluation: dict[str, Any], best: str) -> str:
             f"ORM-RL {solved('ORM-RL')}, start policy {solved(START_LABEL)}")
 
 
-def tables(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[str, Any]) -> list[str]:
-    """Per-arm accuracy and Pass@1/Pass@max, sample efficiency, Pass@N, and the beyond-best-of-K counts."""
+def table_row(cells: Sequence[Any]) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def arm_table(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings: dict[str, Any]) -> list[str]:
+    """Per-arm held-out accuracy and, once evaluated, Pass@1 / Pass@max of the final (and the start) policies."""
+    intro = "Held-out accuracy per arm (final value of each seed: mean [min, max])"
+    passes: dict[str, list[str]] = {}  # policy -> its Pass@1 and Pass@max cells; none while the evaluation is pending
+    pass_columns: list[str] = []
+    if evaluation is not None:
+        curves, top = evaluation["pass_at_n"], evaluation["budgets"][-1]
+        intro += (f" and Pass@1 / Pass@{top} of the final policies ({settings['pass_problems']} test problems x "
+                  f"{settings['pass_samples']} samples; the start policy's from its {settings['screen_samples']}-"
+                  "sample screen)")
+        passes = {name: [spread([c[0] for c in curve["per_seed"].values()]),
+                         spread([c[-1] for c in curve["per_seed"].values()])]
+                  for name, curve in curves.items() if name != START_LABEL}
+        passes[START_LABEL] = [pct(curves[START_LABEL]["mean"][0]), pct(curves[START_LABEL]["mean"][-1])]
+        pass_columns = ["Pass@1", f"Pass@{top}"]
+    columns = ["arm", "seeds", "start", "final mean [min, max]", "best mean", "samples",
+               *pass_columns, "train response tokens (last iteration)"]
+    lines = [f"{intro}:", "", table_row(columns), "|" + "---|" * len(columns)]
+    if passes:
+        lines.append(table_row(["start policy", "-", "-", "-", "-", 0, *passes[START_LABEL], "-"]))
+    lines += [table_row([name, row["seeds"], pct(row["start_accuracy"]),
+                         f"{pct(row['final_accuracy'])} [{pct(row['final_min'])}, {pct(row['final_max'])}]",
+                         pct(row["best_mean_accuracy"]), f"{row['samples']:.0f}", *passes.get(name, []),
+                         f"{row['final_response_tokens']:.1f}"]) for name, row in summary["arms"].items()]
+    return lines
+
+
+def evaluation_tables(evaluation: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Pass@N of every policy, and the beyond-best-of-K counts of PAV beam search."""
     budgets, curves, widths = evaluation["budgets"], evaluation["pass_at_n"], settings["beam_budgets"]
-    start, top = curves[START_LABEL]["mean"], budgets[-1]
-    lines = ["Held-out accuracy per arm (final value of each seed: mean [min, max]) and Pass@1 / Pass@"
-             f"{top} of the final policies ({settings['pass_problems']} test problems x {settings['pass_samples']} "
-             f"samples; the start policy's from its {settings['screen_samples']}-sample screen):", "",
-             f"| arm | seeds | start | final mean [min, max] | best mean | samples | Pass@1 | Pass@{top} | "
-             "train response tokens (last iteration) |", "|---|---|---|---|---|---|---|---|---|",
-             f"| start policy | - | - | - | - | 0 | {pct(start[0])} | {pct(start[-1])} | - |"]
-    for name, row in summary["arms"].items():
-        per_seed = list(curves[name]["per_seed"].values())
-        lines.append(f"| {name} | {row['seeds']} | {pct(row['start_accuracy'])} | {pct(row['final_accuracy'])} "
-                     f"[{pct(row['final_min'])}, {pct(row['final_max'])}] | {pct(row['best_mean_accuracy'])} | "
-                     f"{row['samples']:.0f} | {spread([c[0] for c in per_seed])} | {spread([c[-1] for c in per_seed])} "
-                     f"| {row['final_response_tokens']:.1f} |")
-    lines += ["", "Sample efficiency (samples at which a seed-mean curve first reaches ORM-RL's best mean):", "",
-              "| arm | ORM-RL best mean | ORM-RL samples | PAV-RL samples | ratio |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {pct(eff['orm_best_accuracy'])} | {eff['orm_samples']:.0f} | "
-              f"{'never' if eff['pav_samples'] is None else format(eff['pav_samples'], '.0f')} | "
-              f"{ratio_text(eff)} |" for name, eff in summary["sample_efficiency"].items()]
-    lines += ["", "Pass@N (seed mean):", "", "| policy | " + " | ".join(f"N={n}" for n in budgets) + " |",
-              "|---|" + "---|" * len(budgets)]
+    lines = ["Pass@N (seed mean):", "", "| policy | " + " | ".join(f"N={n}" for n in budgets) + " |",
+             "|---|" + "---|" * len(budgets)]
     lines += [f"| {name} | " + " | ".join(pct(v) for v in curve["mean"]) + " |" for name, curve in curves.items()]
     lines += ["", f"Beyond best-of-{settings['screen_samples']}: {len(evaluation['hard'])} of {evaluation['screened']} "
               f"screened test problems have no correct answer among {settings['screen_samples']} samples of the start "
@@ -332,7 +410,19 @@ def tables(summary: dict[str, Any], evaluation: dict[str, Any], settings: dict[s
     return lines
 
 
-def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any], command: str,
+def tables(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings: dict[str, Any]) -> list[str]:
+    """Per-arm accuracy (and Pass@1/Pass@max), sample efficiency, then Pass@N and the beyond-best-of-K counts."""
+    lines = arm_table(summary, evaluation, settings)
+    lines += ["", "Sample efficiency (samples at which a seed-mean curve first reaches ORM-RL's best mean):", "",
+              "| arm | ORM-RL best mean | ORM-RL samples | PAV-RL samples | ratio |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {pct(eff['orm_best_accuracy'])} | {eff['orm_samples']:.0f} | "
+              f"{'never' if eff['pav_samples'] is None else format(eff['pav_samples'], '.0f')} | "
+              f"{ratio_text(eff)} |" for name, eff in summary["sample_efficiency"].items()]
+    return lines + ["", *(evaluation_tables(evaluation, settings) if evaluation else
+                          [f"Pass@N and beyond best-of-{settings['screen_samples']} tables: {PENDING}."])]
+
+
+def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any] | None, command: str,
                      settings: dict[str, Any]) -> str:
     """The RESULTS.md section: the paper's online-RL claims next to what this run measured, then the tables."""
     lines = [f"## Online RL on {settings['task']['name']} with a trained PAV", "", f"Command: `{command}`", "",
@@ -349,9 +439,10 @@ def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any], comman
 def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavlab study rl-countdown") -> Path:
     """Every arm x seed from the start policy with the PAV (`verifier`, `prover`), then the final-policy evaluations.
 
-    Writes rl_countdown.{json,csv,png}, rl_countdown_pass_at_n.png and rl_countdown.md under
-    `config.out`; returns the path of rl_countdown.json (settings, arms, curves, the summary with its
-    Markdown, the evaluation). `workers` RL runs train at once (processes).
+    Writes rl_countdown.{json,csv,png} and rl_countdown.md under `config.out` once training is done
+    (the evaluation pending), then again with the evaluation and rl_countdown_pass_at_n.png (unless
+    `evals.skip`); returns the path of rl_countdown.json (settings, arms, curves, the summary with its
+    Markdown, the evaluation or null). `workers` processes train the runs, then evaluate the policies.
     """
     started = time.perf_counter()
     alphas, seeds, iterations, evals = tuple(config.alphas), tuple(config.seeds), config.iterations, config.evals
@@ -375,24 +466,49 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     summary = summarize_arms(arms, runs.curves)
     for arm in arms:
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
-    evaluation = evaluate_policies(evaluator, Path(policy), runs, seeds)
-    record = {**shared, **evals.model_dump(), "iterations": iterations, "seeds": list(seeds),
+    record = {**shared, **evals.model_dump(exclude={"skip"}), "iterations": iterations, "seeds": list(seeds),
               "alphas": list(alphas), "oracle_alphas": list(config.oracle_alphas), "ablation_alpha": ablation_alpha,
               "policy": str(policy), "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
-    summary["markdown"] = markdown_section(summary, evaluation, command, record)
-    summary["wall_seconds_this_run"] = round(time.perf_counter() - started, 1)
-    write_json(out_dir / RL_COUNTDOWN_FILE, {"settings": record, "arms": [asdict(arm) for arm in arms],
-                                             "curves": runs.rows(), "summary": summary, "evaluation": evaluation})
-    with atomic_open(out_dir / "rl_countdown.md") as handle:
-        handle.write(summary["markdown"])
-    write_curves_csv(out_dir / "rl_countdown.csv", runs)
-    plot_arm_curves(out_dir / "rl_countdown.png", runs, summary,
-                    title=f"{task.name}: RL from the testbed policy (PAV {prover})")
+    outputs = StudyOutputs(out_dir, command, record, runs, summary, started)
+    outputs.write(None)
+    if not evals.skip:
+        outputs.write(evaluate_policies(evaluator, Path(policy), runs, seeds, config.workers))
+    return out_dir / RL_COUNTDOWN_FILE
+
+
+@dataclass
+class StudyOutputs:
+    """What the study writes: once when training is done (the evaluation pending), again once it is evaluated."""
+
+    out_dir: Path
+    command: str
+    record: dict[str, Any]
+    runs: ArmRuns
+    summary: dict[str, Any]
+    started: float
+
+    def write(self, evaluation: dict[str, Any] | None) -> None:
+        """rl_countdown.{json,md,csv,png}, and with an evaluation rl_countdown_pass_at_n.png."""
+        out_dir, runs, summary = self.out_dir, self.runs, self.summary
+        summary["markdown"] = markdown_section(summary, evaluation, self.command, self.record)
+        summary["wall_seconds_this_run"] = round(time.perf_counter() - self.started, 1)
+        write_json(out_dir / RL_COUNTDOWN_FILE, {"settings": self.record, "arms": [asdict(arm) for arm in runs.arms],
+                                                 "curves": runs.rows(), "summary": summary, "evaluation": evaluation})
+        with atomic_open(out_dir / "rl_countdown.md") as handle:
+            handle.write(summary["markdown"])
+        write_curves_csv(out_dir / "rl_countdown.csv", runs)
+        task, prover = self.record["task"]["name"], self.record["prover"]
+        plot_arm_curves(out_dir / "rl_countdown.png", runs, summary,
+                        title=f"{task}: RL from the testbed policy (PAV {prover})")
+        if evaluation is not None:
+            plot_pass_at_n(out_dir / "rl_countdown_pass_at_n.png", evaluation, runs.arms, task)
+
+
+def plot_pass_at_n(path: Path, evaluation: dict[str, Any], arms: Sequence[RewardArm], task: str) -> Path:
+    """Pass@N of every final policy (one line per seed) and of the start policy."""
     per_seed = {name: list(curve.get("per_seed", {0: curve["mean"]}).values())
                 for name, curve in evaluation["pass_at_n"].items()}
     order = [*(arm.name for arm in arms), START_LABEL]  # the arms first: same colours as in rl_countdown.png
-    plot_seed_curves(out_dir / "rl_countdown_pass_at_n.png",
-                     {name: (evaluation["budgets"], per_seed[name]) for name in order},
-                     xlabel="N (samples per problem)", ylabel="Pass@N (held-out test)",
-                     title=f"{task.name}: Pass@N of the start and final RL policies", logx=True)
-    return out_dir / RL_COUNTDOWN_FILE
+    return plot_seed_curves(path, {name: (evaluation["budgets"], per_seed[name]) for name in order},
+                            xlabel="N (samples per problem)", ylabel="Pass@N (held-out test)",
+                            title=f"{task}: Pass@N of the start and final RL policies", logx=True)

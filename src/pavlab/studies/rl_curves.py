@@ -13,10 +13,12 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+import torch
 
 from pavlab.io import atomic_open, read_jsonl
 from pavlab.rl.config import RLConfig
@@ -27,6 +29,7 @@ from pavlab.verifiers.progress import RewardKind
 CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "iteration_factor", "seed", "iteration", "samples", "test_accuracy")
 Curve = list[dict[str, float]]
 ArmCurves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,25 @@ def arm_curve(run_dir: Path) -> Curve:
             for row in read_jsonl(run_dir / RL_METRICS_FILE) if "test_accuracy" in row]
 
 
+def call(job: Callable[[], T]) -> T:
+    """Run one job: a module-level function, so a process pool can pickle it."""
+    return job()
+
+
+def run_in_processes(jobs: Sequence[Callable[[], T]], workers: int = 1) -> list[T]:
+    """Every job's result, in order: here one after another, or with `workers` > 1 in that many processes.
+
+    Why one helper: the studies' costly units (an RL run, one policy's evaluation) share nothing
+    but files on disk, so they fan out to spawned processes with one torch thread each (a job may
+    set its own, as `run_rl` does). Jobs must pickle (`functools.partial` of module-level functions).
+    """
+    if workers <= 1:
+        return [job() for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        return list(pool.map(call, jobs))
+
+
 def run_arms(arms: Sequence[RewardArm], seeds: Sequence[int], config_for: Callable[[RewardArm, int], RLConfig],
              workers: int = 1) -> ArmRuns:
     """Train (or resume: `run_rl` skips finished runs) every arm x seed, seed-major.
@@ -87,12 +109,7 @@ def run_arms(arms: Sequence[RewardArm], seeds: Sequence[int], config_for: Callab
     halve the study's wall time. Seed-major order means an interrupted study has whole seeds.
     """
     jobs = [(arm, seed) for seed in seeds for arm in arms]
-    configs = [config_for(arm, seed) for arm, seed in jobs]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            finished = list(pool.map(run_rl, configs))
-    else:
-        finished = [run_rl(config) for config in configs]
+    finished = run_in_processes([partial(run_rl, config_for(arm, seed)) for arm, seed in jobs], workers)
     run_dirs: dict[str, dict[int, Path]] = {arm.name: {} for arm in arms}
     curves: ArmCurves = {arm.name: {} for arm in arms}
     for (arm, seed), run_dir in zip(jobs, finished, strict=True):
