@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from transformers import PreTrainedTokenizerFast
+
 
 def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:
     """Prompt ids: chat template with a generation prompt for chat models, else BOS + text."""
@@ -39,8 +41,17 @@ def encode_responses(tokenizer: Any, texts: Sequence[str]) -> list[tuple[list[in
     nonempty = [text for text in texts if text]
     if not nonempty:
         return [([], []) for _ in texts]
-    enc = tokenizer(nonempty, add_special_tokens=False, return_offsets_mapping=True)
-    encoded = iter(zip(enc["input_ids"], enc["offset_mapping"], strict=True))
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if isinstance(tokenizer, PreTrainedTokenizerFast) and hasattr(backend, "encode_batch"):
+        # The Rust tokenizer directly: building a BatchEncoding costs more than encoding short texts. The
+        # wrapper's call on the first text first sets the backend's state (no truncation or padding, its
+        # special-token splitting) as it would for all of them.
+        enc = tokenizer(nonempty[:1], add_special_tokens=False)
+        encodings = [enc.encodings[0], *backend.encode_batch(nonempty[1:], add_special_tokens=False)]
+        encoded = iter([(encoding.ids, encoding.offsets) for encoding in encodings])
+    else:
+        enc = tokenizer(nonempty, add_special_tokens=False, return_offsets_mapping=True)
+        encoded = iter(zip(enc["input_ids"], enc["offset_mapping"], strict=True))
     results = []
     for text in texts:
         if not text:
