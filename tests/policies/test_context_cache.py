@@ -127,3 +127,25 @@ def test_byte_bound_and_unsupported_caches(tokenizer) -> None:
     assert list(cache.entries) == [(6, 7, 8, 9, 10)] and cache.nbytes == per_row
     torch.testing.assert_close(ContextKVCache.past([cache.get((6, 7, 8, 9, 10))], config)[0].layers[0].keys,
                                stacked.layers[0].keys[:1])
+
+
+def test_keep_puts_each_rows_tokens_at_the_right_end_with_or_without_a_gap() -> None:
+    """Rows whose tokens already end the row are sliced; a row with a gap (prompt, padding, then tail) is gathered:
+    both give each kept row's tokens, in order, at the right end of its block row."""
+    torch.manual_seed(0)
+    keys, values = torch.randn(4, 2, 7, 3), torch.randn(4, 2, 7, 3)
+    cache = DynamicCache(ddp_cache_data=[(keys, values)])
+    contiguous = torch.tensor([[0, 0, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 1, 1], [1] * 7, [0, 0, 0, 1, 1, 1, 1]])
+    gapped = contiguous.clone()
+    gapped[3] = torch.tensor([0, 1, 1, 0, 1, 1, 1])
+    for mask in (contiguous, gapped):
+        store = ContextKVCache(max_bytes=1 << 20)
+        rows = [3, 0, 1]
+        store.keep([(row,) for row in rows], cache, mask, rows)
+        for row in rows:
+            block, position = store.fresh[(row,)]
+            length = block.lengths[position]
+            assert length == int(mask[row].sum())
+            for got, source in ((block.layers[0][0], keys), (block.layers[0][1], values)):
+                expected = source[row][:, mask[row].bool()]
+                assert torch.equal(got[position, :, got.shape[2] - length:], expected)

@@ -90,15 +90,24 @@ class ContextKVCache:
         kept = mask[index]
         lengths = kept.sum(dim=1)
         longest = int(lengths.max())
-        # a stable sort of the mask puts each row's padding first and its tokens, in order, at the right end
-        order = torch.sort(kept, dim=1, stable=True).indices[:, kept.shape[1] - longest:]
-        first = cache.layers[0].keys
-        gather = order[:, None, :, None].expand(len(new), first.shape[1], longest, first.shape[3])
         size = 2 * sum(layer.keys[:1, :, :1].nbytes for layer in cache.layers) * len(new) * longest
         if self.nbytes + size > self.max_bytes:
             return
-        block = _Block([(layer.keys[index].gather(2, gather), layer.values[index].gather(2, gather))
-                        for layer in cache.layers], lengths.tolist())
+        width = kept.shape[1]
+        tail = torch.arange(width, device=mask.device)[None, :] >= width - lengths[:, None]
+        if bool(((kept * tail).sum(dim=1) == lengths).all()):
+            # every row's tokens already end the row with no gap (a resumed or left-padded context plus its
+            # sampled tokens): the last `longest` columns, one copy per layer
+            block = _Block([(layer.keys[:, :, width - longest:].index_select(0, index),
+                             layer.values[:, :, width - longest:].index_select(0, index))
+                            for layer in cache.layers], lengths.tolist())
+        else:
+            # a stable sort of the mask puts each row's padding first and its tokens, in order, at the right end
+            order = torch.sort(kept, dim=1, stable=True).indices[:, width - longest:]
+            first = cache.layers[0].keys
+            gather = order[:, None, :, None].expand(len(new), first.shape[1], longest, first.shape[3])
+            block = _Block([(layer.keys[index].gather(2, gather), layer.values[index].gather(2, gather))
+                            for layer in cache.layers], lengths.tolist())
         self.nbytes += size
         for row, context in enumerate(new):
             self.fresh[context] = (block, row)
