@@ -30,7 +30,9 @@ def test_beam_like_calls_match_full_passes_and_read_only_new_tokens(tokenizer, v
             np.testing.assert_allclose(a, b, atol=1e-5)
         assert reuse_meter.verifier_passes == full_meter.verifier_passes == len(candidates)
         new_tokens = sum(len(ids) - (pos[-2] + 1) for ids, pos in zip(sequences, positions, strict=True))
-        assert reuse_meter.verifier_tokens == (full_meter.verifier_tokens if depth == 0 else new_tokens)
+        # depth 0: each prompt is read once (the candidates' shared prefix), then every first step on top of it
+        prompts = {tuple(ids[:pos[0] + 1]) for ids, pos in zip(sequences, positions, strict=True)}
+        assert reuse_meter.verifier_tokens == new_tokens + (sum(map(len, prompts)) if depth == 0 else 0)
         beams = rng.sample(candidates, 6)
     assert len(cache.entries) == len({tuple(ids) for ids in sequences})
 
@@ -86,3 +88,21 @@ def test_retained_beams_sit_in_one_block_and_still_match_full_passes(tokenizer, 
         width = next(iter(cache.entries.values())).block[0][0].shape[2]
         assert all(entry.stop == width for entry in cache.entries.values())
         beams = [candidates[index] for index in kept]
+
+
+def test_misses_that_share_a_prefix_read_it_once(tokenizer, value_model):
+    """Candidates that extend one uncached prefix by a step (a beam's first depth) read that prefix once; lone
+    misses and responses of one step or none are read in full. Values equal full passes."""
+    inputs = [build_scoring_inputs(tokenizer, prompt, steps) for prompt, steps in (
+        ("12+3=?", ["1+2"]), ("12+3=?", ["15"]), ("12+3=?", ["1+2"]), ("7", ["a", "bc"]), ("7", ["a", "b"]),
+        ("99", ["x"]), ("5", []))]
+    sequences, positions = [ids for ids, _ in inputs], [pos for _, pos in inputs]
+    meter = ComputeMeter()
+    values = PrefixKVCache().score(value_model, sequences, positions, pad_id_of(tokenizer), 2, meter)
+    for a, b in zip(score_sequences(value_model, sequences, positions, pad_id_of(tokenizer)), values, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    shared = [(0, 1, 2), (3, 4)]
+    expected = sum(positions[group[0]][-2] + 1 + sum(len(sequences[i]) - positions[i][-2] - 1 for i in group)
+                   for group in shared) + len(sequences[5]) + len(sequences[6])
+    assert meter.verifier_tokens == expected and meter.verifier_passes == len(sequences)
+

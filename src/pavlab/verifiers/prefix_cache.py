@@ -97,22 +97,32 @@ class PrefixKVCache:
         parents = [self.parent(seq, pos) for seq, pos in zip(sequences, positions, strict=True)]
         results: list[np.ndarray] = [np.empty(0)] * len(sequences)
         kept: dict[tuple[int, ...], _Entry] = {}
-        misses = sorted((i for i, p in enumerate(parents) if p is None), key=lambda i: len(sequences[i]))
-        hits = sorted((i for i, p in enumerate(parents) if p is not None), key=lambda i: parents[i][1])
+        # Misses that extend one prefix by their last step (the first step of every beam, which all share the
+        # prompt) read that prefix once and their last step on top of it, as hits do.
+        shared: dict[tuple[int, ...], list[int]] = {}
+        for index, parent in enumerate(parents):
+            if parent is None and len(positions[index]) >= 2:
+                shared.setdefault(tuple(sequences[index][:positions[index][-2] + 1]), []).append(index)
+        bases = [(key, members) for key, members in shared.items() if len(members) >= 2]
+        misses = [i for i, p in enumerate(parents) if p is None and not (len(positions[i]) >= 2 and len(
+            shared[tuple(sequences[i][:positions[i][-2] + 1])]) >= 2)]
         was_training = model.training
         switch = any(module.training for module in model.modules())  # eval() walks every module: only if needed
         if switch:
             model.eval()
         with torch.inference_mode():
-            for start in range(0, len(misses), batch_size):
-                chunk = misses[start:start + batch_size]
-                ids, mask = right_pad([sequences[i] for i in chunk], pad_id, device)
-                values, layers = _forward(model, ids, mask)
-                for row, index in enumerate(chunk):
-                    results[index] = values[row, list(positions[index])]
-                    kept[tuple(sequences[index])] = _Entry(layers, row, 0, len(sequences[index]), results[index])
-                if meter is not None:
-                    meter.verifier_tokens += int(mask.sum())
+            base_entries = _read_whole(model, [key for key, _ in bases],
+                                       [positions[members[0]][:-1] for _, members in bases], pad_id, batch_size,
+                                       meter)
+            for entry, (key, members) in zip(base_entries, bases, strict=True):
+                for index in members:
+                    parents[index] = (entry, len(key))
+            for index, entry in zip(misses, _read_whole(model, [sequences[i] for i in misses],
+                                                        [positions[i] for i in misses], pad_id, batch_size, meter),
+                                    strict=True):
+                results[index] = entry.values
+                kept[tuple(sequences[index])] = entry
+            hits = sorted((i for i, p in enumerate(parents) if p is not None), key=lambda i: parents[i][1])
             for start in range(0, len(hits), batch_size):
                 # rows of one block side by side, so the past is gathered from each block at once
                 chunk = sorted(hits[start:start + batch_size],
@@ -140,6 +150,23 @@ class PrefixKVCache:
             model.train(was_training)
         self.entries = kept
         return results
+
+
+def _read_whole(model: ValueModel, sequences: Sequence[Sequence[int]], positions: Sequence[Sequence[int]],
+                pad_id: int, batch_size: int, meter: ComputeMeter | None) -> list[_Entry]:
+    """Read sequences from scratch (shortest together, so right padding stays small): one entry each, in order."""
+    device = next(model.parameters()).device
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    entries: list[_Entry | None] = [None] * len(sequences)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        ids, mask = right_pad([sequences[i] for i in chunk], pad_id, device)
+        values, layers = _forward(model, ids, mask)
+        for row, index in enumerate(chunk):
+            entries[index] = _Entry(layers, row, 0, len(sequences[index]), values[row, list(positions[index])])
+        if meter is not None:
+            meter.verifier_tokens += int(mask.sum())
+    return entries  # type: ignore[return-value]
 
 
 def _forward(model: ValueModel, ids: torch.Tensor, mask: torch.Tensor, position_ids: torch.Tensor | None = None,
