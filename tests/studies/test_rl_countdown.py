@@ -29,6 +29,7 @@ from pavlab.studies.rl_countdown import (
     evaluate_policies,
     record_beam,
     run_countdown_rl_study,
+    short_prover,
     study_arms,
 )
 from pavlab.studies.rl_curves import ArmRuns
@@ -279,3 +280,10 @@ def test_cli_rejects_a_missing_verifier_before_any_run(run_cli, tmp_path: Path) 
                              str(tmp_path / "missing"), "--quick")
     assert code == 2 and "verifier directory not found" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "study").exists()
+
+
+def test_plot_titles_shorten_long_prover_paths_only() -> None:
+    assert short_prover("model:runs/ss/vscale/pav-bo16-100000/model") == "model:.../pav-bo16-100000/model"
+    assert short_prover("policy:/a/b/c/policy") == "policy:.../c/policy"
+    assert short_prover("model:vx/pav") == "model:vx/pav"
+    assert short_prover("bok:4") == "bok:4"

@@ -499,9 +499,17 @@ class StudyOutputs:
         write_curves_csv(out_dir / "rl_countdown.csv", runs)
         task, prover = self.record["task"]["name"], self.record["prover"]
         plot_arm_curves(out_dir / "rl_countdown.png", runs, summary,
-                        title=f"{task}: RL from the testbed policy (PAV {prover})")
+                        title=f"{task}: RL from the testbed policy\nPAV prover {short_prover(prover)}")
         if evaluation is not None:
             plot_pass_at_n(out_dir / "rl_countdown_pass_at_n.png", evaluation, runs.arms, task)
+
+
+def short_prover(prover: str) -> str:
+    """A prover spec short enough for a plot title: `model:` and `policy:` paths keep their last two parts."""
+    kind, _, location = prover.partition(":")
+    if kind in ("model", "policy") and len(Path(location).parts) > 2:
+        return f"{kind}:.../{'/'.join(Path(location).parts[-2:])}"
+    return prover
 
 
 def plot_pass_at_n(path: Path, evaluation: dict[str, Any], arms: Sequence[RewardArm], task: str) -> Path:
