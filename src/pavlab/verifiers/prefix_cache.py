@@ -17,6 +17,8 @@ Cost: activations stay in the blocks the model calls returned (no copy per row);
 kept rows into one block, each row's tokens at its right end, in a few tensor operations per layer,
 and a batch of the next call then takes its parents' past with one row selection per layer. Copied
 out and stacked row by row instead, the bookkeeping cost ~0.4 s of a ~8 s subset-sum search.
+Misses that extend one uncached prefix by a step (a beam's first depth: B*C candidates share the
+prompt) read that prefix once and their step on top of it: 50,319 -> 42,223 verifier tokens there.
 """
 
 from __future__ import annotations
