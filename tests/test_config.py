@@ -69,3 +69,20 @@ def test_help_lists_a_nested_field_default_from_the_parent_default():
     assert "--inner.name (str, 'subset_sum')" in lines
     assert "--inner.size (int, 8)" in lines
     assert describe_fields(Inner) == ["--name (str, 'countdown')", "--size (int, required)"]
+
+
+def test_a_partial_nested_override_keeps_the_parent_default():
+    """`study rl-countdown --task.min_take 6` silently ran countdown: the override replaced the study's task."""
+    class Task(Config):
+        name: str = "countdown"
+        size: int = 4
+        take: int = 5
+
+    class Study(Config):
+        task: Task = Task(name="subset_sum")
+        sized: Task = Task(name="subset_sum", size=8)
+
+    assert load_config(Study, None, ["--task.take", "6"]).task == Task(name="subset_sum", take=6)
+    assert load_config(Study, None, ["--task.name", "countdown"]).task == Task()
+    assert load_config(Study, None, ["--sized.take", "6"]).sized == Task(name="subset_sum", size=8, take=6)
+    assert load_config(Study, None, []) == Study()

@@ -97,6 +97,23 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def with_nested_defaults(cls: type[Config], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with each partly given nested config laid over the parent's default instance, not the nested class.
+
+    Why: `study rl-countdown --task.min_take 6` must keep the study's subset-sum task; validating
+    `{"min_take": 6}` alone would build TaskConfig's own default task (countdown). Only the fields
+    the default instance set explicitly are laid under: the study's `TaskConfig(name="subset_sum")`
+    lays only its name, so `--task.name countdown` builds a plain countdown task.
+    """
+    merged = dict(data)
+    for name, info in cls.model_fields.items():
+        value, default = merged.get(name), info.default
+        if isinstance(value, dict) and isinstance(default, Config):
+            merged[name] = deep_merge(default.model_dump(exclude_unset=True),
+                                      with_nested_defaults(type(default), value))
+    return merged
+
+
 def read_recipe(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -142,7 +159,7 @@ def load_config(cls: type[C], path: str | Path | None = None, overrides: list[st
     if path is not None:
         data = recipe_section(read_recipe(path), cls, section)
     extra = parse_overrides(overrides) if isinstance(overrides, list) else (overrides or {})
-    data = deep_merge(data, extra)
+    data = with_nested_defaults(cls, deep_merge(data, extra))
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
