@@ -157,6 +157,9 @@ def test_training_summary_first_then_parallel_evaluation_equals_serial(tmp_path:
     assert serial["evaluation"] == parallel["evaluation"]
     assert serial["summary"]["markdown"] == parallel["summary"]["markdown"]
 
+    run_countdown_rl_study(CountdownRLStudyConfig(out=out, **study_kwargs(policy, verifier, evals=skipped)))
+    assert not (out / "rl_countdown_pass_at_n.png").exists()  # no earlier figure beside a pending evaluation
+
 
 def test_parallel_jobs_leave_the_parent_only_cache_reads(tmp_path: Path, tiny_models, monkeypatch) -> None:
     """The jobs handed to the worker processes compute every count and beam the result is assembled from."""

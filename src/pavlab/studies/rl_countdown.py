@@ -500,8 +500,11 @@ class StudyOutputs:
         task, prover = self.record["task"]["name"], self.record["prover"]
         plot_arm_curves(out_dir / "rl_countdown.png", runs, summary,
                         title=f"{task}: RL from the testbed policy\nPAV prover {short_prover(prover)}")
+        pass_at_n_figure = out_dir / "rl_countdown_pass_at_n.png"
         if evaluation is not None:
-            plot_pass_at_n(out_dir / "rl_countdown_pass_at_n.png", evaluation, runs.arms, task)
+            plot_pass_at_n(pass_at_n_figure, evaluation, runs.arms, task)
+        else:  # a figure from an earlier, evaluated run would sit beside a JSON whose evaluation is pending
+            pass_at_n_figure.unlink(missing_ok=True)
 
 
 def short_prover(prover: str) -> str:
