@@ -12,7 +12,8 @@ from pavlab.search.run import SearchConfig, run_search
 
 console = Console()
 ROWS = (("problems", "problems", "d"), ("accuracy", "accuracy", ".3f"), ("pass@N", "pass_at_n", ".3f"),
-        ("tokens generated / problem", "mean_generated_tokens", ".1f"), ("samples / problem", "mean_samples", ".1f"),
+        ("tokens generated / problem", "mean_generated_tokens", ".1f"),
+        ("sequences sampled / problem", "mean_samples", ".1f"),
         ("prompt tokens / problem", "mean_prompt_tokens", ".1f"),
         ("verifier tokens / problem", "mean_verifier_tokens", ".1f"))
 

@@ -219,7 +219,8 @@ def section(title: str, command: str, run: StudyRun, claims: Sequence[tuple[str,
 def per_budget_table(run: StudyRun, arms: Sequence[str], budgets: Sequence[int], seeds: Sequence[int],
                      metric: str = "accuracy", split: str | None = None) -> list[str]:
     """Markdown rows: `metric` mean [min, max] over seeds per arm and N, plus mean tokens generated."""
-    lines = [f"| arm | N | {metric} mean [min, max] | tokens generated / problem | samples / problem |",
+    lines = [f"| arm | N | {metric} mean [min, max] | tokens generated / problem | sequences sampled / problem "
+             "(a beam step candidate is one) |",
              "|---|---|---|---|---|"]
     for arm in arms:
         values = np.asarray(run.values(metric, arm, budgets, seeds, split))

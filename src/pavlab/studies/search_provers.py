@@ -67,7 +67,8 @@ def run_prover_sweep(config: ProverSweepConfig, command: str = "pavlab study sea
               ("Bo4 beats Bo2 at every N", "yes", yes_no(summary["bok4_beats_bok2_everywhere"])),
               ("Bo4 beats Bo32 at every N", "yes", yes_no(summary["bok4_beats_bok32_everywhere"]))]
     if config.extra_provers:
-        claims.append(("best checkpoint prover", "a somewhat stronger policy (2B: 9B)",
+        claims.append(("best of the extra provers (another policy, or a PAV trained on a prover's values)",
+                       "a somewhat stronger policy (2B: 9B)",
                        max(config.extra_provers, key=lambda spec: means[spec][-1])))
     return finish(run, KIND, summary, section("Test-time search: prover sweep", command, run, claims,
                                               per_budget_table(run, specs, budgets, seeds)))
