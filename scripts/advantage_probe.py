@@ -1,0 +1,53 @@
+"""How well a PAV's step *advantages* find dead-end steps, next to how well its *values* rank states.
+
+Why: PAV-RL rewards each step by the prover's advantage Q^mu(s_h+1) - Q^mu(s_h), a difference of two
+learned values, while the verifier's dead-end AUC (RESULTS.md section 2) is measured on the values.
+On a task with an exact prefix oracle this script samples the policy, scores every prefix with the
+PAV and the oracle, and prints both AUCs. The last value is set to the outcome, as the RL trainer does.
+
+Usage: python scripts/advantage_probe.py POLICY VERIFIER PROVER [PROBLEMS] [SAMPLES]
+e.g.   python scripts/advantage_probe.py src/pavlab/testbeds/subset_sum runs/ss/vscale/prm-100000/model \
+           model:runs/ss/vscale/pav-bo16-100000/model 200 2
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+from pavlab.policies.base import SamplingParams
+from pavlab.policies.registry import build_policy
+from pavlab.rl.scoring import oracle_values
+from pavlab.tasks.registry import TaskConfig, get_task
+from pavlab.verifiers.calibration import roc_auc
+from pavlab.verifiers.step_scores import ProcessVerifier
+
+
+def main(policy_dir: str, verifier_dir: str, prover: str, problems: int = 200, samples: int = 2) -> None:
+    torch.set_num_threads(1)
+    task = get_task(TaskConfig(name="subset_sum"))
+    chosen = task.problems("train", problems)
+    policy = build_policy(policy_dir, task)
+    completions = policy.sample([task.prompt(p) for p in chosen], [""] * len(chosen), samples,
+                                SamplingParams(max_new_tokens=96, seed=0))
+    pairs = [(p, task.split_steps(c.text)) for p, group in zip(chosen, completions, strict=True) for c in group]
+    problems_list, steps = [p for p, _ in pairs], [s for _, s in pairs]
+    oracle = oracle_values(task)(problems_list, steps)
+    scores = ProcessVerifier.load(verifier_dir, prover).score([task.prompt(p) for p in problems_list], steps)
+    learned_values = [np.r_[np.asarray(s.q_mu, float)[:-1], o[-1]] for s, o in zip(scores, oracle, strict=True)]
+    learned = np.concatenate([np.diff(v) for v in learned_values])
+    exact = np.concatenate([np.diff(o) for o in oracle])
+    dead = exact < -0.5
+    states = np.concatenate([np.asarray(s.q_mu, float)[:-1] for s in scores])
+    alive = np.concatenate([o[:-1] for o in oracle]) == 1
+    print(f"{len(steps)} responses, {len(learned)} steps, {dead.sum()} dead-end steps ({dead.mean():.1%})")
+    print(f"learned advantage: dead-end steps mean {learned[dead].mean():+.3f}; other steps mean "
+          f"{learned[~dead].mean():+.3f}, sd {learned[~dead].std():.3f}")
+    print(f"AUC of the learned values, live vs dead states: {roc_auc(states, alive):.3f}")
+    print(f"AUC of the learned advantages, other vs dead-end steps: {roc_auc(learned, ~dead):.3f}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4], *map(int, sys.argv[4:6]))
