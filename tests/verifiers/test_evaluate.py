@@ -27,8 +27,10 @@ from pavlab.verifiers.evaluate import (
     predicted_first_error,
     prover_advantages,
     run_eval_verifier,
+    transform_prover,
     true_first_error,
 )
+from pavlab.verifiers.model import VerifierInfo
 from pavlab.verifiers.progress import bok_label
 from pavlab.verifiers.scoring import score_prefixes
 
@@ -105,6 +107,24 @@ def test_oracle_metrics_on_a_hand_built_set() -> None:
     advantage_rule = metrics["first_error"]["advantage"]
     # advantages: [-0.2, -0.1] (not below -0.2) and [-0.05, -0.35]: flags nothing, then step 2
     assert (advantage_rule["accuracy_erroneous"], advantage_rule["accuracy_correct"]) == (0.5, 1.0)
+    # steps from live states: keep alive +0.3, +0.1, -0.05, +0.1; dead-end -0.2, -0.35 (the step after a dead
+    # state is left out: nothing to lose there)
+    assert metrics["dead_end_step_auc"] == 1.0 and metrics["dead_end_steps"] == 2
+
+
+def test_step_advantages_rank_dead_ends_worse_than_values_when_values_are_noisy() -> None:
+    responses = [response(["2 + 3 = 5", "5 * 4 = 20"], True), response(["3 * 4 = 12", "12 + 2 = 14"], False),
+                 response(["2 + 3 = 5", "5 + 4 = 9"], False)]
+    values = [np.array([0.5, 0.1, 0.9]), np.array([0.5, 0.3, 0.2]), np.array([0.5, 0.45, 0.1])]
+    metrics = oracle_metrics(responses, values, countdown_oracle, None, value_threshold=0.5, advantage_threshold=-0.2)
+    # keep-alive steps -0.4, +0.8, -0.05 against dead-end steps -0.2, -0.35: 4 of 6 pairs in order
+    assert metrics["dead_end_step_auc"] == pytest.approx(4 / 6)
+
+
+def test_a_verifier_trained_on_bok_values_is_not_transformed_again() -> None:
+    assert transform_prover(VerifierInfo(kind="pav", prover="bok:4", target="bok:4")) is None
+    assert transform_prover(VerifierInfo(kind="prm", prover="bok:4")) == "bok:4"
+    assert transform_prover(VerifierInfo(kind="orm")) is None
 
 
 def test_calibration_pairs_use_q_hat_or_the_outcome() -> None:

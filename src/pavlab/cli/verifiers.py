@@ -50,6 +50,8 @@ def metrics_table(metrics: dict[str, Any]) -> Table:
     if oracle is not None:
         rows.append((f"dead-end AUC ({oracle['dead_prefixes']}/{oracle['prefixes']} prefixes dead)",
                      oracle["dead_end_auc"]))
+        rows.append((f"dead-end step AUC of step advantages ({oracle['dead_end_steps']} dead-end steps)",
+                     oracle["dead_end_step_auc"]))
         for rule, scores in oracle["first_error"].items():
             rows += first_error_rows(f"first error, {rule} < {scores['threshold']:g}", scores)
     for name, value in rows:

@@ -40,7 +40,7 @@ from pavlab.verifiers.calibration import (
     reliability_bins,
     roc_auc,
 )
-from pavlab.verifiers.model import ValueModel, VerifierKind
+from pavlab.verifiers.model import ValueModel, VerifierInfo, VerifierKind
 from pavlab.verifiers.progress import advantages, bok_label, bok_values
 from pavlab.verifiers.scoring import score_prefixes
 from pavlab.verifiers.third_party import load_value_model
@@ -120,6 +120,15 @@ def prover_advantages(values: np.ndarray, prover: str | None) -> np.ndarray:
     return advantages(values)
 
 
+def transform_prover(info: VerifierInfo) -> str | None:
+    """The prover whose transform turns the verifier's values into prover values; None when they already are.
+
+    Why: a PAV trained on BoK values (`target: bok:K`) records `prover: bok:K` too, and transforming its
+    values again would read Bo(K^2)-like values off it.
+    """
+    return None if info.target is not None else info.prover
+
+
 def calibration_pairs(responses: Sequence[LabeledResponse], values: Sequence[np.ndarray],
                       kind: VerifierKind, bok_k: int | None = None,
                       values_are_bok: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +166,9 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
     early), have no first error step and are left out of the first-error metrics.
     `label_dead_end_auc` is the same AUC for the Monte Carlo labels themselves (the states they
     cover): what the verifier is trained to predict can rank dead ends this well, so a verifier
-    far below it is limited by its learning, not by its labels.
+    far below it is limited by its learning, not by its labels. `dead_end_step_auc` ranks the steps
+    taken from a live state by the step advantage the verifier implies (what PAV-RL rewards): a
+    difference of two values is noisier than either, so it can sit well below `dead_end_auc`.
     """
     scores: list[float] = []
     alive_flags: list[bool] = []
@@ -166,9 +177,17 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
     label_alive: list[bool] = []
     truth: list[int | None] = []
     kept: list[int] = []
+    step_scores: list[float] = []
+    step_keeps_alive: list[bool] = []
+    step_owners: list[int] = []
     with progress_bar("checking prefixes with the oracle", total=len(responses)) as advance:
         for index, (response, vals) in enumerate(zip(responses, values, strict=True)):
             alive = oracle(response)
+            from_live = [h for h in range(len(alive) - 1) if alive[h]]
+            step_advantages = prover_advantages(vals, prover)
+            step_scores.extend(float(step_advantages[h]) for h in from_live)
+            step_keeps_alive.extend(alive[h + 1] for h in from_live)
+            step_owners.extend([index] * len(from_live))
             scores.extend(float(v) for v in vals[1:])
             alive_flags.extend(alive[1:])
             owners.extend([index] * (len(alive) - 1))
@@ -189,6 +208,9 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
     return {"dead_end_auc": roc_auc(scores, alive_flags),
             "dead_end_auc_ci": bootstrap_auc_ci(scores, alive_flags, owners), "prefixes": len(scores),
             "label_dead_end_auc": roc_auc(label_scores, label_alive) if label_scores else None,
+            "dead_end_step_auc": roc_auc(step_scores, step_keeps_alive),
+            "dead_end_step_auc_ci": bootstrap_auc_ci(step_scores, step_keeps_alive, step_owners),
+            "dead_end_steps": step_keeps_alive.count(False),
             "dead_prefixes": alive_flags.count(False), "first_error": first_error,
             "skipped_responses": len(responses) - len(kept)}
 
@@ -230,7 +252,7 @@ def evaluate_verifier(model: ValueModel, tokenizer: Any, responses: Sequence[Lab
         "outcome_auc_ci": bootstrap_auc_ci(finals, outcomes),
     }
     if oracle is not None:
-        metrics["oracle"] = oracle_metrics(responses, values, oracle, model.info.prover, value_threshold,
+        metrics["oracle"] = oracle_metrics(responses, values, oracle, transform_prover(model.info), value_threshold,
                                            advantage_threshold)
     return metrics
 
