@@ -4,7 +4,9 @@ Why: the study writes its summary (final CIs, sample efficiency, Pass@N) only on
 evaluation is done; a multi-hour study is worth reading after each whole seed. Usage:
 `python scripts/rl_interim.py runs/ss/rl` prints, per arm, the seed-mean accuracy at each evaluation,
 the final difference vs ORM-RL with a paired bootstrap CI over seeds, the difference at the first
-evaluation after the start, and each seed's final accuracy.
+evaluation after the start, and each seed's final accuracy; then Pass@N (N = 1..256) of every final
+policy whose evaluation is cached under evals/, with each arm's difference to ORM-RL (paired bootstrap
+over the seeds both have).
 """
 
 from __future__ import annotations
@@ -49,5 +51,42 @@ def main(study: Path) -> None:
         print(line + " | " + ", ".join(f"{100 * runs[s][last]:.1f}" for s in seeds) + " |")
 
 
+def cached_pass_at_n(study: Path, budgets: list[int], problems: int = 128) -> dict[str, dict[int, np.ndarray]]:
+    """{arm folder or 'start': {seed: Pass@N curve}} from the evaluation's per-policy count caches."""
+    from pavlab.studies.policy_evals import pass_at_n_curve
+
+    curves: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    for path in sorted(study.glob("evals/counts-*.json")):
+        label = path.stem.removeprefix("counts-")
+        arm, _, seed = label.rpartition("-seed")
+        cached = json.loads(path.read_text())
+        counts = cached["result"][:problems]
+        curves[arm or label][int(seed) if arm else 0] = np.array(
+            pass_at_n_curve(counts, cached["key"]["samples"], budgets))
+    return curves
+
+
+def print_pass_at_n(study: Path) -> None:
+    budgets = [2 ** i for i in range(9)]
+    curves = cached_pass_at_n(study, budgets)
+    if "ORM-RL" not in curves:
+        return
+    rng = np.random.default_rng(0)
+    print("\nPass@N, N = " + ", ".join(map(str, budgets)) + " (seed mean; vs ORM-RL: paired bootstrap over seeds)")
+    for arm, runs in sorted(curves.items()):
+        mean = np.mean(list(runs.values()), axis=0)
+        print(f"| {arm} ({len(runs)} seeds) | " + " | ".join(f"{100 * v:.1f}%" for v in mean))
+        shared = sorted(set(runs) & set(curves["ORM-RL"]))
+        if arm in ("ORM-RL", "start") or not shared:
+            continue
+        diff = np.array([runs[s] - curves["ORM-RL"][s] for s in shared])
+        boot = np.array([diff[rng.integers(0, len(diff), len(diff))].mean(0) for _ in range(4000)])
+        low, high = np.percentile(boot, [2.5, 97.5], axis=0)
+        cells = zip(diff.mean(axis=0), low, high, strict=True)
+        print(f"|   vs ORM-RL ({len(shared)} seeds) | "
+              + " | ".join(f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]" for d, lo, hi in cells))
+
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    print_pass_at_n(Path(sys.argv[1]))
