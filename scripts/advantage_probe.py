@@ -22,6 +22,7 @@ from pavlab.policies.registry import build_policy
 from pavlab.rl.scoring import oracle_values
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.calibration import roc_auc
+from pavlab.verifiers.progress import advantages
 from pavlab.verifiers.step_scores import ProcessVerifier
 
 
@@ -37,8 +38,8 @@ def main(policy_dir: str, verifier_dir: str, prover: str, problems: int = 200, s
     oracle = oracle_values(task)(problems_list, steps)
     scores = ProcessVerifier.load(verifier_dir, prover).score([task.prompt(p) for p in problems_list], steps)
     learned_values = [np.r_[np.asarray(s.q_mu, float)[:-1], o[-1]] for s, o in zip(scores, oracle, strict=True)]
-    learned = np.concatenate([np.diff(v) for v in learned_values])
-    exact = np.concatenate([np.diff(o) for o in oracle])
+    learned = np.concatenate([advantages(v) for v in learned_values])
+    exact = np.concatenate([advantages(o) for o in oracle])
     dead = exact < -0.5
     states = np.concatenate([np.asarray(s.q_mu, float)[:-1] for s in scores])
     alive = np.concatenate([o[:-1] for o in oracle]) == 1

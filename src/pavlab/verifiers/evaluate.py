@@ -180,12 +180,12 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
     step_scores: list[float] = []
     step_keeps_alive: list[bool] = []
     step_owners: list[int] = []
+    step_advantages = [prover_advantages(vals, prover) for vals in values]  # read by both step metrics below
     with progress_bar("checking prefixes with the oracle", total=len(responses)) as advance:
         for index, (response, vals) in enumerate(zip(responses, values, strict=True)):
             alive = oracle(response)
             from_live = [h for h in range(len(alive) - 1) if alive[h]]
-            step_advantages = prover_advantages(vals, prover)
-            step_scores.extend(float(step_advantages[h]) for h in from_live)
+            step_scores.extend(float(step_advantages[index][h]) for h in from_live)
             step_keeps_alive.extend(alive[h + 1] for h in from_live)
             step_owners.extend([index] * len(from_live))
             scores.extend(float(v) for v in vals[1:])
@@ -202,8 +202,7 @@ def oracle_metrics(responses: Sequence[LabeledResponse], values: Sequence[np.nda
     thresholds = {"value": value_threshold, "advantage": advantage_threshold}
     first_error = {}
     for rule, threshold in thresholds.items():
-        predicted = [predicted_first_error(values[i], prover_advantages(values[i], prover), rule, threshold)
-                     for i in kept]
+        predicted = [predicted_first_error(values[i], step_advantages[i], rule, threshold) for i in kept]
         first_error[rule] = {"threshold": threshold, **first_error_metrics(predicted, truth)}
     return {"dead_end_auc": roc_auc(scores, alive_flags),
             "dead_end_auc_ci": bootstrap_auc_ci(scores, alive_flags, owners), "prefixes": len(scores),
