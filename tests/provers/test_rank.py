@@ -14,7 +14,7 @@ from pavlab.io import read_jsonl, write_jsonl
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.procedural import ProceduralProverPolicy
 from pavlab.provers.exact import exact_terms_planted
-from pavlab.provers.rank import choose_prover, rank_provers
+from pavlab.provers.rank import choose_prover, rank_provers, ranked_prover, write_ranking
 from pavlab.tasks.planted import PlantedTask, exact_q_values
 
 
@@ -117,6 +117,21 @@ def test_cli_writes_ranking_and_plot_and_rejects_bad_specs(run_cli, labels, tmp_
     code, _, err = run_cli("prover", "rank", "--labels", str(labels), "--candidates", "bok:0",
                           "--out", str(tmp_path / "bad"))
     assert code == 2 and "bok:0" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ranked_prover_reads_one_candidate_with_its_rank_and_the_mu_is_pi_total(labels, tmp_path):
+    scores = rank_provers([labels], ["bok:1", "bok:4", "bok:16"], [], resamples=20)
+    ranking = write_ranking(scores, tmp_path / "rank", {})
+    entry = ranked_prover(ranking, "bok:4")
+    specs = [score.spec for score in scores]
+    assert entry["rank"] == specs.index("bok:4") + 1 and entry["candidates"] == 3 and entry["best"] == specs[0]
+    assert entry["total"] == scores[specs.index("bok:4")].total.to_dict()
+    assert entry["mu_is_pi_total"] == scores[specs.index("bok:1")].total.to_dict()
+    with pytest.raises(PavlabError, match=r"rank/ranking.json, field 'spec': no candidate 'bok:8' \(ranked: "):
+        ranked_prover(ranking, "bok:8")
+    (tmp_path / "other.json").write_text(json.dumps({"settings": {}}))
+    with pytest.raises(PavlabError, match="other.json, field 'ranking': no 'ranking' list"):
+        ranked_prover(tmp_path / "other.json", "bok:4")
 
 
 def test_spearman_handles_ties_and_constant_inputs():

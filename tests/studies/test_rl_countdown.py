@@ -11,6 +11,7 @@ import torch
 
 from pavlab import testing
 from pavlab.cache import cached_json
+from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.studies import policy_evals, rl_countdown
 from pavlab.studies.policy_evals import (
@@ -191,6 +192,29 @@ def test_parallel_jobs_leave_the_parent_only_cache_reads(tmp_path: Path, tiny_mo
     evaluation = evaluate_policies(evaluator, policy, runs, (0, 1), workers=2)
     assert sorted(computed) == [("beam_rows", "pool")] * (2 + 4 * 2) + [("correct_counts", "pool")] * (1 + 4 * 2)
     assert list(evaluation["beam"]) == ["start", *(arm.name for arm in arms)]
+
+
+def test_prover_rank_puts_the_bound_beside_the_measured_gain(tmp_path: Path, tiny_models) -> None:
+    torch.set_num_threads(1)
+    policy, verifier = tiny_models
+    total = {"value": 0.17, "low": 0.158, "high": 0.179}
+    ranking = tmp_path / "ranking.json"
+    ranking.write_text(json.dumps({"ranking": [
+        {"spec": "bok:16", "total": total, "distinguishability": total, "alignment": total},
+        {"spec": "bok:1", "total": {"value": 0.05, "low": 0.04, "high": 0.06}, "distinguishability": total,
+         "alignment": total}]}))
+    skipped = EvalSettings(**{**TINY_EVALS.model_dump(), "skip": True})
+    kwargs = study_kwargs(policy, verifier, evals=skipped, seeds=(0,), oracle_alphas=(), ablation=False)
+    with pytest.raises(PavlabError, match="no candidate 'bok:4'"):  # the study's own prover is not ranked: no runs
+        run_countdown_rl_study(CountdownRLStudyConfig(out=tmp_path / "bad", prover_rank=ranking, **kwargs))
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "study"
+    run_countdown_rl_study(CountdownRLStudyConfig(out=out, prover_rank=ranking, prover_rank_spec="bok:16", **kwargs))
+    summary = json.loads((out / "rl_countdown.json").read_text())["summary"]
+    assert summary["prover_bound"]["spec"] == "bok:16" and summary["prover_bound"]["rank"] == 1
+    gain = summary["arms"]["PAV-RL alpha 1"]["final_accuracy"] - summary["arms"]["ORM-RL"]["final_accuracy"]
+    assert (f"bok:16: 0.170 [0.158, 0.179], rank 1 of 2 (best bok:16); mu = pi (bok:1): 0.050; measured: best "
+            f"learned arm {100 * gain:+.1f} points vs ORM-RL |") in summary["markdown"]
 
 
 def test_evals_skip_is_a_flag_beside_the_quick_preset(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 
 from pavlab.config import Config
 from pavlab.errors import PavlabError
-from pavlab.io import write_json
+from pavlab.io import read_json, write_json
 from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_label_paths
 from pavlab.policies.prover_spec import Prover
 from pavlab.provers.terms import (
@@ -205,6 +205,24 @@ def write_ranking(scores: list[ProverScore], out: str | Path, settings: dict[str
     write_json(out / RANKING_FILE, {"settings": settings, "ranking": [score.to_dict() for score in scores]})
     plot_ranking(scores, out / PLOT_FILE)
     return out / RANKING_FILE
+
+
+def ranked_prover(ranking: str | Path, spec: str) -> dict[str, Any]:
+    """`spec`'s entry in a ranking.json, with its rank and the mu = pi candidate (bok:1) when ranked: what an RL
+    study reports as the bound's prediction beside the gain it measured."""
+    rows = read_json(ranking).get("ranking")
+    if not isinstance(rows, list) or not rows:
+        raise PavlabError("no 'ranking' list (is it a `pavlab prover rank` ranking.json?)", path=ranking,
+                          field="ranking")
+    specs = [row.get("spec") for row in rows]
+    if spec not in specs:
+        raise PavlabError(f"no candidate {spec!r} (ranked: {', '.join(map(str, specs))})", path=ranking,
+                          field="spec")
+    row = rows[specs.index(spec)]
+    mu_is_pi = rows[specs.index("bok:1")]["total"] if "bok:1" in specs else None
+    return {"ranking": str(ranking), "spec": spec, "rank": specs.index(spec) + 1, "candidates": len(specs),
+            "best": specs[0], "total": row["total"], "distinguishability": row["distinguishability"],
+            "alignment": row["alignment"], "mu_is_pi_total": mu_is_pi}
 
 
 def error_bar(estimate: Interval) -> np.ndarray:

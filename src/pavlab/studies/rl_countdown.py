@@ -44,6 +44,7 @@ from pavlab.policies.base import SamplingParams
 from pavlab.policies.prover_spec import PavProverSpec
 from pavlab.policies.registry import build_policy
 from pavlab.policies.testbed import shipped_testbed
+from pavlab.provers.rank import ranked_prover
 from pavlab.rl.config import RLConfig
 from pavlab.search.scorers import build_scorer
 from pavlab.shards import chunk_seed
@@ -148,6 +149,10 @@ class CountdownRLStudyConfig(PresetConfig):
     evals: EvalSettings = EvalSettings()
     workers: int = Field(1, ge=1, description="RL runs trained, then policies evaluated, at once (processes, "
                                               "1 thread each)")
+    prover_rank: Path | None = Field(None, description="a `pavlab prover rank` ranking.json: the study reports the "
+                                     "bound's prediction for its prover beside the RL outcome")
+    prover_rank_spec: str | None = Field(None, description="the ranked candidate the prover stands for (default: "
+                                         "--prover; e.g. bok:16 for a verifier trained on Bo16 values)")
 
     @model_validator(mode="before")
     @classmethod
@@ -321,6 +326,9 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings:
         rows += (evaluation_claims(evaluation, best, settings) if evaluation else
                  [f"| Pass@N and PAV-RL + beam beyond best-of-{settings['screen_samples']} | > +7 points at every N; "
                   f"yes | {PENDING} |"])
+    bound = summary.get("prover_bound")
+    if learned and bound:
+        rows.append(bound_claim(bound, points(arms[best]["final_accuracy"], orm["final_accuracy"])))
     rows += [f"| {name}: exact prover values (the ceiling of a learned PAV) | (not in the paper) | "
              f"{pct(row['final_accuracy'])} vs ORM-RL {pct(orm['final_accuracy'])} "
              f"({points(row['final_accuracy'], orm['final_accuracy'])}); sample efficiency "
@@ -330,6 +338,17 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings:
              f"train responses {row['final_response_tokens']:.1f} tokens vs {orm['final_response_tokens']:.1f} "
              "(ORM-RL) |" for name, row in arms.items() if row["reward"] == "q_plus_q_mu"]
     return rows
+
+
+def bound_claim(bound: dict[str, Any], measured: str) -> str:
+    """The claims row setting the prover bound (distinguishability + alignment) beside the measured RL gain."""
+    total = bound["total"]
+    baseline = ("" if bound["mu_is_pi_total"] is None else
+                f"; mu = pi (bok:1): {bound['mu_is_pi_total']['value']:.3f}")
+    return (f"| the prover bound (distinguishability + alignment) predicts the gain | larger bound, larger gain | "
+            f"{bound['spec']}: {total['value']:.3f} [{total['low']:.3f}, {total['high']:.3f}], rank {bound['rank']} "
+            f"of {bound['candidates']} (best {bound['best']}){baseline}; measured: best learned arm {measured} "
+            "vs ORM-RL |")
 
 
 def evaluation_claims(evaluation: dict[str, Any], best: str, settings: dict[str, Any]) -> list[str]:
@@ -449,6 +468,8 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     policy, verifier, prover, task = config.policy or shipped_testbed("subset_sum"), config.verifier, config.prover, \
         config.task
     evals.check()
+    bound = None if config.prover_rank is None else ranked_prover(config.prover_rank,
+                                                                   config.prover_rank_spec or prover)
     ablation_alpha = ABLATION_ALPHA if config.ablation else None
     shared = {**SHARED_SETTINGS, "eval_every": min(config.eval_every, iterations), **config.settings}
     if shared.get("threads"):
@@ -464,6 +485,8 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
 
     runs = run_arms(arms, seeds, config_for, config.workers)
     summary = summarize_arms(arms, runs.curves)
+    if bound is not None:
+        summary["prover_bound"] = bound
     for arm in arms:
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
     record = {**shared, **evals.model_dump(exclude={"skip"}), "iterations": iterations, "seeds": list(seeds),
