@@ -66,9 +66,19 @@ def cached_pass_at_n(study: Path, budgets: list[int], problems: int = 128) -> di
     return curves
 
 
+def evaluated_pass_at_n(study: Path) -> dict[str, dict[int, np.ndarray]] | None:
+    """{arm or 'start': {seed: Pass@N curve}} from the study's written evaluation; None while it is pending."""
+    path = study / "rl_countdown.json"
+    evaluation = json.loads(path.read_text())["evaluation"] if path.is_file() else None
+    if evaluation is None:
+        return None
+    return {name: {int(seed): np.array(curve) for seed, curve in row.get("per_seed", {0: row["mean"]}).items()}
+            for name, row in evaluation["pass_at_n"].items()}
+
+
 def print_pass_at_n(study: Path) -> None:
     budgets = [2 ** i for i in range(9)]
-    curves = cached_pass_at_n(study, budgets)
+    curves = evaluated_pass_at_n(study) or cached_pass_at_n(study, budgets)
     if "ORM-RL" not in curves:
         return
     rng = np.random.default_rng(0)
