@@ -1,16 +1,21 @@
 """`pavlab demo --quick` end to end: every stage runs, the report has every section with numbers."""
 
+import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
 from pavlab.cli import _register_commands, main
-from pavlab.report.demo_report import build_report
+from pavlab.demo import DemoConfig
+from pavlab.report.demo_report import SUBSET_RL_STUDY, build_report
+from pavlab.studies.rl_countdown import RL_COUNTDOWN_FILE
 
 SECTIONS = ("Paper's claims | measured here", "Testbed policy (subset_sum)", "Verifiers",
             "Test-time search: accuracy vs compute", "Test-time search: prover sweep", "Test-time search: alpha sweep",
-            "Online RL on the planted task", "Rerun each part")
+            "Online RL on subset sum (the shipped testbed)", "Online RL on the planted task", "Rerun each part")
+SUBSET_ARMS = ["ORM-RL", "PAV-RL alpha 3", "Oracle-PAV-RL alpha 3"]
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +34,8 @@ def test_quick_demo_report_has_every_section_with_numbers(demo_dir):
     for title in SECTIONS:
         assert f"## {title}" in markdown
     doc = build_report(demo_dir)
+    titles = [section.title for section in doc.sections]  # in order: subset sum's RL before the planted task's
+    assert len(titles) == len(SECTIONS) and all(map(str.startswith, titles, SECTIONS)), titles
     for section in doc.sections[:-1]:
         rendered = str(section.blocks)
         assert re.search(r"\d+\.\d%|\d\.\d{3}", rendered), f"no numbers in section {section.title!r}"
@@ -43,3 +50,43 @@ def test_second_run_reuses_every_stage(demo_dir, capsys):
         main()
     out = capsys.readouterr().out
     assert "cached" in out and "done in" not in out
+
+
+def test_quick_demo_runs_the_subset_sum_rl_study_from_its_own_policy_and_prm(demo_dir):
+    stages = json.loads((demo_dir / "demo.json").read_text())["stages"]
+    study = json.loads((Path(stages["rl_subset"]) / RL_COUNTDOWN_FILE).read_text())
+    settings, quick = study["settings"], DemoConfig.QUICK
+    assert settings["policy"] == stages["policy"] and settings["verifier"] == stages["prm"]
+    assert settings["prover"] == "bok:4" and settings["seeds"] == [0] and settings["ablation_alpha"] is None
+    assert settings["iterations"] == quick["subset_rl_iterations"]
+    assert settings["eval_problems"] == quick["subset_rl_eval_problems"]
+    assert settings["rft_steps"] == quick["subset_rl_rft_steps"] and study["evaluation"] is None
+    assert list(study["summary"]["arms"]) == SUBSET_ARMS
+    markdown = (demo_dir / "report.md").read_text()
+    section = markdown.split("## Online RL on subset sum (the shipped testbed)")[1].split("\n## ")[0]
+    assert study["summary"]["markdown"].splitlines()[-1] in section  # the study's own tables
+    assert "rl_countdown.png" in section and "one seed" in section and "RESULTS.md section 5b" in section
+    claims = markdown.split("## Paper's claims | measured here")[1].split("\n## ")[0]
+    for claim in ("PAV-RL alpha 3 (learned PAV) vs ORM-RL (subset sum", "exact-oracle advantages alpha 3 vs ORM-RL"):
+        assert re.search(re.escape(claim) + r".*final \d+\.\d% vs \d+\.\d% \([+-]\d+\.\d points\)", claims)
+    assert "vs ORM-RL (planted)" in claims
+    assert "pavlab study rl-countdown --verifier runs/prm --prover bok:4" in markdown
+
+
+def test_subset_rl_stage_has_its_own_key_fields():
+    """The subset-sum RL budgets key only their stage: the earlier stages' keys (and caches) do not hold them."""
+    config = DemoConfig()
+    assert not set(config.budget()) & set(DemoConfig.SUBSET_RL)
+    assert set(config.subset_rl_budget()) == set(DemoConfig.SUBSET_RL)
+    quick = DemoConfig(quick=True)
+    assert quick.subset_rl_iterations < config.subset_rl_iterations
+
+
+def test_quoted_six_seed_figures_match_the_saved_study():
+    """The report's 6-seed means are those of docs/results/rl_countdown.json (the CIs: RESULTS.md section 5b)."""
+    saved = Path(__file__).resolve().parents[1] / "docs" / "results" / "rl_countdown.json"
+    arms = json.loads(saved.read_text())["summary"]["arms"]
+    orm = arms["ORM-RL"]["final_accuracy"]
+    assert SUBSET_RL_STUDY["orm"] == f"{100 * orm:.1f}%"
+    for role, name in (("learned", "PAV-RL alpha 3"), ("oracle", "Oracle-PAV-RL alpha 3")):
+        assert SUBSET_RL_STUDY[role].startswith(f"{100 * (arms[name]['final_accuracy'] - orm):+.1f} [")

@@ -4,8 +4,10 @@ Subset sum: take the testbed policy that ships with pavlab (trained once by `pav
 train-testbed`), measure its regime (pass@k, steps, dead ends), label prefixes by Monte Carlo
 with first-pit seeding, train an ORM and a Q^pi PRM (the PAV is the PRM with the Bo4
 transform), evaluate the verifiers against the exact oracle, and run the powered search study
-(ORM / PRM best-of-N, Q^pi / PAV / oracle beam, compared at equal tokens with bootstrap CIs).
-Planted: the RL study (PAV-RL with exact prover advantages vs ORM-RL). Then `report.md` and
+(ORM / PRM best-of-N, Q^pi / PAV / oracle beam, compared at equal tokens with bootstrap CIs), and
+the testbed RL study from the same policy (ORM-RL, PAV-RL alpha 3 with the demo's PRM as the PAV's
+Q^pi and prover Bo4, and exact-oracle advantages: one seed, few iterations). Planted: the RL study
+(PAV-RL with exact prover advantages vs ORM-RL). Then `report.md` and
 `report.html`. Every stage is a content-cached folder under OUT/stages, so a second run only
 re-renders the report; `--quick` runs the same chain with small budgets.
 """
@@ -24,6 +26,7 @@ from pavlab.labeling.run import LabelConfig, run_labeling
 from pavlab.policies.testbed import TESTBED_FILE, copy_shipped_testbed, shipped_testbed
 from pavlab.report.demo_report import write_report
 from pavlab.studies.rl import PlantedRLStudyConfig, run_planted_rl_study
+from pavlab.studies.rl_countdown import CountdownRLStudyConfig, EvalSettings, run_countdown_rl_study
 from pavlab.studies.search_alpha import AlphaSweepConfig, run_alpha_sweep
 from pavlab.studies.search_compute import SearchComputeConfig, run_search_compute
 from pavlab.studies.search_provers import ProverSweepConfig, run_prover_sweep
@@ -41,7 +44,13 @@ class DemoConfig(PresetConfig):
     QUICK: ClassVar[dict[str, Any]] = {
         "sample_problems": 32, "sample_n": 16, "label_problems": 24, "n_cov": 2, "n_mc": 8, "val_problems": 12,
         "verifier_steps": 60, "search_problems": 16, "budgets": [1, 4, 16], "beam_budgets": [1, 4],
-        "prover_budgets": [4], "alphas": [0.0, 0.5], "alpha_width": 4, "rl_iterations": 150}
+        "prover_budgets": [4], "alphas": [0.0, 0.5], "alpha_width": 4, "rl_iterations": 150,
+        "subset_rl_iterations": 6, "subset_rl_eval_problems": 16, "subset_rl_eval_samples": 2,
+        "subset_rl_rft_steps": 5, "subset_rl_rft_problems": 32}
+    # The subset-sum RL stage's fields: its own cache key holds them, the other stages' keys do not (adding
+    # them left those keys, and the finished stages of an earlier run, as they were).
+    SUBSET_RL: ClassVar[tuple[str, ...]] = ("subset_rl_iterations", "subset_rl_eval_problems",
+                                           "subset_rl_eval_samples", "subset_rl_rft_steps", "subset_rl_rft_problems")
 
     out: Path = Field(Path("runs/demo"), description="demo folder (stages are cached under OUT/stages)")
     quick: bool = Field(False, description="small budgets, same chain (a smoke check in a few minutes)")
@@ -61,10 +70,50 @@ class DemoConfig(PresetConfig):
     alphas: list[float] = Field([0.0, 0.5, 1.0], min_length=1, description="search-alpha: alphas")
     alpha_width: int = Field(4, ge=1, description="search-alpha: beam width")
     rl_iterations: int = Field(400, ge=1, description="RL study: iterations of ORM-RL and PAV-RL mu_10")
+    subset_rl_iterations: int = Field(30, ge=2, description="subset-sum RL study: iterations per arm (one seed)")
+    subset_rl_eval_problems: int = Field(256, ge=1, description="subset-sum RL study: held-out test problems")
+    subset_rl_eval_samples: int = Field(4, ge=1, description="subset-sum RL study: samples per held-out problem")
+    subset_rl_rft_steps: int = Field(50, ge=0, description="subset-sum RL study: RFT steps before RL (the study's)")
+    subset_rl_rft_problems: int = Field(256, ge=1, description="subset-sum RL study: problems sampled for RFT")
 
     def budget(self) -> dict[str, Any]:
-        """The budget fields: what every stage's cache key holds."""
-        return self.model_dump(exclude={"out", "quick", "seed"})
+        """The budget fields every stage's cache key holds (the subset-sum RL stage's: `subset_rl_budget`)."""
+        return self.model_dump(exclude={"out", "quick", "seed", *self.SUBSET_RL})
+
+    def subset_rl_budget(self) -> dict[str, Any]:
+        """The subset-sum RL stage's budget fields."""
+        return self.model_dump(include=set(self.SUBSET_RL))
+
+
+def subset_rl_study(config: DemoConfig, policy: Path, verifier: Path, out: Path) -> CountdownRLStudyConfig:
+    """The demo's subset-sum RL study: `pavlab study rl-countdown` from `policy` with the PAV (`verifier`, Bo4).
+
+    ORM-RL, learned PAV-RL alpha 3 and exact-oracle PAV-RL alpha 3 (RESULTS.md section 5b's arms),
+    one seed (the demo's), no ablation, training only (`evals.skip`); the study's shared settings
+    except the budgets (`subset_rl_*`), evaluated at the start, the middle and the end. The three
+    runs train at once: on two cores two workers would leave one idle for the whole third run
+    (wall ~2 runs), three share both (wall ~1.5 runs; BENCHMARKS.md, "The demo").
+    """
+    b = config.subset_rl_budget()
+    iterations = b["subset_rl_iterations"]
+    return CountdownRLStudyConfig(
+        out=out, policy=policy, verifier=verifier, prover="bok:4", alphas=[3.0], oracle_alphas=[3.0], ablation=False,
+        seeds=[config.seed], iterations=iterations, eval_every=max(1, iterations // 2), workers=3,
+        settings={"eval_problems": b["subset_rl_eval_problems"], "eval_samples": b["subset_rl_eval_samples"],
+                  "rft_steps": b["subset_rl_rft_steps"], "rft_problems": b["subset_rl_rft_problems"]},
+        evals=EvalSettings(skip=True))
+
+
+def run_subset_rl(study: CountdownRLStudyConfig) -> Path:
+    """Run the demo's subset-sum RL study; its Markdown's command is the `pavlab study rl-countdown` line it equals."""
+    settings = " ".join(f"--settings.{k} {v}" for k, v in study.settings.items())
+    command = (f"pavlab study rl-countdown --policy {study.policy} --verifier {study.verifier} --prover {study.prover} "
+               f"--alphas {','.join(f'{a:g}' for a in study.alphas)} "
+               f"--oracle_alphas {','.join(f'{a:g}' for a in study.oracle_alphas)} --no-ablation "
+               f"--seeds {','.join(map(str, study.seeds))} --iterations {study.iterations} "
+               f"--eval_every {study.eval_every} {settings} --evals.skip true --workers {study.workers} "
+               f"--out {study.out}")
+    return run_countdown_rl_study(study, command=command)
 
 
 def run_demo(config: DemoConfig) -> Path:
@@ -122,6 +171,11 @@ def run_demo_stages(config: DemoConfig) -> dict[str, CachedStage]:
                                          **shared, budgets=p["prover_budgets"], bok=[1, 2, 4, 8, 32], out=d)))
     stages["alpha"] = cached_stage(root, "search-alpha", {"prm": stages["prm"].key, **p}, lambda d: run_alpha_sweep(
         AlphaSweepConfig(**shared, alphas=p["alphas"], width=p["alpha_width"], out=d)))
+    # The testbed RL study (RESULTS.md section 5b: 6 seeds x 200 iterations, hours) at a demo's budget.
+    stages["rl_subset"] = cached_stage(
+        root, "rl-subset-sum", {"policy": stages["policy"].key, "prm": stages["prm"].key, "seed": seed,
+                                **config.subset_rl_budget()},
+        lambda d: run_subset_rl(subset_rl_study(config, policy, stages["prm"].path, d)))
     # The full RL study (5 gammas x 3 seeds, the ablation and a 10x ORM-RL run; its wall time: RESULTS.md
     # section 5) is too long for the demo: it runs the headline pair, ORM-RL vs PAV-RL mu_10, from the
     # shipped start at the study's settings.

@@ -15,6 +15,7 @@ from pavlab.io import atomic_open, read_json
 from pavlab.policies.testbed import TESTBED_FILE
 from pavlab.report.document import Code, Document, Image, Markdown, Section, Table, to_html, to_markdown
 from pavlab.studies.rl import RL_PLANTED_FILE
+from pavlab.studies.rl_countdown import RL_COUNTDOWN_FILE
 from pavlab.studies.rl_curves import ratio_text
 from pavlab.studies.search_cells import pct
 from pavlab.studies.testbed import TESTBED_STUDY_FILE
@@ -79,6 +80,41 @@ def _study_section(title: str, folder: Path, kind: str) -> tuple[Section, dict[s
     return Section(title, [Markdown(data["markdown"]), *figures]), data
 
 
+# The 6-seed subset-sum RL study the demo's one-seed run stands in for (RESULTS.md section 5b; the means
+# are those of docs/results/rl_countdown.json's summary, the difference CIs paired bootstraps over seeds).
+SUBSET_RL_STUDY = {"orm": "38.0%", "learned": "-2.5 [-4.5, -0.2] points", "oracle": "+1.8 [+0.9, +2.5] points"}
+
+
+def _subset_arms(summary: dict[str, Any]) -> dict[str, str]:
+    """The subset-sum study's arm names by role: 'orm', 'learned' (a trained PAV's prover), 'oracle'."""
+    roles = {}
+    for name, row in summary["arms"].items():
+        role = "orm" if row["prover"] is None else "oracle" if row["prover"] == "oracle" else "learned"
+        roles.setdefault(role, name)
+    return roles
+
+
+def _subset_rl_section(stages: dict[str, Path]) -> tuple[Section, dict[str, Any]]:
+    """The subset-sum RL study from the shipped policy with the demo's PAV: its own section and curves."""
+    if "rl_subset" not in stages:
+        raise PavlabError("this demo run has no subset-sum RL stage (it predates it); rerun `pavlab demo` with the "
+                          "same --out: the finished stages are reused", path=stages["policy"].parents[1])
+    data = read_json(stages["rl_subset"] / RL_COUNTDOWN_FILE)
+    summary, settings = data["summary"], data["settings"]
+    study = SUBSET_RL_STUDY
+    return Section("Online RL on subset sum (the shipped testbed)", [
+        f"RL from the demo's testbed policy with the demo's PRM as the PAV's Q^pi (prover Bo4): ORM-RL, "
+        f"PAV-RL alpha 3 and, as the ceiling of a learned PAV, exact-oracle advantages at alpha 3. The demo "
+        f"runs one seed for {settings['iterations']} iterations, so differences of a few points are within seed "
+        f"noise, and trains only (the Pass@N and beyond-best-of-K rows stay pending; the rerun command below "
+        f"evaluates them). The 6-seed study (RESULTS.md section 5b: 200 iterations, a 100k-label PRM with a "
+        f"Bo16-trained prover) measured ORM-RL {study['orm']}, learned PAV-RL alpha 3 {study['learned']} and "
+        f"exact-oracle advantages {study['oracle']} against it.",
+        Markdown(summary["markdown"]),
+        Image(stages["rl_subset"] / "rl_countdown.png", "held-out accuracy vs samples (subset sum)"),
+    ]), summary
+
+
 def _rl_section(stages: dict[str, Path]) -> tuple[Section, dict[str, Any]]:
     data = read_json(stages["rl"] / RL_PLANTED_FILE)
     summary = data["summary"]
@@ -94,7 +130,24 @@ def _interval(ci: list[float] | None, points: bool = True) -> str:
     return f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}] pts" if points else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def _claims(search: dict[str, Any], rl: dict[str, Any]) -> Section:
+def _subset_claims(subset: dict[str, Any]) -> list[list[str]]:
+    """Claims rows of the subset-sum RL arms: each PAV arm's final accuracy against ORM-RL's."""
+    arms, roles = subset["arms"], _subset_arms(subset)
+    orm = arms[roles["orm"]]
+    rows = []
+    for role, claim, paper in (("learned", "PAV-RL alpha 3 (learned PAV) vs ORM-RL (subset sum, 1 seed)",
+                                "> +7 points"),
+                               ("oracle", "exact-oracle advantages alpha 3 vs ORM-RL (subset sum, 1 seed)",
+                                "(not in the paper: the ceiling of a learned PAV)")):
+        if role in roles:
+            final = arms[roles[role]]["final_accuracy"]
+            rows.append([claim, paper, f"final {pct(final)} vs {pct(orm['final_accuracy'])} "
+                         f"({100 * (final - orm['final_accuracy']):+.1f} points); 6 seeds (RESULTS.md 5b): "
+                         f"{SUBSET_RL_STUDY[role]}"])
+    return rows
+
+
+def _claims(search: dict[str, Any], rl: dict[str, Any], subset: dict[str, Any]) -> Section:
     summary = search["summary"]
     pav = summary["vs_orm"].get(summary.get("headline_arms", {"pav": "pav_beam"})["pav"], {})
     gain = pav.get("gain_at_equal_tokens")
@@ -109,6 +162,7 @@ def _claims(search: dict[str, Any], rl: dict[str, Any]) -> Section:
             ["PAV beam vs Q^pi beam: compute to match", "8x",
              "never matched" if summary["compute_ratio_vs_q_beam"] is None
              else f"{summary['compute_ratio_vs_q_beam']:.2f}x"]]
+    rows += _subset_claims(subset)
     arms = rl["arms"]
     orm = arms.get("ORM-RL")
     for name, eff in rl.get("sample_efficiency", {}).items():
@@ -128,6 +182,7 @@ def build_report(run_dir: str | Path) -> Document:
                                      "search_compute")
     provers, _ = _study_section("Test-time search: prover sweep", stages["provers"], "search_provers")
     alpha, _ = _study_section("Test-time search: alpha sweep", stages["alpha"], "search_alpha")
+    subset_rl, subset_summary = _subset_rl_section(stages)
     rl, rl_summary = _rl_section(stages)
     commands = Section("Rerun each part", [Code("\n".join([
         f"pavlab demo --out {run_dir}          # everything (finished stages are reused)",
@@ -141,9 +196,13 @@ def build_report(run_dir: str | Path) -> Document:
         "--out runs/search-compute",
         "pavlab study search-provers --task subset_sum --policy runs/policy --verifier runs/prm --out runs/provers",
         "pavlab study search-alpha --task subset_sum --policy runs/policy --verifier runs/prm --out runs/alpha",
+        "pavlab study rl-countdown --verifier runs/prm --prover bok:4 --alphas 3 --oracle_alphas 3 --no-ablation "
+        "--out runs/rl-subset-sum   # the study's 6 seeds x 200 iterations and evaluations (the demo's settings: "
+        "its section's command)",
         "pavlab study rl-planted --out runs/rl-planted"]))])
-    return Document("pavlab demo report", [_claims(compute, rl_summary), _policy_section(stages),
-                                           _verifier_section(stages), search, provers, alpha, rl, commands])
+    return Document("pavlab demo report", [_claims(compute, rl_summary, subset_summary), _policy_section(stages),
+                                           _verifier_section(stages), search, provers, alpha, subset_rl, rl,
+                                           commands])
 
 
 def write_report(run_dir: str | Path) -> tuple[Path, Path]:
