@@ -218,9 +218,10 @@ def ranked_prover(ranking: str | Path, spec: str) -> dict[str, Any]:
     if spec not in specs:
         raise PavlabError(f"no candidate {spec!r} (ranked: {', '.join(map(str, specs))})", path=ranking,
                           field="spec")
-    row = rows[specs.index(spec)]
+    rank = specs.index(spec)
+    row = rows[rank]
     mu_is_pi = rows[specs.index("bok:1")]["total"] if "bok:1" in specs else None
-    return {"ranking": str(ranking), "spec": spec, "rank": specs.index(spec) + 1, "candidates": len(specs),
+    return {"ranking": str(ranking), "spec": spec, "rank": rank + 1, "candidates": len(specs),
             "best": specs[0], "total": row["total"], "distinguishability": row["distinguishability"],
             "alignment": row["alignment"], "mu_is_pi_total": mu_is_pi}
 
