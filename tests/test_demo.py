@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 
 from pavlab.cli import _register_commands, main
-from pavlab.demo import DemoConfig
-from pavlab.report.demo_report import SUBSET_RL_STUDY, build_report
-from pavlab.studies.rl_countdown import RL_COUNTDOWN_FILE
+from pavlab.demo import DemoConfig, subset_rl_study
+from pavlab.io import write_json
+from pavlab.report.demo_report import SUBSET_RL_STUDY, _subset_claims, _subset_rl_section, build_report
+from pavlab.studies.rl_countdown import RL_COUNTDOWN_FILE, study_arms
 
 SECTIONS = ("Paper's claims | measured here", "Testbed policy (subset_sum)", "Verifiers",
             "Test-time search: accuracy vs compute", "Test-time search: prover sweep", "Test-time search: alpha sweep",
             "Online RL on subset sum (the shipped testbed)", "Online RL on the planted task", "Rerun each part")
-SUBSET_ARMS = ["ORM-RL", "PAV-RL alpha 3", "Oracle-PAV-RL alpha 3"]
+SUBSET_ARMS = ["ORM-RL", "PAV-RL alpha 1", "Oracle-PAV-RL alpha 3"]
+# The 6-seed study whose figures the report cites (RESULTS.md section 5b): the demo's arms and learned alpha 3.
+SIX_SEED_STUDY = Path(__file__).resolve().parents[1] / "docs" / "results" / "rl_countdown_alphas6.json"
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +70,10 @@ def test_quick_demo_runs_the_subset_sum_rl_study_from_its_own_policy_and_prm(dem
     assert study["summary"]["markdown"].splitlines()[-1] in section  # the study's own tables
     assert "rl_countdown.png" in section and "one seed" in section and "RESULTS.md section 5b" in section
     claims = markdown.split("## Paper's claims | measured here")[1].split("\n## ")[0]
-    for claim in ("PAV-RL alpha 3 (learned PAV) vs ORM-RL (subset sum", "exact-oracle advantages alpha 3 vs ORM-RL"):
+    for claim in ("PAV-RL alpha 1 (learned PAV) vs ORM-RL (subset sum", "exact-oracle advantages alpha 3 vs ORM-RL"):
         assert re.search(re.escape(claim) + r".*final \d+\.\d% vs \d+\.\d% \([+-]\d+\.\d points\)", claims)
     assert "vs ORM-RL (planted)" in claims
-    assert "pavlab study rl-countdown --verifier runs/prm --prover bok:4" in markdown
+    assert "pavlab study rl-countdown --verifier runs/prm --prover bok:4 --alphas 1 --oracle_alphas 3" in markdown
 
 
 def test_subset_rl_stage_has_its_own_key_fields():
@@ -82,11 +85,35 @@ def test_subset_rl_stage_has_its_own_key_fields():
     assert quick.subset_rl_iterations < config.subset_rl_iterations
 
 
+def test_demo_trains_the_arms_whose_six_seed_figures_it_cites():
+    """Learned PAV-RL at alpha 1 (it beats ORM-RL over 6 seeds; alpha 3 falls behind) and the oracle at alpha 3."""
+    study = subset_rl_study(DemoConfig(), Path("policy"), Path("prm"), Path("out"))
+    assert study.alphas == [1.0] and study.oracle_alphas == [3.0]
+    assert [arm.name for arm in study_arms(study.alphas, study.prover, None, study.oracle_alphas)] == SUBSET_ARMS
+    assert set(SUBSET_ARMS) <= set(json.loads(SIX_SEED_STUDY.read_text())["summary"]["arms"])
+
+
 def test_quoted_six_seed_figures_match_the_saved_study():
-    """The report's 6-seed means are those of docs/results/rl_countdown.json (the CIs: RESULTS.md section 5b)."""
-    saved = Path(__file__).resolve().parents[1] / "docs" / "results" / "rl_countdown.json"
-    arms = json.loads(saved.read_text())["summary"]["arms"]
+    """The report's 6-seed means are those of docs/results/rl_countdown_alphas6.json (the CIs: RESULTS.md 5b)."""
+    arms = json.loads(SIX_SEED_STUDY.read_text())["summary"]["arms"]
     orm = arms["ORM-RL"]["final_accuracy"]
     assert SUBSET_RL_STUDY["orm"] == f"{100 * orm:.1f}%"
-    for role, name in (("learned", "PAV-RL alpha 3"), ("oracle", "Oracle-PAV-RL alpha 3")):
+    for role, name in (("learned", SUBSET_ARMS[1]), ("oracle", SUBSET_ARMS[2]), ("learned_alpha_3", "PAV-RL alpha 3")):
         assert SUBSET_RL_STUDY[role].startswith(f"{100 * (arms[name]['final_accuracy'] - orm):+.1f} [")
+
+
+def test_subset_rl_section_and_claims_cite_the_alpha_1_study(tmp_path):
+    """The section and claims rows name the arms the demo trains and quote the 6-seed figures of those arms."""
+    arms = {name: {"prover": prover, "final_accuracy": final} for name, prover, final in
+            zip(SUBSET_ARMS, (None, "bok:4", "oracle"), (0.30, 0.33, 0.32), strict=True)}
+    write_json(tmp_path / RL_COUNTDOWN_FILE, {"settings": {"iterations": 30},
+                                              "summary": {"arms": arms, "markdown": "the study's tables"}})
+    section, summary = _subset_rl_section({"rl_subset": tmp_path, "policy": tmp_path})
+    text = section.blocks[0]
+    assert f"learned PAV-RL alpha 1 {SUBSET_RL_STUDY['learned']}" in text
+    assert f"exact-oracle advantages alpha 3 {SUBSET_RL_STUDY['oracle']}" in text
+    assert f"paper's alpha 3 the learned PAV fell behind ORM-RL ({SUBSET_RL_STUDY['learned_alpha_3']})" in text
+    learned, oracle = _subset_claims(summary)
+    assert learned[0].startswith("PAV-RL alpha 1 (learned PAV)") and learned[2] == (
+        f"final 33.0% vs 30.0% (+3.0 points); 6 seeds (RESULTS.md 5b): {SUBSET_RL_STUDY['learned']}")
+    assert oracle[0].startswith("exact-oracle advantages alpha 3") and oracle[2].endswith(SUBSET_RL_STUDY["oracle"])
