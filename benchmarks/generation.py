@@ -3,7 +3,8 @@
 A testbed-shaped random Llama (hidden 128, 4 layers, 4 heads, intermediate 512, ~100-token vocab,
 ~1M parameters) with the testbed's number tokenizer, or a checkpoint folder via `--policy`.
 EOS is masked out of the output layer so every response runs its full length and both
-generators do the same work. Run: `.venv/bin/python benchmarks/generation.py [--quick]`.
+generators do the same work. Run: `.venv/bin/python benchmarks/generation.py [--quick]`; on a GPU,
+`--device cuda --policy PATH?dtype=bfloat16` (the bound is then the device's matmul rate in the model's dtype).
 """
 
 from __future__ import annotations
@@ -40,14 +41,24 @@ def mask_eos(model: PreTrainedModel, eos_id: int) -> None:
     model.set_output_embeddings(head)
 
 
-def matmul_flops(size: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 FLOP/s of a size x size matmul: the compute bound generation is measured against."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so wall-clock timings cover it (a no-op on CPU)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def matmul_flops(device: str = "cpu", dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 5) -> float:
+    """Best FLOP/s of a size x size matmul in the model's dtype: the compute bound generation is measured against."""
+    if device.startswith("cuda"):
+        size = 8192  # a 2048 product is launch-bound on a GPU
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     a @ b
+    synchronize(device)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
 
@@ -67,16 +78,17 @@ def time_policy(policy: HFPolicy, prompts: list[str], tokens: int) -> float:
     return generated / elapsed
 
 
-def time_generate(model: PreTrainedModel, tokenizer, prompts: list[str], tokens: int) -> float:
+def time_generate(model: PreTrainedModel, tokenizer, prompts: list[str], tokens: int, device: str = "cpu") -> float:
     contexts = [encode_prompt(tokenizer, prompt) for prompt in prompts]
     width = max(map(len, contexts))
-    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(c)) + c for c in contexts])
-    mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts])
+    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(c)) + c for c in contexts], device=device)
+    mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in contexts], device=device)
     torch.manual_seed(0)
     start = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=tokens, do_sample=True,
                              temperature=1.0, top_p=1.0, top_k=0, pad_token_id=tokenizer.pad_token_id)
+    synchronize(device)
     elapsed = time.perf_counter() - start
     assert out.shape == (len(prompts), width + tokens)
     return len(prompts) * tokens / elapsed
@@ -88,28 +100,32 @@ def main() -> None:
     parser.add_argument("--policy", help="checkpoint folder to time instead of the random testbed-shaped model")
     parser.add_argument("--tokens", type=int, default=64, help="new tokens per response")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 is faster on a busy box)")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.policy:
-        model, tokenizer = load_model_and_tokenizer(args.policy)
+        model, tokenizer = load_model_and_tokenizer(args.policy, args.device)
     else:
         tokenizer = build_number_tokenizer(40, ["+", "-", "*", "/", "=", "->"])
         model = testbed_shaped(tokenizer)
     mask_eos(model, tokenizer.eos_token_id)
+    model.to(args.device)
     params = sum(p.numel() for p in model.parameters())
-    policy = HFPolicy(model, tokenizer, max_batch_rows=max(BATCHES))
-    bound = matmul_flops()
+    policy = HFPolicy(model, tokenizer, max_batch_rows=max(BATCHES), device=args.device)
+    bound = matmul_flops(args.device, model.dtype)
     repeats = 1 if args.quick else 3
     rng = random.Random(0)
     time_policy(policy, countdown_prompts(8, rng), 4)  # warm-up
-    print(f"model: {params / 1e6:.2f}M params, vocab {len(tokenizer)}, {torch.get_num_threads()} threads; "
+    where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else \
+        f"{torch.get_num_threads()} threads"
+    print(f"model: {params / 1e6:.2f}M params ({model.dtype}), vocab {len(tokenizer)}, {where}; "
           f"matmul bound {bound / 1e9:.1f} GFLOP/s; {args.tokens} new tokens per response")
     print(f"{'batch':>6} {'HFPolicy tok/s':>15} {'generate tok/s':>15} {'speedup':>8} {'HFPolicy FLOP/s / bound':>24}")
     headline = 0.0
     for batch in BATCHES:
         prompts = countdown_prompts(batch, rng)
         ours = max(time_policy(policy, prompts, args.tokens) for _ in range(repeats))
-        theirs = max(time_generate(model, tokenizer, prompts, args.tokens) for _ in range(repeats))
+        theirs = max(time_generate(model, tokenizer, prompts, args.tokens, args.device) for _ in range(repeats))
         ratio = 2 * params * ours / bound
         print(f"{batch:>6} {ours:>15,.0f} {theirs:>15,.0f} {ours / theirs:>7.2f}x {ratio:>23.1%}")
         headline = ours

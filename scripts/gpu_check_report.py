@@ -36,7 +36,7 @@ def verl_figures(log: Path) -> dict[str, float]:
     return figures
 
 
-def figures(out: Path) -> dict[str, float]:
+def figures(out: Path, backend: str = "vllm") -> dict[str, float]:
     recipe = out / "recipe"
     seconds = stage_seconds(recipe)
     samples = read_jsonl(recipe / "samples.jsonl")
@@ -45,9 +45,10 @@ def figures(out: Path) -> dict[str, float]:
     search = json.loads((recipe / "search" / "summary.json").read_text(encoding="utf-8"))
     result: dict[str, float] = {}
     if "sample" in seconds:
-        result["vllm_sample_tokens_per_s"] = round(sum(r["generated_tokens"] for r in samples) / seconds["sample"], 1)
+        tokens = sum(r["generated_tokens"] for r in samples)
+        result[f"{backend}_sample_tokens_per_s"] = round(tokens / seconds["sample"], 1)
     if "label" in seconds:
-        result["vllm_labeled_prefixes_per_s"] = round(prefixes / seconds["label"], 2)
+        result[f"{backend}_labeled_prefixes_per_s"] = round(prefixes / seconds["label"], 2)
     result.update({"sample_accuracy": round(sum(bool(r["correct"]) for r in samples) / len(samples), 4),
                    "labeled_prefixes": prefixes, "search_accuracy": round(float(search.get("accuracy", 0.0)), 4)})
     result.update({f"{name}_seconds": value for name, value in seconds.items()})
@@ -58,12 +59,15 @@ def figures(out: Path) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python scripts/gpu_check_report.py OUT", file=sys.stderr)
+    backend = "vllm"
+    if len(argv) == 3 and argv[1] == "--backend" and argv[2] in ("vllm", "hf"):
+        backend = argv[2]
+    elif len(argv) != 1:
+        print("usage: python scripts/gpu_check_report.py OUT [--backend vllm|hf]", file=sys.stderr)
         return 2
     out = Path(argv[0])
     try:
-        result = figures(out)
+        result = figures(out, backend)
     except (OSError, KeyError, ValueError, ZeroDivisionError) as exc:
         print(f"gpu_check_report: cannot read the check's outputs under {out}: {type(exc).__name__}: {exc}",
               file=sys.stderr)

@@ -49,7 +49,19 @@ def test_options_shape_the_plan(tmp_path: Path) -> None:
     assert "--sample.problems 20" in done.stdout and "verl" not in done.stdout.replace("no-verl", "")
 
 
-@pytest.mark.parametrize("args", [("--problems", "0"), ("--problems", "x"), ("--bogus",), ("--verl-steps", "-1")])
+def test_offline_hf_mode_uses_the_given_interpreter_and_no_install(tmp_path: Path) -> None:
+    done = run("--dry-run", "--out", str(tmp_path), "--python", sys.executable, "--backend", "hf")
+    assert done.returncode == 0, done.stderr
+    plan = done.stdout
+    assert "pip install" not in plan and "verl" not in plan  # no venv, no verl: it needs its own pinned venv
+    recipe = next(line for line in plan.splitlines() if "recipe run recipes/smollm2_gsm8k.yaml" in line)
+    assert f"{sys.executable} -m pavlab recipe run" in recipe
+    assert "vllm:" not in recipe and "smollm2-135m-instruct?dtype=bfloat16" in recipe and "--device cuda" in recipe
+    assert "scripts/gpu_check_report.py" in plan and "--backend hf" in plan
+
+
+@pytest.mark.parametrize("args", [("--problems", "0"), ("--problems", "x"), ("--bogus",), ("--verl-steps", "-1"),
+                                  ("--backend", "tgi"), ("--python", "no-such-python-here")])
 def test_bad_arguments_are_refused(args: tuple[str, ...]) -> None:
     done = run("--dry-run", *args)
     assert done.returncode == 2 and "gpu_check:" in done.stderr and done.stdout == ""
@@ -83,6 +95,14 @@ def test_report_prints_the_figures(tmp_path: Path) -> None:
     assert figures["verl_steps"] == "2" and figures["verl_seconds_per_step"] == "3.0"
     assert (tmp_path / "metrics.txt").read_text() == done.stdout
     assert json.loads((tmp_path / "metrics.json").read_text())["labeled_prefixes"] == 5
+
+
+def test_report_names_the_backend(tmp_path: Path) -> None:
+    write_outputs(tmp_path, verl=False)
+    done = subprocess.run([sys.executable, str(REPORT), str(tmp_path), "--backend", "hf"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "hf_sample_tokens_per_s: 40.0" in done.stdout and "vllm_" not in done.stdout
 
 
 def test_report_fails_on_missing_outputs(tmp_path: Path) -> None:
