@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lowest first: the shared foundation modules, then the pipeline, then the applications on top.
 LAYERS = ["pavlab", "errors", "config", "io", "shards", "progress", "runs", "cache", "distributed", "metrics",
           "training", "tasks", "policies", "sampling", "labeling", "verifiers", "provers", "search", "rl",
-          "integrations", "recipe", "testing", "reliability", "studies", "report", "demo", "cli"]
+          "integrations", "recipe", "testing", "reliability", "studies", "report", "demo", "cli", "__main__"]
 
 
 def modules() -> dict[str, Path]:
