@@ -19,6 +19,7 @@ SECTIONS = ("Paper's claims | measured here", "Testbed policy (subset_sum)", "Ve
 SUBSET_ARMS = ["ORM-RL", "PAV-RL alpha 1", "Oracle-PAV-RL alpha 3"]
 # The 6-seed study whose figures the report cites (RESULTS.md section 5b): the demo's arms and learned alpha 3.
 SIX_SEED_STUDY = Path(__file__).resolve().parents[1] / "docs" / "results" / "rl_countdown_alphas6.json"
+DEMO_PRM_STUDY = SIX_SEED_STUDY.with_name("rl_countdown_demo_prm.json")
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,9 @@ def test_quoted_six_seed_figures_match_the_saved_study():
     assert SUBSET_RL_STUDY["orm"] == f"{100 * orm:.1f}%"
     for role, name in (("learned", SUBSET_ARMS[1]), ("oracle", SUBSET_ARMS[2]), ("learned_alpha_3", "PAV-RL alpha 3")):
         assert SUBSET_RL_STUDY[role].startswith(f"{100 * (arms[name]['final_accuracy'] - orm):+.1f} [")
+    demo_prm = json.loads(DEMO_PRM_STUDY.read_text())["summary"]["arms"]  # the alpha-1 study with a demo-size PRM
+    gap = demo_prm["PAV-RL alpha 1"]["final_accuracy"] - demo_prm["ORM-RL"]["final_accuracy"]
+    assert SUBSET_RL_STUDY["demo_prm"].startswith(f"{100 * gap:+.1f} [")
 
 
 def test_subset_rl_section_and_claims_cite_the_alpha_1_study(tmp_path):
@@ -113,6 +117,7 @@ def test_subset_rl_section_and_claims_cite_the_alpha_1_study(tmp_path):
     assert f"learned PAV-RL alpha 1 {SUBSET_RL_STUDY['learned']}" in text
     assert f"exact-oracle advantages alpha 3 {SUBSET_RL_STUDY['oracle']}" in text
     assert f"paper's alpha 3 the learned PAV fell behind ORM-RL ({SUBSET_RL_STUDY['learned_alpha_3']})" in text
+    assert f"measured alpha 1 at {SUBSET_RL_STUDY['demo_prm']} against ORM-RL" in text
     learned, oracle = _subset_claims(summary)
     assert learned[0].startswith("PAV-RL alpha 1 (learned PAV)") and learned[2] == (
         f"final 33.0% vs 30.0% (+3.0 points); 6 seeds (RESULTS.md 5b): {SUBSET_RL_STUDY['learned']}")
