@@ -17,7 +17,7 @@
 #   scripts/gpu_check.sh --dry-run          # the plan: every command, nothing run
 #   scripts/gpu_check.sh                    # or: make gpu-check
 #   scripts/gpu_check.sh --problems 50 --no-verl --out runs/gpu-check-small
-#   PYTHONPATH=src scripts/gpu_check.sh --python python3 --backend hf --problems 64   # offline, HF backend
+#   PYTHONPATH=src scripts/gpu_check.sh --python python3 --backend hf --problems 16   # offline, HF backend
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,7 +40,7 @@ VLLM_OPTIONS="${VLLM_OPTIONS:-gpu_memory_utilization=0.3&enforce_eager=true&dtyp
 STAGE_TIMEOUT_S="${STAGE_TIMEOUT_S:-1200}"
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
   echo "options: --dry-run  --out DIR  --problems N  --verl-steps N  --no-verl  --venv DIR  --verl-venv DIR"
   echo "         --backend vllm|hf  --python PY"
 }
