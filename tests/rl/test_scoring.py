@@ -46,6 +46,25 @@ def test_oracle_prover_needs_a_task_with_an_oracle(tmp_path):
         build_prover(config, get_task(config.task), ComputeMeter())
 
 
+def test_solver_prover_values_are_graded_exact_and_need_no_verifier(tmp_path):
+    config = RLConfig(task=TaskConfig(name="subset_sum"), policy="unused", out=tmp_path, alpha=1.0,
+                      prover="solver:0.7")
+    task = get_task(config.task)
+    problem = next(p for p in task.problems("test", 20)  # one whose first take can throw the win away
+                   if len(good_takes(*_start(task, p))) < len(_start(task, p)[0]))
+    numbers, target = _start(task, problem)
+    values = build_prover(config, task, ComputeMeter())
+    assert values is not None
+    bad = next(x for x in numbers if x not in good_takes(numbers, target))
+    good = good_takes(numbers, target)[0]
+    steps = [f"{good} -> {target - good}", f"{bad} -> {target - good - bad}"]
+    row = values([problem], [steps])[0]
+    assert 0.0 < row[0] < 1.0 and row[0] == task.prefix_solver_value(problem, [], 0.7)
+    assert row[1] == task.prefix_solver_value(problem, steps[:1], 0.7) and row[-1] == 0.0  # ends unfinished: Rex 0
+    with pytest.raises(ValueError, match="subset_sum testbed's solver"):
+        RLConfig(task=TaskConfig(name="countdown"), policy="unused", out=tmp_path, alpha=1.0, prover="solver:0.7")
+
+
 def test_procedural_prover_values_follow_the_configured_horizon(tmp_path):
     from pavlab.tasks.planted import exact_q_values
 

@@ -27,6 +27,7 @@ from pavlab.studies.rl_countdown import (
     CountdownRLStudyConfig,
     EvalSettings,
     PolicyEvaluator,
+    claims,
     evaluate_policies,
     record_beam,
     run_countdown_rl_study,
@@ -49,7 +50,8 @@ TABLE_HEADERS = ["| claim | paper | measured here |",
                  "| policy | N=1 | N=2 | N=4 |", "| policy + PAV beam | N=2 |"]
 SETTINGS_KEYS = {*SHARED_SETTINGS, *TINY_RL, "eval_every", "pass_problems", "pass_samples", "screen_problems",
                  "screen_samples", "beam_budgets", "beam_alpha", "candidates", "max_depth", "step_tokens", "iterations",
-                 "seeds", "alphas", "oracle_alphas", "ablation_alpha", "policy", "verifier", "prover", "task"}
+                 "seeds", "alphas", "oracle_alphas", "solvers", "solver_alphas", "ablation_alpha", "policy", "verifier",
+                 "prover", "task"}
 
 
 def table_headers(markdown: str) -> list[str]:
@@ -160,6 +162,26 @@ def test_training_summary_first_then_parallel_evaluation_equals_serial(tmp_path:
 
     run_countdown_rl_study(CountdownRLStudyConfig(out=out, **study_kwargs(policy, verifier, evals=skipped)))
     assert not (out / "rl_countdown_pass_at_n.png").exists()  # no earlier figure beside a pending evaluation
+
+
+def test_solver_arms_are_exact_provers_not_the_learned_pav() -> None:
+    arms = study_arms([1.0], "bok:4", None, [3.0], solvers=[0.3, 0.9], solver_alphas=[1.0, 3.0])
+    assert [(arm.name, arm.prover, arm.alpha) for arm in arms[3:]] == [
+        ("Solver-0.3-PAV-RL alpha 1", "solver:0.3", 1.0), ("Solver-0.3-PAV-RL alpha 3", "solver:0.3", 3.0),
+        ("Solver-0.9-PAV-RL alpha 1", "solver:0.9", 1.0), ("Solver-0.9-PAV-RL alpha 3", "solver:0.9", 3.0)]
+    assert arms[3].folder == "Solver-0.3-PAV-RL_alpha_1"
+
+    def row(prover: str | None, final: float) -> dict:
+        return {"prover": prover, "reward": "advantage", "final_accuracy": final, "final_min": final,
+                "final_max": final, "start_accuracy": 0.2, "final_response_tokens": 50.0}
+
+    summary = {"arms": {"ORM-RL": row(None, 0.38), "PAV-RL alpha 1": row("bok:4", 0.39),
+                        "Solver-0.9-PAV-RL alpha 1": row("solver:0.9", 0.45)},
+               "sample_efficiency": {name: {"ratio": 2.0} for name in ("PAV-RL alpha 1", "Solver-0.9-PAV-RL alpha 1")}}
+    rows = claims(summary, None, {"screen_samples": 256})
+    # the headline reads the learned PAV even when an exact prover does better; the solver gets its own row
+    assert "best arm PAV-RL alpha 1" in rows[0]
+    assert any(r.startswith("| Solver-0.9-PAV-RL alpha 1: exact prover values (solver:0.9)") for r in rows)
 
 
 def test_parallel_jobs_leave_the_parent_only_cache_reads(tmp_path: Path, tiny_models, monkeypatch) -> None:

@@ -7,7 +7,14 @@ from pavlab.errors import PavlabError
 from pavlab.policies.traces import subset_sum_trace
 from pavlab.tasks.base import Problem
 from pavlab.tasks.registry import TaskConfig, get_task
-from pavlab.tasks.subset_sum import SubsetSumTask, apply_takes, good_takes, parse_take, reachable
+from pavlab.tasks.subset_sum import (
+    SubsetSumTask,
+    apply_takes,
+    good_takes,
+    parse_take,
+    reachable,
+    solver_success,
+)
 
 TASK = SubsetSumTask()
 # 3 5 9 14 20 -> 31: 3 + 5 + 9 + 14 is the only solution.
@@ -91,6 +98,23 @@ def test_solver_traces_are_valid_and_a_perfect_solver_always_wins():
         left, need = outcome
         assert need == 0 or all(x > need for x in left)  # it stops only when done or stuck
     assert 0.1 < sum(TASK.is_correct(t, p) for t, p in zip(noisy, problems, strict=True)) / len(problems) < 0.9
+
+
+def test_solver_values_are_the_traces_success_rate_and_span_random_play_to_the_oracle():
+    # P31 by hand: 3 + 5 + 9 + 14 is the only solution, so the solver wins only by taking those four (20 is never
+    # good; a take of 20 leaves 11, unreachable). From {3, 5, 9, 14} at need 17 only 3 and 14 are good.
+    assert solver_success((3, 5, 9, 14), 17, 1.0) == 1.0 and solver_success((3, 5, 9, 14), 13, 0.7) == 0.0
+    assert TASK.prefix_solver_value(P31, ["20 -> 11"], 0.9) == 0.0  # a dead end is worth 0 to every solver
+    assert TASK.prefix_solver_value(P31, ["20 -> 12"], 0.9) == 0.0  # so is an invalid line
+    assert TASK.prefix_solver_value(P31, ["9 -> 22", "5 -> 17", "3 -> 14", "14 -> 0"], 0.0) == 1.0
+    values = [TASK.prefix_solver_value(P31, [], p) for p in (0.0, 0.3, 0.7, 1.0)]
+    assert values == sorted(values) and 0.0 < values[0] < values[-1] == 1.0  # graded, monotone in P
+    # exact vs sampled: the solver's traces succeed as often as its exact value says (8 problems x 2000 traces)
+    rng = random.Random(0)
+    for problem in TASK.problems("train", 8, seed=1):
+        exact = TASK.prefix_solver_value(problem, [], 0.5)
+        wins = sum(TASK.is_correct(subset_sum_trace(problem, rng, 0.5, False), problem) for _ in range(2000))
+        assert abs(wins / 2000 - exact) < 4 * (exact * (1 - exact) / 2000) ** 0.5 + 1e-9
 
 
 def test_registry_builds_it_with_options():

@@ -7,6 +7,7 @@
 | `policy:PATH` | that other policy itself (what labeling rolls out; scoring it needs its `model:DIR`) |
 | `mu:GAMMA` | the planted task's procedural prover mu_gamma, with exact values |
 | `oracle` | a prover that never fails from a solvable state (Q^mu = the task oracle's 0/1): an RL ceiling |
+| `solver:P` | the subset-sum testbed's noisy solver (a good move with probability P), with exact graded values |
 | `auto` | the best-ranked `bok:K` on the labels (`pavlab.provers.rank.resolve_prover`) |
 
 Every spec is parsed here, by `Prover.parse`, and a bad one gets the same message everywhere
@@ -29,9 +30,9 @@ from pydantic import AfterValidator
 
 from pavlab.errors import PavlabError
 
-ProverKind = Literal["mu", "bok", "policy", "model", "auto", "oracle"]
+ProverKind = Literal["mu", "bok", "policy", "model", "auto", "oracle", "solver"]
 FORMS: dict[str, str] = {"mu": "mu:GAMMA (GAMMA > 0)", "bok": "bok:K (K >= 1)", "policy": "policy:PATH",
-                         "model": "model:DIR", "auto": "auto", "oracle": "oracle"}
+                         "model": "model:DIR", "auto": "auto", "oracle": "oracle", "solver": "solver:P (0 <= P <= 1)"}
 PAV_KINDS: tuple[ProverKind, ...] = ("bok", "policy", "model")
 """The provers a PAV (`ProcessVerifier`) can be built for; the default of `Prover.parse`."""
 
@@ -47,12 +48,13 @@ PROVER_SYNTAX = prover_syntax()
 
 @dataclass(frozen=True)
 class Prover:
-    """A parsed prover spec: `kind` plus its argument (`k`, `path` or `gamma`)."""
+    """A parsed prover spec: `kind` plus its argument (`k`, `path`, `gamma` or `good_move_prob`)."""
 
     kind: ProverKind
     k: int | None = None
     path: Path | None = None
     gamma: float | None = None
+    good_move_prob: float | None = None
 
     @classmethod
     def parse(cls, spec: str, *, kinds: tuple[str, ...] = PAV_KINDS, source: str | Path | None = None,
@@ -68,8 +70,8 @@ class Prover:
     def __str__(self) -> str:
         if self.kind in ("auto", "oracle"):
             return self.kind
-        arg = {"bok": self.k, "mu": self.gamma}.get(self.kind, self.path)
-        return f"{self.kind}:{arg:g}" if self.kind == "mu" else f"{self.kind}:{arg}"
+        arg = {"bok": self.k, "mu": self.gamma, "solver": self.good_move_prob}.get(self.kind, self.path)
+        return f"{self.kind}:{arg:g}" if self.kind in ("mu", "solver") else f"{self.kind}:{arg}"
 
 
 def _parse(spec: str) -> Prover | str:
@@ -84,17 +86,41 @@ def _parse(spec: str) -> Prover | str:
     if kind in ("policy", "model"):
         return Prover(kind, path=Path(arg))
     if kind == "mu":
-        try:
-            gamma = float(arg)
-        except ValueError:
-            gamma = math.nan
+        gamma = _number(arg)
         return Prover("mu", gamma=gamma) if math.isfinite(gamma) and gamma > 0 else "GAMMA must be a number > 0"
+    if kind == "solver":
+        p = _number(arg)
+        return Prover("solver", good_move_prob=p) if 0 <= p <= 1 else "P must be a number in [0, 1]"
     return ""
+
+
+def _number(text: str) -> float:
+    """float(text), or nan when it is not a number (every comparison with nan is False)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def procedural_gamma(spec: str | None) -> float | None:
     """gamma of a `mu:GAMMA` spec (the planted task's exact procedural prover); None for any other prover."""
     return None if spec is None or not spec.startswith("mu:") else Prover.parse(spec, kinds=("mu",)).gamma
+
+
+def solver_good_move_prob(spec: str | None) -> float | None:
+    """P of a `solver:P` spec (the subset-sum solver with exact values); None for any other prover."""
+    if spec is None or not spec.startswith("solver:"):
+        return None
+    return Prover.parse(spec, kinds=("solver",)).good_move_prob
+
+
+EXACT_PROVER_KINDS = ("oracle", "solver")
+"""Provers whose values the task computes exactly (no verifier): RL ceilings and graded references."""
+
+
+def is_exact_prover(spec: str | None) -> bool:
+    """Does the task compute this prover's values itself (`oracle`, `solver:P`), with no verifier?"""
+    return spec is not None and spec.partition(":")[0] in EXACT_PROVER_KINDS
 
 
 def _checked(spec: str, kinds: tuple[str, ...]) -> str:
@@ -115,6 +141,6 @@ PavProverSpec = prover_spec(*PAV_KINDS)
 """A prover a verifier can be trained for or built with: bok:K, policy:PATH, model:DIR."""
 SearchProverSpec = prover_spec(*PAV_KINDS, "auto")
 """A PAV prover, or `auto` (ranked on labels before the search)."""
-RLProverSpec = prover_spec("mu", *PAV_KINDS, "auto", "oracle")
-"""Everything RL can reward progress under: a procedural mu:GAMMA on planted, a PAV prover, auto, or the exact
-oracle (a ceiling)."""
+RLProverSpec = prover_spec("mu", *PAV_KINDS, "auto", "oracle", "solver")
+"""Everything RL can reward progress under: a procedural mu:GAMMA on planted, a PAV prover, auto, the exact
+oracle (a ceiling), or the subset-sum solver solver:P (exact graded values)."""

@@ -8,7 +8,13 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from pavlab.config import Config
-from pavlab.policies.prover_spec import PROVER_SYNTAX, RLProverSpec, procedural_gamma
+from pavlab.policies.prover_spec import (
+    PROVER_SYNTAX,
+    RLProverSpec,
+    is_exact_prover,
+    procedural_gamma,
+    solver_good_move_prob,
+)
 from pavlab.rl.objective import KLEstimator
 from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.progress import RewardKind
@@ -22,10 +28,10 @@ class RLConfig(Config):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="starting policy: an HF checkpoint folder, or smollm2")
     out: Path = Field(..., description="run folder (rerun the same command to resume)")
-    prover: RLProverSpec | None = Field(None, description=f"mu:GAMMA (planted, exact values) or, with --verifier, "
-                                                 f"a PAV prover: {PROVER_SYNTAX}")
+    prover: RLProverSpec | None = Field(None, description=f"mu:GAMMA (planted), oracle or solver:P (subset_sum): exact "
+                                                 f"values; or, with --verifier, a PAV prover: {PROVER_SYNTAX}")
     verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV, or a third-party PRM (hf-prm:DIR,"
-                                                    " prm.json) (needed unless prover is mu: or oracle)")
+                                                    " prm.json) (needed unless prover is mu:, oracle or solver:)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     alpha: float = Field(0.0, description="weight of the prover advantage; 0 = outcome-only RL")
     reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
@@ -88,7 +94,11 @@ class RLConfig(Config):
         if self.prover is not None and procedural_gamma(self.prover) is not None and self.task.name != "planted":
             raise ValueError(f"prover {self.prover!r} is the planted task's procedural prover, but task is "
                              f"{self.task.name!r}")
-        if needs_prover and procedural_gamma(self.prover) is None and self.prover != "oracle" and self.verifier is None:
+        if solver_good_move_prob(self.prover) is not None and self.task.name != "subset_sum":
+            raise ValueError(f"prover {self.prover!r} is the subset_sum testbed's solver, but task is "
+                             f"{self.task.name!r}")
+        exact = procedural_gamma(self.prover) is not None or is_exact_prover(self.prover)
+        if needs_prover and not exact and self.verifier is None:
             raise ValueError(f"prover {self.prover!r} needs a PAV: give --verifier DIR (the Q^pi verifier)")
         if self.baseline == "loo" and self.group_size < 2:
             raise ValueError("baseline 'loo' needs group_size >= 2 (or use baseline 'value' or 'none')")

@@ -4,8 +4,9 @@ Outcome: the exact check Rex by default, or an ORM's predicted success of the wh
 Prover values (H+1 per response, index 0 = bare prompt): exact `Q^{mu_gamma}` on the planted
 task (`mu:GAMMA`, at the task's horizon), the exact solvability of every prefix on a task with an oracle (`oracle`: the
 values of a prover that never fails from a solvable state, so a step's advantage is -1 exactly
-when it throws the win away; the ceiling a learned PAV is measured against), or a fixed PAV
-(`ProcessVerifier`) for any task. With alpha = 0 no prover is built, so outcome-only RL pays
+when it throws the win away; the ceiling of dead-end detection), the exact success chance of the
+subset-sum testbed's noisy solver (`solver:P`: a graded prover whose strength P sets, the oracle at
+P = 1), or a fixed PAV (`ProcessVerifier`) for any task. With alpha = 0 no prover is built, so outcome-only RL pays
 nothing for step scoring.
 """
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
-from pavlab.policies.prover_spec import procedural_gamma
+from pavlab.policies.prover_spec import procedural_gamma, solver_good_move_prob
 from pavlab.rl.config import RLConfig
 from pavlab.tasks.base import Problem, Task
 
@@ -45,21 +46,35 @@ def build_outcome(config: RLConfig, task: Task, meter: ComputeMeter) -> OutcomeF
     return orm_outcome
 
 
+def exact_prover_values(task: Task, prefix_value: Callable[[Problem, list[str]], float]) -> ProverFn:
+    """`prefix_value` of every proper prefix; the finished response scores its outcome, as every prover's does."""
+    def values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        out = []
+        for problem, steps in zip(problems, steps_lists, strict=True):
+            states = [float(prefix_value(problem, list(steps[:h]))) for h in range(len(steps))]
+            out.append(np.array([*states, float(task.is_correct(task.prefix_text(list(steps)), problem))]))
+        return out
+
+    return values
+
+
 def oracle_values(task: Task) -> ProverFn:
     """1 for every prefix the task's oracle says can still win, else 0; the finished response scores its outcome."""
     alive = getattr(task, "prefix_alive", None)
     if not callable(alive):
         raise PavlabError(f"prover 'oracle' needs a task with an exact prefix oracle (countdown, subset_sum), "
                           f"not '{task.name}'", field="prover")
+    return exact_prover_values(task, alive)
 
-    def values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        out = []
-        for problem, steps in zip(problems, steps_lists, strict=True):
-            states = [float(alive(problem, list(steps[:h]))) for h in range(len(steps))]
-            out.append(np.array([*states, float(task.is_correct(task.prefix_text(list(steps)), problem))]))
-        return out
 
-    return values
+def solver_values(task: Task, good_move_prob: float) -> ProverFn:
+    """The noisy solver's exact success chance from every prefix (`solver:P`); the finished response scores
+    its outcome."""
+    value = getattr(task, "prefix_solver_value", None)
+    if not callable(value):
+        raise PavlabError(f"prover 'solver:{good_move_prob:g}' needs the subset_sum task (its solver's values are "
+                          f"exact), not '{task.name}'", field="prover")
+    return exact_prover_values(task, lambda problem, steps: value(problem, steps, good_move_prob))
 
 
 def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn | None:
@@ -68,6 +83,9 @@ def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn 
         return None
     if config.prover == "oracle":
         return oracle_values(task)
+    good_move_prob = solver_good_move_prob(config.prover)
+    if good_move_prob is not None:
+        return solver_values(task, good_move_prob)
     gamma = procedural_gamma(config.prover)
     if gamma is not None:
         from pavlab.tasks.planted import PlantedTask

@@ -41,7 +41,7 @@ from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, write_json
 from pavlab.metrics import powers_of_two_up_to
 from pavlab.policies.base import SamplingParams
-from pavlab.policies.prover_spec import PavProverSpec
+from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover
 from pavlab.policies.registry import build_policy
 from pavlab.policies.testbed import shipped_testbed
 from pavlab.provers.rank import ranked_prover
@@ -139,7 +139,10 @@ class CountdownRLStudyConfig(PresetConfig):
     task: TaskConfig = TESTBED_TASK
     alphas: FloatList = Field([0.5, 1.0, 3.0, 5.0], min_length=1, description="PAV-RL alphas (comma-separated)")
     oracle_alphas: FloatList = Field([], description="PAV-RL arms whose prover values come from the task's exact "
-                                     "prefix oracle (the ceiling a learned PAV approaches; comma-separated)")
+                                     "prefix oracle (the ceiling of dead-end detection; comma-separated)")
+    solvers: FloatList = Field([], description="good-move probabilities P of exact graded provers solver:P (the "
+                               "testbed's noisy solver; P = 1 is the oracle), each run at every --solver_alphas")
+    solver_alphas: FloatList = Field([1.0], min_length=1, description="alphas of the solver:P arms (comma-separated)")
     ablation: bool = Field(True, description=f"the Q + alpha*Q^mu arm at alpha {ABLATION_ALPHA:g} "
                                              "(--no-ablation: off)")
     seeds: IntList = Field([0, 1, 2, 3, 4, 5], min_length=1, description="RL seeds (comma-separated)")
@@ -165,11 +168,14 @@ class CountdownRLStudyConfig(PresetConfig):
 
 
 def study_arms(alphas: Sequence[float], prover: str, ablation_alpha: float | None,
-               oracle_alphas: Sequence[float] = ()) -> list[RewardArm]:
-    """ORM-RL, PAV-RL for each alpha, oracle-prover PAV-RL for each oracle alpha, and (unless None) the
-    values-not-advantages ablation at `ablation_alpha`."""
+               oracle_alphas: Sequence[float] = (), solvers: Sequence[float] = (),
+               solver_alphas: Sequence[float] = ()) -> list[RewardArm]:
+    """ORM-RL, PAV-RL for each alpha, oracle-prover PAV-RL for each oracle alpha, solver:P PAV-RL for each
+    solver P and solver alpha, and (unless None) the values-not-advantages ablation at `ablation_alpha`."""
     arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL alpha {a:g}", a, prover=prover) for a in alphas),
-            *(RewardArm(f"Oracle-PAV-RL alpha {a:g}", a, prover="oracle") for a in oracle_alphas)]
+            *(RewardArm(f"Oracle-PAV-RL alpha {a:g}", a, prover="oracle") for a in oracle_alphas),
+            *(RewardArm(f"Solver-{p:g}-PAV-RL alpha {a:g}", a, prover=f"solver:{p:g}")
+              for p in solvers for a in solver_alphas)]
     if ablation_alpha is not None:
         arms.append(RewardArm(f"Q+aQ^mu alpha {ablation_alpha:g}", ablation_alpha, "q_plus_q_mu", prover))
     return arms
@@ -310,7 +316,7 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings:
     arms, efficiency = summary["arms"], summary["sample_efficiency"]
     orm = arms["ORM-RL"]
     rows = []
-    learned = [name for name in efficiency if arms[name]["prover"] != "oracle"]
+    learned = [name for name in efficiency if not is_exact_prover(arms[name]["prover"])]
     if learned:
         best = max(learned, key=lambda name: arms[name]["final_accuracy"])
         row = arms[best]
@@ -329,11 +335,11 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings:
     bound = summary.get("prover_bound")
     if learned and bound:
         rows.append(bound_claim(bound, points(arms[best]["final_accuracy"], orm["final_accuracy"])))
-    rows += [f"| {name}: exact prover values (the ceiling of a learned PAV) | (not in the paper) | "
+    rows += [f"| {name}: exact prover values ({arms[name]['prover']}) | (not in the paper) | "
              f"{pct(row['final_accuracy'])} vs ORM-RL {pct(orm['final_accuracy'])} "
              f"({points(row['final_accuracy'], orm['final_accuracy'])}); sample efficiency "
              f"{ratio_text(efficiency[name]) if name in efficiency else 'n/a'} |"
-             for name, row in arms.items() if row["prover"] == "oracle"]
+             for name, row in arms.items() if is_exact_prover(row["prover"])]
     rows += [f"| {name} (values, not advantages) | hacked: opens with filler steps | {pct(row['final_accuracy'])}; "
              f"train responses {row['final_response_tokens']:.1f} tokens vs {orm['final_response_tokens']:.1f} "
              "(ORM-RL) |" for name, row in arms.items() if row["reward"] == "q_plus_q_mu"]
@@ -477,7 +483,7 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     out_dir = Path(config.out)
     evaluator = PolicyEvaluator(out_dir / "evals", task, verifier, prover, evals)  # loads the PAV: bad paths fail now
     out_dir.mkdir(parents=True, exist_ok=True)
-    arms = study_arms(alphas, prover, ablation_alpha, config.oracle_alphas)
+    arms = study_arms(alphas, prover, ablation_alpha, config.oracle_alphas, config.solvers, config.solver_alphas)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
         return RLConfig(task=task, policy=str(policy), verifier=verifier, iterations=iterations, seed=seed,
@@ -490,7 +496,9 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     for arm in arms:
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
     record = {**shared, **evals.model_dump(exclude={"skip"}), "iterations": iterations, "seeds": list(seeds),
-              "alphas": list(alphas), "oracle_alphas": list(config.oracle_alphas), "ablation_alpha": ablation_alpha,
+              "alphas": list(alphas), "oracle_alphas": list(config.oracle_alphas),
+              "solvers": list(config.solvers), "solver_alphas": list(config.solver_alphas),
+              "ablation_alpha": ablation_alpha,
               "policy": str(policy), "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
     outputs = StudyOutputs(out_dir, command, record, runs, summary, started)
     outputs.write(None)

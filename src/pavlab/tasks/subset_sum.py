@@ -89,6 +89,27 @@ def good_takes(left: tuple[int, ...], need: int) -> list[int]:
     return [x for x in left if x <= need and reachable(tuple(y for y in left if y != x), need - x)]
 
 
+@lru_cache(maxsize=500_000)
+def solver_success(left: tuple[int, ...], need: int, good_move_prob: float) -> float:
+    """Exact chance that the testbed's noisy solver (`policies.traces.subset_sum_trace`) ends correct from
+    this state: it takes a number that keeps the target reachable with probability `good_move_prob` (when
+    one exists), else any number that fits, each uniformly; it stops at need 0 or when nothing fits.
+
+    Why: a graded prover with exact values, between a random player (0) and the 0/1 oracle (1)."""
+    if need == 0:
+        return 1.0
+    good = good_takes(left, need)
+    if not good:  # an unreachable need: every continuation fails
+        return 0.0
+
+    def mean_after(takes: list[int]) -> float:
+        return sum(solver_success(tuple(y for y in left if y != x), need - x, good_move_prob)
+                   for x in takes) / len(takes)
+
+    legal = [x for x in left if x <= need]
+    return good_move_prob * mean_after(good) + (1.0 - good_move_prob) * mean_after(legal)
+
+
 class SubsetSumTask(Task):
     """Subset sum: take distinct numbers one per line, writing the need left, until it is 0."""
 
@@ -144,3 +165,8 @@ class SubsetSumTask(Task):
     def prefix_alive(self, problem: Problem, steps: list[str]) -> bool:
         """Exact value of a prefix under a perfect continuation: can it still end correct?"""
         return steps_alive(problem.meta["numbers"], problem.meta["target"], steps)
+
+    def prefix_solver_value(self, problem: Problem, steps: list[str], good_move_prob: float) -> float:
+        """Exact value of a prefix under the noisy solver's continuation (0 once a step is invalid)."""
+        outcome = apply_takes(problem.meta["numbers"], problem.meta["target"], steps)
+        return 0.0 if outcome is None else solver_success(*outcome, float(good_move_prob))
