@@ -73,6 +73,37 @@ def test_intervals_shrink_with_more_labels(tmp_path):
         assert narrow.high - narrow.low < 0.6 * (wide.high - wide.low)
 
 
+def subset_sum_solver_labels(path: Path, n_problems: int, good_move_prob: float) -> Path:
+    """The noisy solver's own traces (4 per problem) labeled with its exact values: labels of pi = solver:P."""
+    import random
+
+    from pavlab.policies.traces import subset_sum_trace
+    from pavlab.tasks.subset_sum import SubsetSumTask, solver_state_value
+
+    task, rng, rows = SubsetSumTask(), random.Random(0), []
+    for problem in task.problems("train", n_problems):
+        question = (tuple(problem.meta["numbers"]), problem.meta["target"])
+        for _ in range(4):
+            steps = task.split_steps(subset_sum_trace(problem, rng, good_move_prob, False))
+            rows.append({"problem_id": problem.id, "prompt": task.prompt(problem), "steps": steps,
+                         "correct": task.is_correct("\n".join(steps), problem), "origin": "random",
+                         "q_hat": [solver_state_value(*question, steps[:h], h == len(steps), good_move_prob)
+                                   for h in range(len(steps) + 1)]})
+    write_jsonl(path, rows)
+    return path
+
+
+def test_exact_solver_candidates_on_subset_sum_labels(tmp_path):
+    labels = subset_sum_solver_labels(tmp_path / "solver.jsonl", 40, 0.5)
+    scores = {s.spec: s for s in rank_provers([labels], ["bok:1", "solver:0.5", "solver:0", "oracle"], resamples=20)}
+    # pi is solver:0.5 and its labels are exact, so the candidate solver:0.5 is mu = pi, term for term
+    for term in ("distinguishability", "alignment"):
+        assert getattr(scores["solver:0.5"], term).value == pytest.approx(getattr(scores["bok:1"], term).value)
+    assert scores["oracle"].total.value != pytest.approx(scores["solver:0"].total.value)
+    with pytest.raises(PavlabError, match="only on subset_sum labels, but a problem id is 'planted"):
+        rank_provers([planted_labels(tmp_path / "planted.jsonl", 2, 5)], ["oracle"], resamples=2)
+
+
 def test_choose_prover_returns_the_top_ranked_spec_with_its_reason(labels):
     scores = rank_provers([labels], ["bok:1", "bok:8", "bok:2"], resamples=30)
     assert [s.total.value for s in scores] == sorted((s.total.value for s in scores), reverse=True)

@@ -31,6 +31,7 @@ from pavlab.labeling.format import LabeledResponse, read_label_rows, resolve_lab
 from pavlab.policies.prover_spec import Prover
 from pavlab.provers.terms import (
     Interval,
+    PrefixKey,
     ProverValues,
     Transitions,
     bootstrap_weights,
@@ -39,10 +40,13 @@ from pavlab.provers.terms import (
     state_key,
     term_sums,
 )
+from pavlab.tasks.subset_sum import question_of_id, solver_state_value
 from pavlab.verifiers.calibration import average_ranks
 from pavlab.verifiers.progress import bok_values
 
 DEFAULT_CANDIDATES = ("bok:1", "bok:2", "bok:4", "bok:8", "bok:16", "bok:32")
+CANDIDATE_KINDS = ("bok", "policy", "model", "oracle", "solver")
+"""What `prover rank` reads a spec as (`model:` only to say why it cannot be ranked)."""
 RANKING_FILE = "ranking.json"
 PLOT_FILE = "ranking.png"
 
@@ -97,11 +101,26 @@ def parse_prover_labels(entries: Sequence[str]) -> dict[str, list[Path]]:
     return runs
 
 
+def exact_solver_prover(good_move_prob: float, spec: str) -> ProverValues:
+    """Exact values of the subset-sum solver `solver:P` (the oracle is P = 1), read off the labels' problem ids."""
+    def value(key: PrefixKey) -> float:
+        problem_id, steps, ended = key
+        question = question_of_id(problem_id)
+        if question is None:
+            raise PavlabError(f"candidate {spec!r} has exact values only on subset_sum labels, but a problem id is "
+                              f"{problem_id!r}", field="candidates")
+        return solver_state_value(*question, list(steps), ended, good_move_prob)
+
+    return lambda t: (np.array([value(key) for key in t.parent]), np.array([value(key) for key in t.child]))
+
+
 def candidate_values(spec: str, prover_runs: dict[str, list[Path]]) -> ProverValues:
     """The value source of one candidate spec; specs that cannot be scored from labels are errors."""
-    prover = Prover.parse(spec, field="candidates")
+    prover = Prover.parse(spec, kinds=CANDIDATE_KINDS, field="candidates")
     if prover.kind == "bok":
         return bok_prover(int(prover.k or 1))
+    if prover.kind in ("oracle", "solver"):
+        return exact_solver_prover(1.0 if prover.kind == "oracle" else float(prover.good_move_prob or 0.0), spec)
     if prover.kind == "model":
         raise PavlabError(f"candidate {spec!r}: a trained verifier cannot be ranked from labels; rank the "
                           "policy it was trained on (policy:PATH with --prover_labels)", field="candidates")
@@ -126,7 +145,8 @@ def rank_provers(labels: Sequence[str | Path], candidates: Sequence[str] = DEFAU
     if resamples < 1:
         raise PavlabError(f"resamples must be >= 1, got {resamples}", field="resamples")
     prover_runs = parse_prover_labels(prover_labels)
-    specs = list(dict.fromkeys([str(Prover.parse(c, field="candidates")) for c in candidates] + list(prover_runs)))
+    specs = list(dict.fromkeys([str(Prover.parse(c, kinds=CANDIDATE_KINDS, field="candidates")) for c in candidates]
+                               + list(prover_runs)))
     if not specs:
         raise PavlabError("no candidate provers given", field="candidates")
     sources = {spec: candidate_values(spec, prover_runs) for spec in specs}
@@ -178,7 +198,8 @@ class RankProversConfig(Config):
     """`pavlab prover rank`: the labels to rank on, the candidates, the bootstrap, and where the ranking goes."""
 
     labels: list[str] = Field(..., description="Q^pi labels of pi: `pavlab label` run folders, shard folders or files")
-    candidates: list[str] = Field(list(DEFAULT_CANDIDATES), description="comma-separated bok:K / policy:PATH specs")
+    candidates: list[str] = Field(list(DEFAULT_CANDIDATES), description="comma-separated bok:K / policy:PATH specs, "
+                                  "and on subset_sum labels the exact provers solver:P / oracle")
     prover_labels: list[str] = Field([], description="policy:PATH=RUN_DIR: labels rolled out by that policy "
                                      "(pavlab label --rollout_policy PATH); adds the candidate if missing")
     resamples: int = Field(200, ge=1, description="bootstrap resamples of problems")

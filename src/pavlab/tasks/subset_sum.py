@@ -33,6 +33,7 @@ from pavlab.errors import PavlabError
 from pavlab.tasks.base import Problem, Task, numbers_problems, split_of
 
 _LINE = re.compile(r"\s*([0-9]+)\s*->\s*([0-9]+)\s*(?:\|((?:\s*[0-9]+)*)\s*)?", re.ASCII)
+_PROBLEM_ID = re.compile(r"subset_sum-([0-9]+(?:\.[0-9]+)*)-([0-9]+)", re.ASCII)
 _DEFAULT_SPLIT_SIZE = {"train": 20000, "val": 1000, "test": 1000}
 
 
@@ -108,6 +109,22 @@ def solver_success(left: tuple[int, ...], need: int, good_move_prob: float) -> f
 
     legal = [x for x in left if x <= need]
     return good_move_prob * mean_after(good) + (1.0 - good_move_prob) * mean_after(legal)
+
+
+def question_of_id(problem_id: str) -> tuple[tuple[int, ...], int] | None:
+    """(numbers, target) that a subset-sum problem id ("subset_sum-3.8.12-20") encodes; None for other ids."""
+    match = _PROBLEM_ID.fullmatch(problem_id)
+    return None if match is None else (tuple(int(x) for x in match.group(1).split(".")), int(match.group(2)))
+
+
+def solver_state_value(numbers: tuple[int, ...], target: int, steps: list[str], ended: bool,
+                       good_move_prob: float) -> float:
+    """The solver's exact value of a labeled state: its success chance from there, or the outcome once the
+    response has ended (a finished response is not continued; 0 once a step is invalid)."""
+    outcome = apply_takes(numbers, target, steps)
+    if outcome is None:
+        return 0.0
+    return float(outcome[1] == 0) if ended else solver_success(*outcome, float(good_move_prob))
 
 
 class SubsetSumTask(Task):
