@@ -8,6 +8,8 @@ start policy fails them at best-of-256. This module owns that protocol:
 
 1. RL runs: ORM-RL (alpha 0), PAV-RL for each alpha, and (optionally) the Q + alpha*Q^mu
    ablation, each from the same start policy with the same PAV (a fixed Q^pi verifier + prover);
+   optionally PAV-RL with exact prover values: the 0/1 oracle, and the noisy solver `solver:P`
+   (graded; how a prover's strength, not a verifier's errors, sets the gain);
 2. learning curves, seed spread and sample-efficiency ratios (`rl_curves`);
 3. Pass@N (unbiased, exact oracle) of the start policy and every final policy on the first
    `pass_problems` test problems, which are also the RL runs' held-out problems;
