@@ -184,6 +184,32 @@ def test_solver_arms_are_exact_provers_not_the_learned_pav() -> None:
     assert any(r.startswith("| Solver-0.9-PAV-RL alpha 1: exact prover values (solver:0.9)") for r in rows)
 
 
+def test_exact_prover_bounds_sit_beside_their_gains_per_alpha(tmp_path: Path) -> None:
+    def entry(spec: str, total: float) -> dict:
+        value = {"value": total, "low": total, "high": total}
+        return {"spec": spec, "total": value, "distinguishability": value, "alignment": value}
+
+    ranking = tmp_path / "ranking.json"
+    ranking.write_text(json.dumps({"ranking": [entry("oracle", 0.17), entry("solver:0.7", 0.08),
+                                               entry("solver:0.3", 0.04), entry("bok:1", 0.06)]}))
+    arms = study_arms([1.0], "bok:4", None, [1.0], solvers=[0.3, 0.7, 0.9], solver_alphas=[1.0])
+    bounds = rl_countdown.exact_prover_bounds(ranking, arms)
+    assert set(bounds) == {"Oracle-PAV-RL alpha 1", *(f"Solver-{p}-PAV-RL alpha 1" for p in ("0.3", "0.7", "0.9"))}
+    assert bounds["Solver-0.9-PAV-RL alpha 1"] is None and bounds["Oracle-PAV-RL alpha 1"]["rank"] == 1
+
+    def row(prover: str | None, final: float) -> dict:
+        return {"prover": prover, "alpha": 0.0 if prover is None else 1.0, "final_accuracy": final}
+
+    finals = {"ORM-RL": (None, 0.38), "Oracle-PAV-RL alpha 1": ("oracle", 0.39),
+              "Solver-0.3-PAV-RL alpha 1": ("solver:0.3", 0.41), "Solver-0.7-PAV-RL alpha 1": ("solver:0.7", 0.40),
+              "Solver-0.9-PAV-RL alpha 1": ("solver:0.9", 0.395)}
+    summary = {"arms": {name: row(*value) for name, value in finals.items()}, "exact_prover_bounds": bounds}
+    (claim,) = rl_countdown.exact_bound_claims(summary)
+    # largest bound first; the unranked prover is listed, not dropped; the bound orders them against RL here
+    assert ("oracle: 0.170 -> +1.0 points; solver:0.7: 0.080 -> +2.0 points; solver:0.3: 0.040 -> +3.0 points; "
+            "solver:0.9: not ranked -> +1.5 points; Spearman(bound, gain) = -1.00 |") in claim
+
+
 def test_parallel_jobs_leave_the_parent_only_cache_reads(tmp_path: Path, tiny_models, monkeypatch) -> None:
     """The jobs handed to the worker processes compute every count and beam the result is assembled from."""
     torch.set_num_threads(1)

@@ -40,13 +40,13 @@ from pydantic import Field, model_validator
 from pavlab.cache import cached_json
 from pavlab.config import Config, FloatList, IntList, PresetConfig
 from pavlab.errors import PavlabError
-from pavlab.io import atomic_open, write_json
+from pavlab.io import atomic_open, read_json, write_json
 from pavlab.metrics import powers_of_two_up_to
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover
 from pavlab.policies.registry import build_policy
 from pavlab.policies.testbed import shipped_testbed
-from pavlab.provers.rank import ranked_prover
+from pavlab.provers.rank import ranked_prover, spearman
 from pavlab.rl.config import RLConfig
 from pavlab.search.scorers import build_scorer
 from pavlab.shards import chunk_seed
@@ -337,6 +337,7 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings:
     bound = summary.get("prover_bound")
     if learned and bound:
         rows.append(bound_claim(bound, points(arms[best]["final_accuracy"], orm["final_accuracy"])))
+    rows += exact_bound_claims(summary)
     rows += [f"| {name}: exact prover values ({arms[name]['prover']}) | (not in the paper) | "
              f"{pct(row['final_accuracy'])} vs ORM-RL {pct(orm['final_accuracy'])} "
              f"({points(row['final_accuracy'], orm['final_accuracy'])}); sample efficiency "
@@ -345,6 +346,35 @@ def claims(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings:
     rows += [f"| {name} (values, not advantages) | hacked: opens with filler steps | {pct(row['final_accuracy'])}; "
              f"train responses {row['final_response_tokens']:.1f} tokens vs {orm['final_response_tokens']:.1f} "
              "(ORM-RL) |" for name, row in arms.items() if row["reward"] == "q_plus_q_mu"]
+    return rows
+
+
+def exact_prover_bounds(ranking: Path, arms: Sequence[RewardArm]) -> dict[str, dict[str, Any] | None]:
+    """The bound of every exact-prover arm (`oracle`, `solver:P`) whose spec the ranking holds; None for one it
+    does not (the claims say "not ranked")."""
+    specs = {row.get("spec") for row in read_json(ranking).get("ranking") or []}
+    return {arm.name: ranked_prover(ranking, str(arm.prover)) if arm.prover in specs else None
+            for arm in arms if is_exact_prover(arm.prover)}
+
+
+def exact_bound_claims(summary: dict[str, Any]) -> list[str]:
+    """One claims row per alpha of the exact-prover arms: each prover's bound beside its measured gain, and the
+    Spearman correlation of the two (does the bound order provers as RL does?)."""
+    bounds, arms = summary.get("exact_prover_bounds") or {}, summary["arms"]
+    orm = arms["ORM-RL"]["final_accuracy"]
+    rows = []
+    for alpha in sorted({arms[name]["alpha"] for name in bounds}):
+        at_alpha = [name for name in bounds if arms[name]["alpha"] == alpha]
+        ranked = sorted((name for name in at_alpha if bounds[name] is not None),
+                        key=lambda name: -bounds[name]["total"]["value"])
+        names = ranked + [name for name in at_alpha if bounds[name] is None]
+        cells = [f"{arms[name]['prover']}: " + ("not ranked" if bounds[name] is None else
+                                                f"{bounds[name]['total']['value']:.3f}")
+                 + f" -> {points(arms[name]['final_accuracy'], orm)}" for name in names]
+        totals, finals = [bounds[n]["total"]["value"] for n in ranked], [arms[n]["final_accuracy"] for n in ranked]
+        agreement = "" if len(ranked) < 3 else f"; Spearman(bound, gain) = {spearman(totals, finals):+.2f}"
+        rows.append(f"| the bound orders exact provers as RL does, alpha {alpha:g} | larger bound, larger gain | "
+                    + "; ".join(cells) + agreement + " |")
     return rows
 
 
@@ -495,6 +525,8 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     summary = summarize_arms(arms, runs.curves)
     if bound is not None:
         summary["prover_bound"] = bound
+    if config.prover_rank is not None and any(is_exact_prover(arm.prover) for arm in arms):
+        summary["exact_prover_bounds"] = exact_prover_bounds(config.prover_rank, arms)
     for arm in arms:
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
     record = {**shared, **evals.model_dump(exclude={"skip"}), "iterations": iterations, "seeds": list(seeds),
