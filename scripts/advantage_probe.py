@@ -8,6 +8,7 @@ PAV and the oracle, and prints both AUCs. The last value is set to the outcome, 
 Usage: python scripts/advantage_probe.py POLICY VERIFIER PROVER [PROBLEMS] [SAMPLES]
 e.g.   python scripts/advantage_probe.py src/pavlab/testbeds/subset_sum runs/ss/vscale/prm-100000/model \
            model:runs/ss/vscale/pav-bo16-100000/model 200 2
+PROVER may also be an exact prover (`oracle`, `solver:P`); then VERIFIER is not read (write `-`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 import torch
 
 from pavlab.policies.base import SamplingParams
+from pavlab.policies.prover_spec import is_exact_prover, solver_good_move_prob
 from pavlab.policies.registry import build_policy
-from pavlab.rl.scoring import oracle_values
+from pavlab.rl.scoring import oracle_values, solver_values
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.calibration import roc_auc
 from pavlab.verifiers.progress import advantages
@@ -36,18 +38,25 @@ def main(policy_dir: str, verifier_dir: str, prover: str, problems: int = 200, s
     pairs = [(p, task.split_steps(c.text)) for p, group in zip(chosen, completions, strict=True) for c in group]
     problems_list, steps = [p for p, _ in pairs], [s for _, s in pairs]
     oracle = oracle_values(task)(problems_list, steps)
-    scores = ProcessVerifier.load(verifier_dir, prover).score([task.prompt(p) for p in problems_list], steps)
-    learned_values = [np.r_[np.asarray(s.q_mu, float)[:-1], o[-1]] for s, o in zip(scores, oracle, strict=True)]
-    learned = np.concatenate([advantages(v) for v in learned_values])
+    if is_exact_prover(prover):
+        good_move_prob = solver_good_move_prob(prover)
+        q_mu = (oracle if good_move_prob is None else solver_values(task, good_move_prob)(problems_list, steps))
+    else:
+        scores = ProcessVerifier.load(verifier_dir, prover).score([task.prompt(p) for p in problems_list], steps)
+        q_mu = [np.asarray(s.q_mu, float) for s in scores]
+    prover_values = [np.r_[q[:-1], o[-1]] for q, o in zip(q_mu, oracle, strict=True)]
+    stepwise = np.concatenate([advantages(v) for v in prover_values])
     exact = np.concatenate([advantages(o) for o in oracle])
     dead = exact < -0.5
-    states = np.concatenate([np.asarray(s.q_mu, float)[:-1] for s in scores])
+    states = np.concatenate([q[:-1] for q in q_mu])
     alive = np.concatenate([o[:-1] for o in oracle]) == 1
-    print(f"{len(steps)} responses, {len(learned)} steps, {dead.sum()} dead-end steps ({dead.mean():.1%})")
-    print(f"learned advantage: dead-end steps mean {learned[dead].mean():+.3f}; other steps mean "
-          f"{learned[~dead].mean():+.3f}, sd {learned[~dead].std():.3f}")
-    print(f"AUC of the learned values, live vs dead states: {roc_auc(states, alive):.3f}")
-    print(f"AUC of the learned advantages, other vs dead-end steps: {roc_auc(learned, ~dead):.3f}")
+    print(f"{len(steps)} responses, {len(stepwise)} steps, {dead.sum()} dead-end steps ({dead.mean():.1%})")
+    live_steps = ~dead & (np.concatenate([o[:-1] for o in oracle]) == 1)  # from a live state, and still live
+    print(f"prover advantage: dead-end steps mean {stepwise[dead].mean():+.3f}; other steps mean "
+          f"{stepwise[~dead].mean():+.3f}, sd {stepwise[~dead].std():.3f}; live-to-live steps: mean "
+          f"{stepwise[live_steps].mean():+.3f}, sd {stepwise[live_steps].std():.3f}")
+    print(f"AUC of the prover's values, live vs dead states: {roc_auc(states, alive):.3f}")
+    print(f"AUC of the prover's advantages, other vs dead-end steps: {roc_auc(stepwise, ~dead):.3f}")
 
 
 if __name__ == "__main__":
