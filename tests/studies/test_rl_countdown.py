@@ -184,6 +184,14 @@ def test_solver_arms_are_exact_provers_not_the_learned_pav() -> None:
     assert any(r.startswith("| Solver-0.9-PAV-RL alpha 1: exact prover values (solver:0.9)") for r in rows)
 
 
+def test_a_study_of_exact_provers_only_needs_no_learned_alpha_but_some_pav_arm(tmp_path: Path) -> None:
+    config = CountdownRLStudyConfig.model_validate({"out": tmp_path, "verifier": tmp_path, "alphas": "",
+                                                    "solvers": "0.3", "no_ablation": True})
+    assert config.alphas == [] and config.solvers == [0.3]
+    with pytest.raises(ValueError, match="no PAV-RL arm"):
+        CountdownRLStudyConfig.model_validate({"out": tmp_path, "verifier": tmp_path, "alphas": ""})
+
+
 def test_exact_prover_bounds_sit_beside_their_gains_per_alpha(tmp_path: Path) -> None:
     def entry(spec: str, total: float) -> dict:
         value = {"value": total, "low": total, "high": total}

@@ -139,7 +139,8 @@ class CountdownRLStudyConfig(PresetConfig):
                                                   "testbed)")
     prover: PavProverSpec = Field("bok:4", description="prover of the PAV's advantages (bok:K or model:DIR)")
     task: TaskConfig = TESTBED_TASK
-    alphas: FloatList = Field([0.5, 1.0, 3.0, 5.0], min_length=1, description="PAV-RL alphas (comma-separated)")
+    alphas: FloatList = Field([0.5, 1.0, 3.0, 5.0], description="PAV-RL alphas of the learned PAV (comma-separated; "
+                              "empty for a study of exact provers only)")
     oracle_alphas: FloatList = Field([], description="PAV-RL arms whose prover values come from the task's exact "
                                      "prefix oracle (the ceiling of dead-end detection; comma-separated)")
     solvers: FloatList = Field([], description="good-move probabilities P of exact graded provers solver:P (the "
@@ -158,6 +159,12 @@ class CountdownRLStudyConfig(PresetConfig):
                                      "bound's prediction for its prover beside the RL outcome")
     prover_rank_spec: str | None = Field(None, description="the ranked candidate the prover stands for (default: "
                                          "--prover; e.g. bok:16 for a verifier trained on Bo16 values)")
+
+    @model_validator(mode="after")
+    def _some_pav_arm(self) -> CountdownRLStudyConfig:
+        if not (self.alphas or self.oracle_alphas or self.solvers):
+            raise ValueError("no PAV-RL arm: give --alphas, --oracle_alphas or --solvers")
+        return self
 
     @model_validator(mode="before")
     @classmethod
