@@ -20,14 +20,20 @@ def _start(task, problem) -> tuple[tuple[int, ...], int]:
     return tuple(sorted(numbers)), target
 
 
-def test_oracle_prover_values_are_solvability_then_the_outcome(tmp_path):
-    config = RLConfig(task=TaskConfig(name="subset_sum"), policy="unused", out=tmp_path, alpha=1.0, prover="oracle")
+def _exact_prover_setup(tmp_path, prover: str):
+    """An RL config with an exact `prover` on subset sum, a problem whose first take can throw the win away, its
+    start (numbers, target) and the prover's value function."""
+    config = RLConfig(task=TaskConfig(name="subset_sum"), policy="unused", out=tmp_path, alpha=1.0, prover=prover)
     task = get_task(config.task)
-    problem = next(p for p in task.problems("test", 20)  # one whose first take can throw the win away
+    problem = next(p for p in task.problems("test", 20)
                    if len(good_takes(*_start(task, p))) < len(_start(task, p)[0]))
-    numbers, target = _start(task, problem)
     values = build_prover(config, task, ComputeMeter())
     assert values is not None
+    return task, problem, _start(task, problem), values
+
+
+def test_oracle_prover_values_are_solvability_then_the_outcome(tmp_path):
+    _, problem, (numbers, target), values = _exact_prover_setup(tmp_path, "oracle")
     left, need, steps = numbers, target, []
     while need:  # a solution, one good take at a time
         take = good_takes(left, need)[0]
@@ -47,14 +53,7 @@ def test_oracle_prover_needs_a_task_with_an_oracle(tmp_path):
 
 
 def test_solver_prover_values_are_graded_exact_and_need_no_verifier(tmp_path):
-    config = RLConfig(task=TaskConfig(name="subset_sum"), policy="unused", out=tmp_path, alpha=1.0,
-                      prover="solver:0.7")
-    task = get_task(config.task)
-    problem = next(p for p in task.problems("test", 20)  # one whose first take can throw the win away
-                   if len(good_takes(*_start(task, p))) < len(_start(task, p)[0]))
-    numbers, target = _start(task, problem)
-    values = build_prover(config, task, ComputeMeter())
-    assert values is not None
+    task, problem, (numbers, target), values = _exact_prover_setup(tmp_path, "solver:0.7")
     bad = next(x for x in numbers if x not in good_takes(numbers, target))
     good = good_takes(numbers, target)[0]
     steps = [f"{good} -> {target - good}", f"{bad} -> {target - good - bad}"]
