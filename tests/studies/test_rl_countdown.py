@@ -90,8 +90,9 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     # the complete layout, as before the training summary was written first: same keys, same tables
     assert list(data) == ["settings", "arms", "curves", "summary", "evaluation"]
     assert set(data["settings"]) == SETTINGS_KEYS
-    assert list(summary) == ["arms", "sample_efficiency", "efficiency_reference", "mean_curves", "markdown",
-                             "wall_seconds_this_run"]
+    assert list(summary) == ["arms", "sample_efficiency", "efficiency_reference", "mean_curves",
+                             "exact_prover_strength", "markdown", "wall_seconds_this_run"]
+    assert summary["exact_prover_strength"] == {"oracle": 1.0}  # every generated countdown problem is solvable
     assert list(data["evaluation"]) == ["budgets", "pass_at_n", "screened", "hard", "beam"]
     assert table_headers(summary["markdown"]) == TABLE_HEADERS
     assert "pending" not in summary["markdown"]
@@ -120,7 +121,7 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     assert "best arm PAV-RL alpha 1" in summary["markdown"]  # the claims read the learned PAV, not the oracle
     assert "| Oracle-PAV-RL alpha 1: exact prover values" in summary["markdown"]
     assert (out / "rl_countdown.md").read_text() == summary["markdown"]
-    for figure in ("rl_countdown.png", "rl_countdown_pass_at_n.png"):
+    for figure in ("rl_countdown.png", "rl_countdown_pass_at_n.png", "rl_countdown_provers.png"):
         assert (out / figure).stat().st_size > 1000
 
     caches = {path: path.stat().st_mtime_ns for path in (out / "evals").iterdir()}

@@ -49,6 +49,18 @@ def test_summarize_over_seeds_cuts_mean_curves_to_the_shortest_run():
     # the ablation is not PAV-RL proper, so no ratio for it; PAV-RL reaches ORM's best 0.15 at 10 samples, as ORM does
     assert set(summary["sample_efficiency"]) == {"PAV-RL alpha 1"}
     assert summary["sample_efficiency"]["PAV-RL alpha 1"]["ratio"] == pytest.approx(1.0)
+    assert pav["final_gain_vs_orm"] == pytest.approx(0.35 - 0.15) and summary["arms"]["ORM-RL"]["final_gain_ci"] == [0, 0]
+
+
+def test_the_gain_ci_is_paired_over_seeds():
+    # seed 1 is 0.2 better than seed 0 in both arms: PAV-RL gains exactly 0.1 on every seed, so every paired
+    # resample gives 0.1, though each arm's own final CI is wide
+    arms = [RewardArm("ORM-RL"), RewardArm("PAV-RL alpha 1", 1.0, prover="bok:4")]
+    curves = {"ORM-RL": {0: [point(0, 0.1), point(10, 0.1)], 1: [point(0, 0.1), point(10, 0.3)]},
+              "PAV-RL alpha 1": {0: [point(0, 0.1), point(10, 0.2)], 1: [point(0, 0.1), point(10, 0.4)]}}
+    pav = summarize_arms(arms, curves, resamples=200)["arms"]["PAV-RL alpha 1"]
+    assert pav["final_gain_ci"] == pytest.approx([0.1, 0.1])
+    assert pav["final_ci"][1] - pav["final_ci"][0] == pytest.approx(0.2)
 
 
 def test_paired_seed_bootstrap_brackets_finals_and_counts_undefined_ratios():

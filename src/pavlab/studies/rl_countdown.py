@@ -43,7 +43,7 @@ from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, read_json, write_json
 from pavlab.metrics import powers_of_two_up_to
 from pavlab.policies.base import SamplingParams
-from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover
+from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover, solver_good_move_prob
 from pavlab.policies.registry import build_policy
 from pavlab.policies.testbed import shipped_testbed
 from pavlab.provers.rank import ranked_prover, spearman
@@ -71,7 +71,7 @@ from pavlab.studies.rl_curves import (
     write_curves_csv,
 )
 from pavlab.studies.search_cells import pct, spread
-from pavlab.tasks.base import Task
+from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.step_scores import ProcessVerifier
 
@@ -364,6 +364,55 @@ def exact_prover_bounds(ranking: Path, arms: Sequence[RewardArm]) -> dict[str, d
             for arm in arms if is_exact_prover(arm.prover)}
 
 
+def exact_prover_strength(task: Task, arms: Sequence[RewardArm], problems: Sequence[Problem]) -> dict[str, float]:
+    """How often each exact prover of the study solves the held-out problems from the start (the oracle: 1 on a
+    solvable set): the x axis of rl_countdown_provers.png, next to the start policy's accuracy."""
+    strengths = {}
+    for prover in dict.fromkeys(str(arm.prover) for arm in arms if is_exact_prover(arm.prover)):
+        good_move_prob = solver_good_move_prob(prover)
+        if good_move_prob is None:
+            value = [float(task.prefix_alive(problem, [])) for problem in problems]  # type: ignore[attr-defined]
+        else:
+            value = [task.prefix_solver_value(problem, [], good_move_prob)  # type: ignore[attr-defined]
+                     for problem in problems]
+        strengths[prover] = float(np.mean(value))
+    return strengths
+
+
+def plot_prover_strength(path: Path, summary: dict[str, Any], task: str) -> Path:
+    """Final gain over ORM-RL (paired 95% CI) against each exact prover's success rate, one line per alpha,
+    with the start policy's accuracy marked: where in strength the useful provers sit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms, strengths = summary["arms"], summary["exact_prover_strength"]
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for alpha in sorted({row["alpha"] for row in arms.values() if row["prover"] in strengths}):
+        rows = sorted((row for row in arms.values() if row["prover"] in strengths and row["alpha"] == alpha),
+                      key=lambda row: strengths[row["prover"]])
+        x = [strengths[row["prover"]] for row in rows]
+        gain = np.array([100 * row["final_gain_vs_orm"] for row in rows])
+        low, high = (np.array([100 * row["final_gain_ci"][i] for row in rows]) for i in (0, 1))
+        axes.errorbar(x, gain, yerr=[np.clip(gain - low, 0, None), np.clip(high - gain, 0, None)], marker="o",
+                      capsize=3, label=f"alpha {alpha:g}")
+        for xi, gi, row in zip(x, gain, rows, strict=True):
+            axes.annotate(row["prover"], (xi, gi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    axes.axhline(0.0, color="grey", linewidth=0.8)
+    axes.axvline(arms["ORM-RL"]["start_accuracy"], color="grey", linestyle="--", linewidth=0.8,
+                 label="start policy's accuracy")
+    axes.set_xlabel("prover's success rate from the start (held-out problems)")
+    axes.set_ylabel("final accuracy - ORM-RL's (points, paired 95% CI)")
+    axes.set_title(f"{task}: PAV-RL with exact provers of every strength")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)
+
+
 def exact_bound_claims(summary: dict[str, Any]) -> list[str]:
     """One claims row per alpha of the exact-prover arms: each prover's bound beside its measured gain, and the
     Spearman correlation of the two (does the bound order provers as RL does?)."""
@@ -532,8 +581,11 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     summary = summarize_arms(arms, runs.curves)
     if bound is not None:
         summary["prover_bound"] = bound
-    if config.prover_rank is not None and any(is_exact_prover(arm.prover) for arm in arms):
-        summary["exact_prover_bounds"] = exact_prover_bounds(config.prover_rank, arms)
+    if any(is_exact_prover(arm.prover) for arm in arms):
+        held_out = evaluator.task.problems("test", shared["eval_problems"])
+        summary["exact_prover_strength"] = exact_prover_strength(evaluator.task, arms, held_out)
+        if config.prover_rank is not None:
+            summary["exact_prover_bounds"] = exact_prover_bounds(config.prover_rank, arms)
     for arm in arms:
         summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
     record = {**shared, **evals.model_dump(exclude={"skip"}), "iterations": iterations, "seeds": list(seeds),
@@ -572,6 +624,8 @@ class StudyOutputs:
         task, prover = self.record["task"]["name"], self.record["prover"]
         plot_arm_curves(out_dir / "rl_countdown.png", runs, summary,
                         title=f"{task}: RL from the testbed policy\nPAV prover {short_prover(prover)}")
+        if summary.get("exact_prover_strength"):
+            plot_prover_strength(out_dir / "rl_countdown_provers.png", summary, task)
         pass_at_n_figure = out_dir / "rl_countdown_pass_at_n.png"
         if evaluation is not None:
             plot_pass_at_n(pass_at_n_figure, evaluation, runs.arms, task)

@@ -161,8 +161,9 @@ def mean_curve(runs: Sequence[Curve]) -> tuple[list[float], list[float]]:
 
 
 def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str, resamples: int = 2000,
-                   seed: int = 0) -> dict[str, dict[str, Any]]:
-    """95% CIs over seeds, paired (one draw of seeds for every arm): final accuracy, and each PAV arm's ratio.
+                   seed: int = 0, baseline: str | None = None) -> dict[str, dict[str, Any]]:
+    """95% CIs over seeds, paired (one draw of seeds for every arm): final accuracy, its difference to the
+    `baseline` arm (default: `reference`), and each PAV arm's ratio.
 
     Why paired: every arm's seed s shares the held-out problems and sampling seeds, so drawing the
     same seeds for all arms keeps what they have in common out of the comparison. A resample where
@@ -182,8 +183,10 @@ def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str,
             ratio = sample_efficiency(means[reference], means[name])["ratio"]
             ratios[name].append(float("nan") if ratio is None else ratio)
     out: dict[str, dict[str, Any]] = {}
+    base = np.array(finals[baseline or reference])
     for arm in arms:
-        out[arm.name] = {"final_ci": np.percentile(finals[arm.name], [2.5, 97.5]).tolist()}
+        out[arm.name] = {"final_ci": np.percentile(finals[arm.name], [2.5, 97.5]).tolist(),
+                         "gain_ci": np.percentile(np.array(finals[arm.name]) - base, [2.5, 97.5]).tolist()}
         if arm.name in ratios:
             values = np.array(ratios[arm.name])
             finite = values[np.isfinite(values)]
@@ -197,8 +200,10 @@ def summarize_arms(arms: Sequence[RewardArm], curves: ArmCurves, resamples: int 
 
     The ratio is taken against the longest outcome-only arm: when ORM-RL barely moves in the
     study's budget, only a longer ORM-RL run says how many samples it needs. Mean curves are cut
-    to the shortest run, so every point averages all seeds. Each arm's `final_ci` and each PAV
-    arm's `sample_efficiency_vs_orm` (ratio, CI) come from a paired bootstrap over seeds.
+    to the shortest run, so every point averages all seeds. Each arm's `final_ci`, its
+    `final_gain_vs_orm` (difference to the first outcome-only arm of the study's own length, with
+    `final_gain_ci`) and each PAV arm's `sample_efficiency_vs_orm` (ratio, CI) come from a paired
+    bootstrap over seeds.
     """
     per_arm: dict[str, Any] = {}
     means: dict[str, tuple[list[float], list[float]]] = {}
@@ -214,9 +219,13 @@ def summarize_arms(arms: Sequence[RewardArm], curves: ArmCurves, resamples: int 
                              "best_mean_accuracy": max(means[arm.name][1]), "samples": means[arm.name][0][-1]}
     reference = max((arm for arm in arms if arm.alpha == 0.0), key=lambda arm: arm.iteration_factor)
     efficiency = {arm.name: sample_efficiency(means[reference.name], means[arm.name]) for arm in arms if arm.is_pav}
-    intervals = seed_bootstrap(arms, curves, reference.name, resamples)
+    baseline = next(arm for arm in arms if arm.alpha == 0.0 and arm.iteration_factor == 1)
+    intervals = seed_bootstrap(arms, curves, reference.name, resamples, baseline=baseline.name)
     for arm in arms:
         per_arm[arm.name]["final_ci"] = intervals[arm.name]["final_ci"]
+        per_arm[arm.name]["final_gain_vs_orm"] = (per_arm[arm.name]["final_accuracy"]
+                                                  - per_arm[baseline.name]["final_accuracy"])
+        per_arm[arm.name]["final_gain_ci"] = intervals[arm.name]["gain_ci"]
         if arm.is_pav:
             per_arm[arm.name]["sample_efficiency_vs_orm"] = {
                 "ratio": efficiency[arm.name]["ratio"], "lower_bound": efficiency[arm.name]["lower_bound"],
