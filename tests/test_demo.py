@@ -104,6 +104,10 @@ def test_quoted_six_seed_figures_match_the_saved_study():
     demo_prm = json.loads(DEMO_PRM_STUDY.read_text())["summary"]["arms"]  # the alpha-1 study with a demo-size PRM
     gap = demo_prm["PAV-RL alpha 1"]["final_accuracy"] - demo_prm["ORM-RL"]["final_accuracy"]
     assert SUBSET_RL_STUDY["demo_prm"].startswith(f"{100 * gap:+.1f} [")
+    solver = json.loads(SIX_SEED_STUDY.with_name("rl_countdown_solver.json").read_text())["summary"]["arms"]
+    row = solver["Solver-0.3-PAV-RL alpha 1"]  # the graded exact prover: gain and paired CI from the study itself
+    assert SUBSET_RL_STUDY["solver"] == ("{:+.1f} [{:+.1f}, {:+.1f}] points".format(
+        100 * row["final_gain_vs_orm"], *(100 * x for x in row["final_gain_ci"])))
 
 
 def test_subset_rl_section_and_claims_cite_the_alpha_1_study(tmp_path):
@@ -118,6 +122,7 @@ def test_subset_rl_section_and_claims_cite_the_alpha_1_study(tmp_path):
     assert f"exact-oracle advantages alpha 3 {SUBSET_RL_STUDY['oracle']}" in text
     assert f"paper's alpha 3 the learned PAV fell behind ORM-RL ({SUBSET_RL_STUDY['learned_alpha_3']})" in text
     assert f"measured alpha 1 at {SUBSET_RL_STUDY['demo_prm']} against ORM-RL" in text
+    assert f"(solver:0.3), gained {SUBSET_RL_STUDY['solver']} at alpha 1" in text
     learned, oracle = _subset_claims(summary)
     assert learned[0].startswith("PAV-RL alpha 1 (learned PAV)") and learned[2] == (
         f"final 33.0% vs 30.0% (+3.0 points); 6 seeds (RESULTS.md 5b): {SUBSET_RL_STUDY['learned']}")
