@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,13 @@ def plot_seed_curves(path: Path, curves: Mapping[str, tuple[Sequence[float], Seq
         axes.fill_between(x, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
     if logx:
         axes.set_xscale("log", base=2)
+    return save_figure(figure, axes, path, xlabel=xlabel, ylabel=ylabel, title=title)
+
+
+def save_figure(figure: Any, axes: Any, path: Path, *, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, grid and legend `axes` the studies' one way, then save `figure` as a PNG at `path` and close it."""
+    import matplotlib.pyplot as plt
+
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title)

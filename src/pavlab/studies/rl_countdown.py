@@ -50,7 +50,7 @@ from pavlab.provers.rank import ranked_prover, spearman
 from pavlab.rl.config import RLConfig
 from pavlab.search.scorers import build_scorer
 from pavlab.shards import chunk_seed
-from pavlab.studies.plots import plot_seed_curves
+from pavlab.studies.plots import plot_seed_curves, save_figure
 from pavlab.studies.policy_evals import (
     beam_rows,
     correct_counts,
@@ -402,15 +402,9 @@ def plot_prover_strength(path: Path, summary: dict[str, Any], task: str) -> Path
     axes.axhline(0.0, color="grey", linewidth=0.8)
     axes.axvline(arms["ORM-RL"]["start_accuracy"], color="grey", linestyle="--", linewidth=0.8,
                  label="start policy's accuracy")
-    axes.set_xlabel("prover's success rate from the start (held-out problems)")
-    axes.set_ylabel("final accuracy - ORM-RL's (points, paired 95% CI)")
-    axes.set_title(f"{task}: PAV-RL with exact provers of every strength")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return Path(path)
+    return save_figure(figure, axes, path, xlabel="prover's success rate from the start (held-out problems)",
+                       ylabel="final accuracy - ORM-RL's (points, paired 95% CI)",
+                       title=f"{task}: PAV-RL with exact provers of every strength")
 
 
 def exact_bound_claims(summary: dict[str, Any]) -> list[str]:
