@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pavlab.studies.rl_curves import RewardArm, ratio_text, sample_efficiency, summarize_arms
@@ -84,3 +86,48 @@ def test_paired_seed_bootstrap_brackets_finals_and_counts_undefined_ratios():
     flat = {**curves, "ORM-RL": {s: [point(0, 0.1)] * 4 for s in range(4)}}
     never = summarize_arms(arms, flat, resamples=100)["arms"]["PAV-RL alpha 1"]["sample_efficiency_vs_orm"]
     assert never["ratio"] is None and never["ci"] is None and never["undefined_share"] == 1.0
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    """Pids of the pool workers `parent` spawned (not its resource tracker), read from /proc."""
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            workers.append(int(stat.parent.name))
+    return workers
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_exit_when_the_study_process_is_killed():
+    import subprocess
+    import sys
+    import time
+
+    script = ("import time\nfrom functools import partial\nfrom pavlab.studies.rl_curves import run_in_processes\n"
+              "run_in_processes([partial(time.sleep, 120)] * 2, workers=2)\n")
+    study = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers := _spawned_workers(study.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(workers) == 2
+        time.sleep(2.0)  # the workers are in their jobs
+    finally:
+        study.kill()  # SIGKILL: no handler in the parent runs
+        study.wait()
+    deadline = time.monotonic() + 20
+    while any(map(_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(map(_running, workers))

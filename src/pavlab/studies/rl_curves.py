@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -96,8 +99,23 @@ def run_in_processes(jobs: Sequence[Callable[[], T]], workers: int = 1) -> list[
     if workers <= 1:
         return [job() for job in jobs]
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                             initializer=start_worker, initargs=(os.getpid(),)) as pool:
         return list(pool.map(call, jobs))
+
+
+def start_worker(parent: int) -> None:
+    """One torch thread per worker, and a watch on the `parent` pid: a study killed from a shell (SIGKILL, or a
+    `pkill` that matches only its command line) would otherwise leave its workers training on, beside the
+    next command. A worker whose parent is gone exits; the runs resume from their checkpoints. (The pid is
+    passed in, not read here: a parent killed while the worker still imports would otherwise be missed.)"""
+    torch.set_num_threads(1)
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
 def run_arms(arms: Sequence[RewardArm], seeds: Sequence[int], config_for: Callable[[RewardArm, int], RLConfig],
