@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from pavlab.policies.base import SamplingParams
-from pavlab.policies.prover_spec import is_exact_prover, solver_good_move_prob
+from pavlab.policies.prover_spec import is_exact_prover
 from pavlab.policies.registry import build_policy
-from pavlab.rl.scoring import oracle_values, solver_values
+from pavlab.rl.scoring import exact_prover_values, oracle_values
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.calibration import roc_auc
 from pavlab.verifiers.progress import advantages
@@ -39,8 +39,7 @@ def main(policy_dir: str, verifier_dir: str, prover: str, problems: int = 200, s
     problems_list, steps = [p for p, _ in pairs], [s for _, s in pairs]
     oracle = oracle_values(task)(problems_list, steps)
     if is_exact_prover(prover):
-        good_move_prob = solver_good_move_prob(prover)
-        q_mu = (oracle if good_move_prob is None else solver_values(task, good_move_prob)(problems_list, steps))
+        q_mu = exact_prover_values(task, prover)(problems_list, steps)
     else:
         scores = ProcessVerifier.load(verifier_dir, prover).score([task.prompt(p) for p in problems_list], steps)
         q_mu = [np.asarray(s.q_mu, float) for s in scores]

@@ -18,7 +18,7 @@ import numpy as np
 
 from pavlab.errors import PavlabError
 from pavlab.policies.base import ComputeMeter
-from pavlab.policies.prover_spec import procedural_gamma, solver_good_move_prob
+from pavlab.policies.prover_spec import is_exact_prover, procedural_gamma, solver_good_move_prob
 from pavlab.rl.config import RLConfig
 from pavlab.tasks.base import Problem, Task
 
@@ -46,12 +46,32 @@ def build_outcome(config: RLConfig, task: Task, meter: ComputeMeter) -> OutcomeF
     return orm_outcome
 
 
-def exact_prover_values(task: Task, prefix_value: Callable[[Problem, list[str]], float]) -> ProverFn:
-    """`prefix_value` of every proper prefix; the finished response scores its outcome, as every prover's does."""
+def exact_prefix_value(task: Task, prover: str) -> Callable[[Problem, list[str]], float]:
+    """The value of a prefix under a prover the task computes exactly: `oracle` (can it still win, 0/1) or
+    `solver:P` (the subset-sum solver's success chance); a task that cannot is a one-line error."""
+    good_move_prob = solver_good_move_prob(prover)
+    if good_move_prob is None:
+        alive = getattr(task, "prefix_alive", None)
+        if not callable(alive):
+            raise PavlabError(f"prover 'oracle' needs a task with an exact prefix oracle (countdown, subset_sum), "
+                              f"not '{task.name}'", field="prover")
+        return lambda problem, steps: float(alive(problem, steps))
+    value = getattr(task, "prefix_solver_value", None)
+    if not callable(value):
+        raise PavlabError(f"prover {prover!r} needs the subset_sum task (its solver's values are exact), not "
+                          f"'{task.name}'", field="prover")
+    return lambda problem, steps: value(problem, steps, good_move_prob)
+
+
+def exact_prover_values(task: Task, prover: str) -> ProverFn:
+    """An exact prover's value of every proper prefix; the finished response scores its outcome, as every
+    prover's does."""
+    prefix_value = exact_prefix_value(task, prover)
+
     def values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
         out = []
         for problem, steps in zip(problems, steps_lists, strict=True):
-            states = [float(prefix_value(problem, list(steps[:h]))) for h in range(len(steps))]
+            states = [prefix_value(problem, list(steps[:h])) for h in range(len(steps))]
             out.append(np.array([*states, float(task.is_correct(task.prefix_text(list(steps)), problem))]))
         return out
 
@@ -60,32 +80,15 @@ def exact_prover_values(task: Task, prefix_value: Callable[[Problem, list[str]],
 
 def oracle_values(task: Task) -> ProverFn:
     """1 for every prefix the task's oracle says can still win, else 0; the finished response scores its outcome."""
-    alive = getattr(task, "prefix_alive", None)
-    if not callable(alive):
-        raise PavlabError(f"prover 'oracle' needs a task with an exact prefix oracle (countdown, subset_sum), "
-                          f"not '{task.name}'", field="prover")
-    return exact_prover_values(task, alive)
-
-
-def solver_values(task: Task, good_move_prob: float) -> ProverFn:
-    """The noisy solver's exact success chance from every prefix (`solver:P`); the finished response scores
-    its outcome."""
-    value = getattr(task, "prefix_solver_value", None)
-    if not callable(value):
-        raise PavlabError(f"prover 'solver:{good_move_prob:g}' needs the subset_sum task (its solver's values are "
-                          f"exact), not '{task.name}'", field="prover")
-    return exact_prover_values(task, lambda problem, steps: value(problem, steps, good_move_prob))
+    return exact_prover_values(task, "oracle")
 
 
 def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn | None:
     """H+1 prover values per response, or None when alpha = 0 (outcome-only RL needs none)."""
     if config.alpha == 0.0 or config.prover is None:
         return None
-    if config.prover == "oracle":
-        return oracle_values(task)
-    good_move_prob = solver_good_move_prob(config.prover)
-    if good_move_prob is not None:
-        return solver_values(task, good_move_prob)
+    if is_exact_prover(config.prover):
+        return exact_prover_values(task, config.prover)
     gamma = procedural_gamma(config.prover)
     if gamma is not None:
         from pavlab.tasks.planted import PlantedTask

@@ -43,11 +43,12 @@ from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, read_json, write_json
 from pavlab.metrics import powers_of_two_up_to
 from pavlab.policies.base import SamplingParams
-from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover, solver_good_move_prob
+from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover
 from pavlab.policies.registry import build_policy
 from pavlab.policies.testbed import shipped_testbed
 from pavlab.provers.rank import ranked_prover, spearman
 from pavlab.rl.config import RLConfig
+from pavlab.rl.scoring import exact_prefix_value
 from pavlab.search.scorers import build_scorer
 from pavlab.shards import chunk_seed
 from pavlab.studies.plots import plot_seed_curves, save_figure
@@ -367,16 +368,9 @@ def exact_prover_bounds(ranking: Path, arms: Sequence[RewardArm]) -> dict[str, d
 def exact_prover_strength(task: Task, arms: Sequence[RewardArm], problems: Sequence[Problem]) -> dict[str, float]:
     """How often each exact prover of the study solves the held-out problems from the start (the oracle: 1 on a
     solvable set): the x axis of rl_countdown_provers.png, next to the start policy's accuracy."""
-    strengths = {}
-    for prover in dict.fromkeys(str(arm.prover) for arm in arms if is_exact_prover(arm.prover)):
-        good_move_prob = solver_good_move_prob(prover)
-        if good_move_prob is None:
-            value = [float(task.prefix_alive(problem, [])) for problem in problems]  # type: ignore[attr-defined]
-        else:
-            value = [task.prefix_solver_value(problem, [], good_move_prob)  # type: ignore[attr-defined]
-                     for problem in problems]
-        strengths[prover] = float(np.mean(value))
-    return strengths
+    values = {prover: exact_prefix_value(task, prover) for prover in (str(arm.prover) for arm in arms
+                                                                     if is_exact_prover(arm.prover))}
+    return {prover: float(np.mean([value(problem, []) for problem in problems])) for prover, value in values.items()}
 
 
 def plot_prover_strength(path: Path, summary: dict[str, Any], task: str) -> Path:

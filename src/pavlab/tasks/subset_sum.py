@@ -117,7 +117,7 @@ def question_of_id(problem_id: str) -> tuple[tuple[int, ...], int] | None:
     return None if match is None else (tuple(int(x) for x in match.group(1).split(".")), int(match.group(2)))
 
 
-def solver_state_value(numbers: tuple[int, ...], target: int, steps: list[str], ended: bool,
+def solver_state_value(numbers: list[int] | tuple[int, ...], target: int, steps: list[str], ended: bool,
                        good_move_prob: float) -> float:
     """The solver's exact value of a labeled state: its success chance from there, or the outcome once the
     response has ended (a finished response is not continued; 0 once a step is invalid)."""
@@ -185,5 +185,4 @@ class SubsetSumTask(Task):
 
     def prefix_solver_value(self, problem: Problem, steps: list[str], good_move_prob: float) -> float:
         """Exact value of a prefix under the noisy solver's continuation (0 once a step is invalid)."""
-        outcome = apply_takes(problem.meta["numbers"], problem.meta["target"], steps)
-        return 0.0 if outcome is None else solver_success(*outcome, float(good_move_prob))
+        return solver_state_value(problem.meta["numbers"], problem.meta["target"], steps, False, good_move_prob)
