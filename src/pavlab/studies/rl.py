@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pavlab.config import FloatList, IntList, PresetConfig
 from pavlab.io import read_json, write_json
@@ -46,6 +46,7 @@ from pavlab.policies.prover_spec import procedural_gamma
 from pavlab.policies.testbed import TESTBED_FILE, TestbedConfig, copy_shipped_testbed, train_testbed
 from pavlab.policies.tokenization import encode_response
 from pavlab.rl.config import RLConfig
+from pavlab.studies.planted_pav import LearnedPavSettings, fit_to_exact, train_prover_model, train_q_pi
 from pavlab.studies.rl_curves import (
     RewardArm,
     plot_arm_curves,
@@ -123,10 +124,13 @@ def horizon_mismatch(policy_dir: Path, horizon: int) -> str | None:
 
 
 def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None,
-               orm_factor: int = 1) -> list[RewardArm]:
-    """ORM-RL, PAV-RL for each gamma, (unless None) the values-not-advantages ablation at `ablation_gamma`,
-    and, with `orm_factor` > 1, ORM-RL run `orm_factor` times longer (the sample-efficiency reference)."""
-    arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas)]
+               orm_factor: int = 1, learned: dict[float, tuple[str, str]] | None = None) -> list[RewardArm]:
+    """ORM-RL, PAV-RL for each gamma, learned-PAV-RL for each `learned` gamma (its prover spec and Q^pi model),
+    (unless None) the values-not-advantages ablation at `ablation_gamma`, and, with `orm_factor` > 1, ORM-RL
+    run `orm_factor` times longer (the sample-efficiency reference)."""
+    arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas),
+            *(RewardArm(f"Learned-PAV-RL mu_{g:g}", alpha, prover=prover, verifier=q_pi)
+              for g, (prover, q_pi) in (learned or {}).items())]
     if ablation_gamma is not None:
         arms.append(RewardArm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, "q_plus_q_mu", f"mu:{ablation_gamma:g}"))
     if orm_factor > 1:
@@ -185,8 +189,12 @@ class PlantedRLStudyConfig(PresetConfig):
     out: Path = Field(..., description="study folder (rerun the same command to resume)")
     quick: bool = Field(False, description="ORM-RL and PAV-RL mu_10, one seed, 150 iterations from the shipped "
                                            "start: ~1 min")
-    gammas: FloatList = Field([2.0, 5.0, 10.0, 15.0, 30.0], min_length=1,
-                                description="prover strengths of the PAV-RL arms (comma-separated)")
+    gammas: FloatList = Field([2.0, 5.0, 10.0, 15.0, 30.0],
+                                description="prover strengths of the PAV-RL arms with exact values (comma-separated)")
+    learned_gammas: FloatList = Field([], description="provers mu_gamma whose PAV is learned: labeled with their "
+                                      "rollouts and trained by the study (OUT/pav), RL reads a model, not exact values")
+    learned: LearnedPavSettings = LearnedPavSettings()
+    workers: int = Field(1, ge=1, description="RL runs trained at once (processes, 1 thread each)")
     seeds: IntList = Field([0, 1, 2], min_length=1, description="RL seeds (comma-separated)")
     iterations: int = Field(400, ge=1, description="RL iterations per run")
     eval_every: int = Field(25, ge=1, description="held-out evaluation every this many iterations")
@@ -200,6 +208,12 @@ class PlantedRLStudyConfig(PresetConfig):
                                                         "copied to OUT/start)")
     start: TestbedConfig | None = Field(None, description="train this start network instead (START_SFT traces)")
     settings: dict[str, Any] = Field({}, description="RLConfig fields that override SHARED_SETTINGS for every arm")
+
+    @model_validator(mode="after")
+    def _some_pav_arm(self) -> PlantedRLStudyConfig:
+        if not (self.gammas or self.learned_gammas):
+            raise ValueError("no PAV-RL arm: give --gammas or --learned_gammas")
+        return self
 
 
 def matched_prefix(policy_dir: Path, problems: int, samples: int, seed: int, horizon: int = HORIZON) -> float:
@@ -258,7 +272,8 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
     """The RESULTS.md section: the paper's didactic claims next to what this run measured."""
     arms, efficiency = summary["arms"], summary["sample_efficiency"]
     orm = arms["ORM-RL"]
-    pav = {name: row for name, row in arms.items() if name in efficiency}
+    pav = {name: row for name, row in arms.items() if name in efficiency and procedural_gamma(row["prover"])}
+    learned = {name: row for name, row in arms.items() if name in efficiency and name not in pav}
     best_name = max(pav, key=lambda name: pav[name]["final_accuracy"]) if pav else None
     gammas = {name: procedural_gamma(row["prover"]) for name, row in pav.items()}
     gain = [f"{gammas[name]:g}" for name, row in pav.items() if row["final_min"] > orm["final_max"]]
@@ -279,6 +294,10 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
                      f"{when} |")
         lines.append(f"| sample efficiency vs ORM-RL (mu_10; reference arm: {summary['efficiency_reference']}) "
                      f"| ~10x | {ratio_text(efficiency[ten])} |")
+    for name, row in learned.items():
+        lines.append(f"| {name}: a PAV learned from the prover's rollouts (not in the paper's didactic study) | "
+                     f"- | {pct(row['final_accuracy'])} after {row['samples']:.0f} samples (from "
+                     f"{pct(row['start_accuracy'])}); vs ORM-RL {ratio_text(efficiency[name])} |")
     lines.append(f"| ORM-RL (outcome only) | little progress | {pct(orm['final_accuracy'])} "
                  f"(from {pct(orm['start_accuracy'])}) |")
     lines.append(f"| gammas that beat ORM-RL (every seed) | about 8-15 | {', '.join(gain) or 'none'} |")
@@ -286,11 +305,18 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
         if row["reward"] == "q_plus_q_mu":
             lines.append(f"| {name} (values, not advantages) | hacked (shown on MATH) | "
                          f"{pct(row['final_accuracy'])} |")
-    if "prover_values" in summary:
+    if summary.get("prover_values"):
         values = ", ".join(f"mu_{g} {v:.3f}" for g, v in summary["prover_values"].items())
         lines += ["", f"Prover saturation at horizon {horizon}: V^mu(prompt), mu's exact success probability from the "
                       f"bare prompt (mean over the test problems): {values}. Near 1, a prover succeeds from almost "
                       "any state and its advantages vanish."]
+    for gamma, fit in summary.get("learned_pav_fit", {}).items():
+        lines += ["", f"The learned mu_{gamma} model against mu_{gamma}'s exact values (200 held-out problems x 4 "
+                      "responses of each policy): "
+                  + "; ".join(f"on {who}'s responses (mu_{gamma} succeeds {row['success']:.1%}) values r = "
+                              f"{row['value_corr']:.2f}, MAE {row['value_mae']:.3f}, advantages r = "
+                              f"{row['advantage_corr']:.2f}, sd {row['advantage_sd']:.3f} vs exact "
+                              f"{row['exact_advantage_sd']:.3f}" for who, row in fit.items()) + "."]
     lines += ["", "Test accuracy per arm (mean over seeds), the mean longest run of y* in test responses "
               f"(0..5; start policy: {summary['matched_prefix_start']:.2f}), and the probability the final "
               "policy puts on the right next token in each match state k (mu_5: "
@@ -331,14 +357,20 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
         print(warning, file=sys.stderr)
     shared = {**SHARED_SETTINGS, "max_new_tokens": max_new_tokens(horizon), "eval_every": min(config.eval_every,
               iterations), **config.settings}
-    arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor)
+    learned = {}
+    if config.learned_gammas:
+        pav_dir = out_dir / "pav"
+        q_pi = train_q_pi(pav_dir, start_policy, planted_task(horizon), config.learned, max_new_tokens(horizon))
+        learned = {g: (train_prover_model(pav_dir, start_policy, planted_task(horizon), g, config.learned,
+                                          max_new_tokens(horizon)), str(q_pi)) for g in config.learned_gammas}
+    arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor, learned)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
         return RLConfig(task=planted_task(horizon), policy=str(start_policy), seed=seed,
                         iterations=iterations * arm.iteration_factor,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
 
-    runs = run_arms(arms, seeds, config_for)
+    runs = run_arms(arms, seeds, config_for, config.workers)
     summary = summarize_arms(arms, runs.curves)
     summary["batch"] = shared["problems_per_iteration"] * shared["group_size"]
     summary["horizon"] = horizon
@@ -354,6 +386,10 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
         summary["arms"][arm.name]["final_matched_prefix"] = float(np.mean([
             matched_prefix(run_dir / "policy", shared["eval_problems"], shared["eval_samples"], seed, horizon)
             for seed, run_dir in runs.run_dirs[arm.name].items()]))
+    if learned:
+        summary["learned_pav_fit"] = {f"{g:g}": fit_to_exact(Path(prover.removeprefix("model:")), g, {
+            "start policy": str(start_policy), f"mu_{g:g}": f"mu:{g:g}"}, horizon, seed=seeds[0])
+            for g, (prover, _) in learned.items()}
     summary["rule_probabilities_start"] = rule_probabilities(start_policy, seed=seeds[0])
     for arm in arms:
         per_seed = [rule_probabilities(run_dir / "policy", seed=seed)
@@ -362,7 +398,8 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
     summary["markdown"] = markdown_section(summary, command)
     write_json(out_dir / RL_PLANTED_FILE, {
         "settings": {**shared, "iterations": iterations, "alpha": alpha, "horizon": horizon, "seeds": list(seeds),
-                     "gammas": list(gammas), "start_policy": str(start_policy)},
+                     "gammas": list(gammas), "learned_gammas": list(config.learned_gammas),
+                     "learned": config.learned.model_dump() if learned else None, "start_policy": str(start_policy)},
         "arms": [asdict(arm) for arm in arms], "curves": runs.rows(), "summary": summary})
     write_curves_csv(out_dir / "rl_planted.csv", runs)
     plot_arm_curves(out_dir / "rl_planted.png", runs, summary,

@@ -29,7 +29,8 @@ from pavlab.rl.trainer import RL_METRICS_FILE, run_rl
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.verifiers.progress import RewardKind
 
-CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "iteration_factor", "seed", "iteration", "samples", "test_accuracy")
+CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "iteration_factor", "verifier", "seed", "iteration", "samples",
+                "test_accuracy")
 Curve = list[dict[str, float]]
 ArmCurves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
 T = TypeVar("T")
@@ -44,6 +45,7 @@ class RewardArm:
     reward: RewardKind = "advantage"
     prover: str | None = None
     iteration_factor: int = 1  # runs this many times the study's iterations (a long outcome-only reference)
+    verifier: str | None = None  # the Q^pi model of a learned PAV (`prover` is then its model:DIR)
 
     @property
     def is_pav(self) -> bool:
@@ -56,7 +58,8 @@ class RewardArm:
 
     def overrides(self) -> dict[str, Any]:
         """The RLConfig fields this arm changes; everything else is shared by all arms."""
-        return {"alpha": self.alpha, "reward": self.reward, "prover": self.prover}
+        verifier = {} if self.verifier is None else {"verifier": self.verifier}
+        return {"alpha": self.alpha, "reward": self.reward, "prover": self.prover, **verifier}
 
 
 @dataclass

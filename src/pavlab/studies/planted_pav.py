@@ -1,0 +1,118 @@
+"""A learned PAV for the planted RL study: value models of pi and of mu_gamma, trained on Monte Carlo labels.
+
+Why: the planted study's exact provers (`mu:GAMMA`) show that dense advantages work where outcome
+reward is starved, but a user never has exact values. This builds the PAV the way a user would,
+with the toolkit's own commands: seed responses, rollouts of the prover mu_gamma from every prefix
+(`pavlab label --rollout_policy mu:GAMMA`), a value model fitted to those labels
+(`pavlab train-verifier`), and a Q^pi model from pi's own rollouts. RL then reads its advantages
+from the learned model (`--prover model:DIR`), never from the exact values.
+
+Seed responses come from pi and from the prover itself. Why both: pi's responses rarely reach the
+deep match states (states 3 and 4 are 1.3% and 0.3% of mu_5's positions, RESULTS.md section 5),
+and RL moves the policy into exactly those states, where a model that never saw them would have to
+guess. The prover's own responses cover them, as the label run of a stronger policy would.
+
+How good the fit is gets measured against the exact values (`fit_to_exact`): the correlation of
+predicted with exact values and of predicted with exact advantages, on held-out responses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+from pavlab.config import Config
+from pavlab.labeling.format import resolve_label_paths
+from pavlab.labeling.run import LabelConfig, run_labeling
+from pavlab.policies.base import GenerationConfig, SamplingParams
+from pavlab.policies.registry import build_policy
+from pavlab.tasks.planted import PlantedTask
+from pavlab.tasks.registry import TaskConfig
+from pavlab.verifiers.scoring import score_prefixes
+from pavlab.verifiers.third_party import load_value_model
+from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
+
+
+class LearnedPavSettings(Config):
+    """How the learned PAV of each `--learned_gammas` prover is labeled and trained (one core: ~5 min per gamma)."""
+
+    problems: int = Field(4000, ge=1, description="training problems labeled with the prover's rollouts")
+    policy_seeds: int = Field(4, ge=1, description="seed responses per problem from pi")
+    prover_seeds: int = Field(2, ge=0, description="seed responses per problem from the prover (deep match states)")
+    q_pi_problems: int = Field(1000, ge=1, description="training problems labeled with pi's own rollouts (Q^pi)")
+    n_mc: int = Field(16, ge=1, description="rollouts per prefix")
+    steps: int = Field(3000, ge=1, description="optimizer steps of the prover's value model")
+    q_pi_steps: int = Field(1000, ge=1, description="optimizer steps of the Q^pi model")
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate (both models start from the start policy)")
+
+
+def _labels(out: Path, task: TaskConfig, policy: str, rollout: str, problems: int, n_cov: int, n_mc: int,
+            seed: int, max_new_tokens: int) -> Path:
+    return run_labeling(LabelConfig(task=task, policy=policy, rollout_policy=rollout, problems=problems,
+                                    n_cov=n_cov, n_mc=n_mc, seed=seed, out=out,
+                                    generation=GenerationConfig(max_new_tokens=max_new_tokens)))
+
+
+def _value_model(out: Path, start: Path, labels: list[Path], steps: int, settings: LearnedPavSettings) -> Path:
+    # Unbalanced: with most values far below 0.5, drawing both halves equally would bias every fit upwards.
+    config = VerifierTrainConfig(kind="prm", init=str(start), lr=settings.lr, steps=steps,
+                                 batch_size=settings.batch_size, balanced=False, device="cpu")
+    return train_verifier(config, resolve_label_paths(labels), out)
+
+
+def train_q_pi(out_dir: Path, start: Path, task: TaskConfig, settings: LearnedPavSettings,
+               max_new_tokens: int) -> Path:
+    """The PAV's Q^pi model: labels of pi's own rollouts on `q_pi_problems` problems, then a value model."""
+    labels = _labels(out_dir / "labels-pi", task, str(start), str(start), settings.q_pi_problems,
+                     settings.policy_seeds, settings.n_mc, 0, max_new_tokens)
+    return _value_model(out_dir / "q-pi", start, [labels], settings.q_pi_steps, settings)
+
+
+def train_prover_model(out_dir: Path, start: Path, task: TaskConfig, gamma: float, settings: LearnedPavSettings,
+                       max_new_tokens: int) -> str:
+    """The value model of mu_gamma (labels of its rollouts from pi's and its own seed responses); returns the
+    prover spec `model:DIR` RL reads its advantages from."""
+    prover, name = f"mu:{gamma:g}", f"mu{gamma:g}"
+    labels = [_labels(out_dir / f"labels-{name}-from-pi", task, str(start), prover, settings.problems,
+                      settings.policy_seeds, settings.n_mc, 0, max_new_tokens)]
+    if settings.prover_seeds:
+        labels.append(_labels(out_dir / f"labels-{name}-from-{name}", task, prover, prover, settings.problems,
+                              settings.prover_seeds, settings.n_mc, 1, max_new_tokens))
+    return f"model:{_value_model(out_dir / f'q-{name}', start, labels, settings.steps, settings)}"
+
+
+def fit_to_exact(model_dir: Path, gamma: float, policies: dict[str, str], horizon: int, problems: int = 200,
+                 samples: int = 4, seed: int = 0) -> dict[str, dict[str, float]]:
+    """How well a learned mu_gamma model matches the exact values, on held-out responses of each policy.
+
+    Per policy: the exact success rate, the mean absolute error and correlation of predicted vs exact
+    values of every proper prefix, and the correlation and spread of predicted vs exact advantages
+    (value differences of consecutive prefixes): what RL's per-step reward is made of.
+    """
+    task = PlantedTask(horizon)
+    model, tokenizer = load_value_model(model_dir)
+    tests = task.problems("test", problems)
+    prompts = [task.prompt(p) for p in tests]
+    fit = {}
+    for name, spec in policies.items():
+        groups = build_policy(spec, task).sample(prompts, [""] * len(tests), samples,
+                                                 SamplingParams(max_new_tokens=2 * horizon + 4, seed=seed))
+        pairs = [(problem, task.split_steps(c.text)[:horizon]) for problem, group in zip(tests, groups, strict=True)
+                 for c in group]
+        predicted = score_prefixes(model, tokenizer, [task.prompt(p) for p, _ in pairs], [s for _, s in pairs],
+                                   model.info.step_separator)
+        exact = [np.asarray(task.q_values(problem, steps, gamma)) for problem, steps in pairs]
+        # the last entry is the outcome, which RL reads from Rex, not from the model
+        p_val = np.concatenate([np.asarray(v)[:-1] for v in predicted])
+        e_val = np.concatenate([v[:-1] for v in exact])
+        p_adv = np.concatenate([np.diff(np.asarray(v)[:-1]) for v in predicted])
+        e_adv = np.concatenate([np.diff(v[:-1]) for v in exact])
+        fit[name] = {"success": float(np.mean([v[-1] for v in exact])),
+                     "value_mae": float(np.abs(p_val - e_val).mean()),
+                     "value_corr": float(np.corrcoef(p_val, e_val)[0, 1]),
+                     "advantage_corr": float(np.corrcoef(p_adv, e_adv)[0, 1]),
+                     "advantage_sd": float(p_adv.std()), "exact_advantage_sd": float(e_adv.std())}
+    return fit
