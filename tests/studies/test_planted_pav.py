@@ -20,8 +20,8 @@ from pavlab.tasks.planted import PlantedTask
 TINY_MODEL = TestbedConfig(hidden_size=16, intermediate_size=32, num_layers=1, num_heads=2, steps=2, batch_size=8,
                            progress=False)
 TINY_RL = {"problems_per_iteration": 2, "group_size": 2, "eval_problems": 6, "eval_samples": 1}
-TINY_PAV = LearnedPavSettings(problems=6, policy_seeds=2, prover_seeds=1, q_pi_problems=4, n_mc=2, steps=3,
-                              q_pi_steps=3, batch_size=8)
+TINY_PAV = LearnedPavSettings(problems=6, policy_seeds=2, prover_seeds=1, cover_seeds=1, q_pi_problems=4, n_mc=2,
+                              steps=3, q_pi_steps=3, batch_size=8)
 
 
 def test_learned_arm_trains_on_the_prover_models_the_study_built(tmp_path):
@@ -30,19 +30,27 @@ def test_learned_arm_trains_on_the_prover_models_the_study_built(tmp_path):
     out = tmp_path / "study"
     run_planted_rl_study(PlantedRLStudyConfig(out=out, gammas=[], learned_gammas=[10.0], learned=TINY_PAV, seeds=[0],
                                               iterations=2, orm_factor=1, ablation_gamma=None, start_policy=start,
-                                              settings=TINY_RL))
+                                              settings=TINY_RL, learned_ablation=True))
     data = json.loads((out / "rl_planted.json").read_text())
-    assert [arm["name"] for arm in data["arms"]] == ["ORM-RL", "Learned-PAV-RL mu_10"]
-    run = json.loads((out / "runs" / "Learned-PAV-RL_mu_10" / "seed0" / "rl_run.json").read_text())["config"]
-    # RL reads the advantages from the model the study trained, never from the exact mu:10 values
-    assert run["prover"] == f"model:{out / 'pav' / 'q-mu10'}" and run["verifier"] == str(out / "pav" / "q-pi")
+    assert [arm["name"] for arm in data["arms"]] == ["ORM-RL", "Learned-PAV-RL mu_10", "Learned Q+aQ^mu mu_10"]
+    # RL reads the advantages (or, in the ablation, the values) from the model the study trained, never from the
+    # exact mu:10 values
+    for folder, reward in (("Learned-PAV-RL_mu_10", "advantage"), ("Learned_Q+aQ^mu_mu_10", "q_plus_q_mu")):
+        run = json.loads((out / "runs" / folder / "seed0" / "rl_run.json").read_text())["config"]
+        assert run["prover"] == f"model:{out / 'pav' / 'q-mu10'}" and run["verifier"] == str(out / "pav" / "q-pi")
+        assert run["reward"] == reward and run["alpha"] == 3.0
     assert (out / "pav" / "q-mu10" / "verifier.json").is_file()
     from_pi = read_jsonl(next((out / "pav" / "labels-mu10-from-pi" / "labels").glob("*.jsonl")))
     from_prover = read_jsonl(next((out / "pav" / "labels-mu10-from-mu10" / "labels").glob("*.jsonl")))
-    assert {row["policy"] for row in from_pi + from_prover} == {"mu:10"}  # the prover's rollouts label every prefix
+    from_cover = read_jsonl(next((out / "pav" / "labels-mu10-from-mu30" / "labels").glob("*.jsonl")))
+    # the prover's rollouts label every prefix, whoever wrote the seed response
+    assert {row["policy"] for row in from_pi + from_prover + from_cover} == {"mu:10"}
     assert {row["seed_policy"] for row in from_pi} == {str(start)}
     assert {row["seed_policy"] for row in from_prover} == {"mu:10"}
-    assert len(from_pi) == 6 * 2 and len(from_prover) == 6 * 1
+    assert {row["seed_policy"] for row in from_cover} == {"mu:30"}
+    assert len(from_pi) == 6 * 2 and len(from_prover) == len(from_cover) == 6 * 1
+    assert json.loads((out / "pav" / "q-mu10" / "train_config.json").read_text())["label_paths"] == [
+        str(out / "pav" / f"labels-mu10-from-{who}" / "labels") for who in ("pi", "mu10", "mu30")]
     q_pi_rows = read_jsonl(next((out / "pav" / "labels-pi" / "labels").glob("*.jsonl")))
     assert {row["policy"] for row in q_pi_rows} == {str(start)}
     summary = data["summary"]
@@ -52,6 +60,8 @@ def test_learned_arm_trains_on_the_prover_models_the_study_built(tmp_path):
     assert "The learned mu_10 model against mu_10's exact values" in summary["markdown"]
     assert "Learned-PAV-RL mu_10" in summary["sample_efficiency"]
     assert "| Learned-PAV-RL mu_10: a PAV learned" in summary["markdown"]
+    assert "| Learned Q+aQ^mu mu_10 (values, not advantages) |" in summary["markdown"]
+    assert all(row["final_response_tokens"] > 0 for row in summary["arms"].values())
     assert data["settings"]["learned"]["problems"] == 6
 
 

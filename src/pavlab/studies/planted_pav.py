@@ -7,10 +7,13 @@ with the toolkit's own commands: seed responses, rollouts of the prover mu_gamma
 (`pavlab train-verifier`), and a Q^pi model from pi's own rollouts. RL then reads its advantages
 from the learned model (`--prover model:DIR`), never from the exact values.
 
-Seed responses come from pi and from the prover itself. Why both: pi's responses rarely reach the
-deep match states (states 3 and 4 are 1.3% and 0.3% of mu_5's positions, RESULTS.md section 5),
-and RL moves the policy into exactly those states, where a model that never saw them would have to
-guess. The prover's own responses cover them, as the label run of a stronger policy would.
+Seed responses come from pi, from the prover itself and from a stronger policy (`cover_gamma`,
+mu_30 by default); every prefix of each is labeled with the prover's rollouts. Why: pi's responses
+rarely reach the deep match states (states 3 and 4 are 1.3% and 0.3% of mu_5's positions, RESULTS.md
+section 5), and RL moves the policy into exactly those states. Trained on pi's and mu_10's responses
+only, a mu_10 model valued state 4 at ~0.1 against an exact 0.44, so the steps RL most needs to
+learn were paid least; adding mu_30's responses brought it to ~0.3 (RESULTS.md section 5, "A
+learned PAV").
 
 How good the fit is gets measured against the exact values (`fit_to_exact`): the correlation of
 predicted with exact values and of predicted with exact advantages, on held-out responses.
@@ -40,10 +43,13 @@ class LearnedPavSettings(Config):
 
     problems: int = Field(4000, ge=1, description="training problems labeled with the prover's rollouts")
     policy_seeds: int = Field(4, ge=1, description="seed responses per problem from pi")
-    prover_seeds: int = Field(2, ge=0, description="seed responses per problem from the prover (deep match states)")
+    prover_seeds: int = Field(2, ge=0, description="seed responses per problem from the prover")
+    cover_gamma: float | None = Field(30.0, gt=0, description="a stronger mu_gamma whose responses reach the deep "
+                                      "match states RL moves into (None: none)")
+    cover_seeds: int = Field(2, ge=0, description="seed responses per problem from mu_cover_gamma")
     q_pi_problems: int = Field(1000, ge=1, description="training problems labeled with pi's own rollouts (Q^pi)")
     n_mc: int = Field(16, ge=1, description="rollouts per prefix")
-    steps: int = Field(3000, ge=1, description="optimizer steps of the prover's value model")
+    steps: int = Field(6000, ge=1, description="optimizer steps of the prover's value model")
     q_pi_steps: int = Field(1000, ge=1, description="optimizer steps of the Q^pi model")
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (both models start from the start policy)")
@@ -73,14 +79,15 @@ def train_q_pi(out_dir: Path, start: Path, task: TaskConfig, settings: LearnedPa
 
 def train_prover_model(out_dir: Path, start: Path, task: TaskConfig, gamma: float, settings: LearnedPavSettings,
                        max_new_tokens: int) -> str:
-    """The value model of mu_gamma (labels of its rollouts from pi's and its own seed responses); returns the
-    prover spec `model:DIR` RL reads its advantages from."""
+    """The value model of mu_gamma (labels of its rollouts from pi's, its own and the cover policy's seed
+    responses); returns the prover spec `model:DIR` RL reads its advantages from."""
     prover, name = f"mu:{gamma:g}", f"mu{gamma:g}"
-    labels = [_labels(out_dir / f"labels-{name}-from-pi", task, str(start), prover, settings.problems,
-                      settings.policy_seeds, settings.n_mc, 0, max_new_tokens)]
-    if settings.prover_seeds:
-        labels.append(_labels(out_dir / f"labels-{name}-from-{name}", task, prover, prover, settings.problems,
-                              settings.prover_seeds, settings.n_mc, 1, max_new_tokens))
+    seeders = [(str(start), "pi", settings.policy_seeds), (prover, name, settings.prover_seeds)]
+    if settings.cover_gamma is not None and settings.cover_gamma != gamma:
+        seeders.append((f"mu:{settings.cover_gamma:g}", f"mu{settings.cover_gamma:g}", settings.cover_seeds))
+    labels = [_labels(out_dir / f"labels-{name}-from-{who}", task, seeder, prover, settings.problems, n_cov,
+                      settings.n_mc, index, max_new_tokens)
+              for index, (seeder, who, n_cov) in enumerate(seeders) if n_cov]
     return f"model:{_value_model(out_dir / f'q-{name}', start, labels, settings.steps, settings)}"
 
 

@@ -124,13 +124,19 @@ def horizon_mismatch(policy_dir: Path, horizon: int) -> str | None:
 
 
 def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None,
-               orm_factor: int = 1, learned: dict[float, tuple[str, str]] | None = None) -> list[RewardArm]:
+               orm_factor: int = 1, learned: dict[float, tuple[str, str]] | None = None,
+               learned_ablation: bool = False) -> list[RewardArm]:
     """ORM-RL, PAV-RL for each gamma, learned-PAV-RL for each `learned` gamma (its prover spec and Q^pi model),
-    (unless None) the values-not-advantages ablation at `ablation_gamma`, and, with `orm_factor` > 1, ORM-RL
-    run `orm_factor` times longer (the sample-efficiency reference)."""
+    (unless None) the values-not-advantages ablation at `ablation_gamma`, with `learned_ablation` the same
+    ablation with each learned PAV, and, with `orm_factor` > 1, ORM-RL run `orm_factor` times longer (the
+    sample-efficiency reference)."""
+    learned = learned or {}
     arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas),
             *(RewardArm(f"Learned-PAV-RL mu_{g:g}", alpha, prover=prover, verifier=q_pi)
-              for g, (prover, q_pi) in (learned or {}).items())]
+              for g, (prover, q_pi) in learned.items())]
+    if learned_ablation:
+        arms += [RewardArm(f"Learned Q+aQ^mu mu_{g:g}", alpha, "q_plus_q_mu", prover, verifier=q_pi)
+                 for g, (prover, q_pi) in learned.items()]
     if ablation_gamma is not None:
         arms.append(RewardArm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, "q_plus_q_mu", f"mu:{ablation_gamma:g}"))
     if orm_factor > 1:
@@ -194,6 +200,8 @@ class PlantedRLStudyConfig(PresetConfig):
     learned_gammas: FloatList = Field([], description="provers mu_gamma whose PAV is learned: labeled with their "
                                       "rollouts and trained by the study (OUT/pav), RL reads a model, not exact values")
     learned: LearnedPavSettings = LearnedPavSettings()
+    learned_ablation: bool = Field(False, description="also the Q + alpha*Q^mu arm with each learned PAV (values a "
+                                   "model predicts can be collected by lengthening responses)")
     workers: int = Field(1, ge=1, description="RL runs trained at once (processes, 1 thread each)")
     seeds: IntList = Field([0, 1, 2], min_length=1, description="RL seeds (comma-separated)")
     iterations: int = Field(400, ge=1, description="RL iterations per run")
@@ -283,6 +291,7 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
                           for t in REACH_LEVELS)
 
     horizon = summary.get("horizon", HORIZON)
+    tokens = all("final_response_tokens" in row for row in arms.values())  # not in summaries written before it
     title = "## Online RL on the planted task (didactic)" + ("" if horizon == HORIZON else f", horizon {horizon}")
     lines = [title, "", f"Command: `{command}`", "", "| claim | paper | measured |", "|---|---|---|"]
     ten = next((name for name in pav if gammas[name] == 10.0), best_name)
@@ -324,13 +333,14 @@ def markdown_section(summary: dict[str, Any], command: str) -> str:
               f"{rules_text(summary['rule_probabilities_start'])}):", "",
               "| arm | seeds | start | final mean [min, max] | best mean | samples | samples to "
               f"{' / '.join(f'{t}%' for t in REACH_LEVELS)} (seed mean) | final y* run | "
-              "P(y*_k+1 in state k), k = 0..4 |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "P(y*_k+1 in state k), k = 0..4 |" + (" train response tokens (last iteration) |" if tokens else ""),
+              "|---|---|---|---|---|---|---|---|---|" + ("---|" if tokens else "")]
     for name, row in arms.items():
         lines.append(f"| {name} | {row['seeds']} | {pct(row['start_accuracy'])} | {pct(row['final_accuracy'])} "
                      f"[{pct(row['final_min'])}, {pct(row['final_max'])}] | {pct(row['best_mean_accuracy'])} | "
                      f"{row['samples']:.0f} | {reached(row)} | {row['final_matched_prefix']:.2f} | "
-                     f"{rules_text(row['final_rule_probabilities'])} |")
+                     f"{rules_text(row['final_rule_probabilities'])} |" + (f" {row['final_response_tokens']:.1f} |"
+                                                                           if tokens else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -363,7 +373,7 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
         q_pi = train_q_pi(pav_dir, start_policy, planted_task(horizon), config.learned, max_new_tokens(horizon))
         learned = {g: (train_prover_model(pav_dir, start_policy, planted_task(horizon), g, config.learned,
                                           max_new_tokens(horizon)), str(q_pi)) for g in config.learned_gammas}
-    arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor, learned)
+    arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor, learned, config.learned_ablation)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
         return RLConfig(task=planted_task(horizon), policy=str(start_policy), seed=seed,
@@ -383,6 +393,7 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
     summary["matched_prefix_start"] = matched_prefix(start_policy, shared["eval_problems"], shared["eval_samples"],
                                                      seeds[0], horizon)
     for arm in arms:
+        summary["arms"][arm.name]["final_response_tokens"] = runs.last_metric(arm.name, "response_tokens")
         summary["arms"][arm.name]["final_matched_prefix"] = float(np.mean([
             matched_prefix(run_dir / "policy", shared["eval_problems"], shared["eval_samples"], seed, horizon)
             for seed, run_dir in runs.run_dirs[arm.name].items()]))
