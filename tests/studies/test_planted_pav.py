@@ -85,7 +85,8 @@ def test_fit_to_exact_scores_a_perfect_model_as_perfect_and_a_constant_one_as_bl
 
     monkeypatch.setattr(planted_pav, "load_value_model", lambda path: (Model(), None))
     monkeypatch.setattr(planted_pav, "score_prefixes", exact_scores)
-    fit = fit_to_exact("unused", 10.0, {"mu_30": "mu:30"}, horizon=10, problems=20, samples=2)["mu_30"]
+    mu_30 = {"mu_30": "mu:30"}
+    fit = fit_to_exact("unused", 10.0, mu_30, horizon=10, max_new_tokens=24, problems=20, samples=2)["mu_30"]
     assert fit["value_mae"] == 0.0 and fit["value_corr"] == pytest.approx(1.0)
     assert fit["advantage_corr"] == pytest.approx(1.0) and fit["advantage_sd"] == fit["exact_advantage_sd"] > 0
     assert 0.0 < fit["success"] < 1.0
@@ -94,5 +95,5 @@ def test_fit_to_exact_scores_a_perfect_model_as_perfect_and_a_constant_one_as_bl
                         lambda model, tokenizer, prompts, steps_lists, separator: [np.full(len(s) + 1, 0.5)
                                                                                    for s in steps_lists])
     with np.errstate(invalid="ignore", divide="ignore"):
-        blind = fit_to_exact("unused", 10.0, {"mu_30": "mu:30"}, horizon=10, problems=20, samples=2)["mu_30"]
+        blind = fit_to_exact("unused", 10.0, mu_30, horizon=10, max_new_tokens=24, problems=20, samples=2)["mu_30"]
     assert blind["advantage_sd"] == 0.0 and math.isnan(blind["advantage_corr"]) and blind["value_mae"] > 0.1

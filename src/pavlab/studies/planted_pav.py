@@ -91,8 +91,8 @@ def train_prover_model(out_dir: Path, start: Path, task: TaskConfig, gamma: floa
     return f"model:{_value_model(out_dir / f'q-{name}', start, labels, settings.steps, settings)}"
 
 
-def fit_to_exact(model_dir: Path, gamma: float, policies: dict[str, str], horizon: int, problems: int = 200,
-                 samples: int = 4, seed: int = 0) -> dict[str, dict[str, float]]:
+def fit_to_exact(model_dir: Path, gamma: float, policies: dict[str, str], horizon: int, max_new_tokens: int,
+                 problems: int = 200, samples: int = 4, seed: int = 0) -> dict[str, dict[str, float]]:
     """How well a learned mu_gamma model matches the exact values, on held-out responses of each policy.
 
     Per policy: the exact success rate, the mean absolute error and correlation of predicted vs exact
@@ -106,7 +106,7 @@ def fit_to_exact(model_dir: Path, gamma: float, policies: dict[str, str], horizo
     fit = {}
     for name, spec in policies.items():
         groups = build_policy(spec, task).sample(prompts, [""] * len(tests), samples,
-                                                 SamplingParams(max_new_tokens=2 * horizon + 4, seed=seed))
+                                                 SamplingParams(max_new_tokens=max_new_tokens, seed=seed))
         pairs = [(problem, task.split_steps(c.text)[:horizon]) for problem, group in zip(tests, groups, strict=True)
                  for c in group]
         predicted = score_prefixes(model, tokenizer, [task.prompt(p) for p, _ in pairs], [s for _, s in pairs],

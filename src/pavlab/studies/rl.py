@@ -398,8 +398,9 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
             matched_prefix(run_dir / "policy", shared["eval_problems"], shared["eval_samples"], seed, horizon)
             for seed, run_dir in runs.run_dirs[arm.name].items()]))
     if learned:
-        summary["learned_pav_fit"] = {f"{g:g}": fit_to_exact(Path(prover.removeprefix("model:")), g, {
-            "start policy": str(start_policy), f"mu_{g:g}": f"mu:{g:g}"}, horizon, seed=seeds[0])
+        summary["learned_pav_fit"] = {
+            f"{g:g}": fit_to_exact(Path(prover.removeprefix("model:")), g, {"start policy": str(start_policy),
+                                   f"mu_{g:g}": f"mu:{g:g}"}, horizon, max_new_tokens(horizon), seed=seeds[0])
             for g, (prover, _) in learned.items()}
     summary["rule_probabilities_start"] = rule_probabilities(start_policy, seed=seeds[0])
     for arm in arms:
