@@ -10,7 +10,15 @@ import pytest
 from pavlab.cli import _register_commands, main
 from pavlab.demo import DemoConfig, subset_rl_study
 from pavlab.io import write_json
-from pavlab.report.demo_report import SUBSET_RL_STUDY, _subset_claims, _subset_rl_section, build_report
+from pavlab.report.demo_report import (
+    PLANTED_LEARNED_STUDY,
+    SUBSET_RL_STUDY,
+    _rl_section,
+    _subset_claims,
+    _subset_rl_section,
+    build_report,
+)
+from pavlab.studies.rl import RL_PLANTED_FILE
 from pavlab.studies.rl_countdown import RL_COUNTDOWN_FILE, study_arms
 
 SECTIONS = ("Paper's claims | measured here", "Testbed policy (subset_sum)", "Verifiers",
@@ -108,6 +116,19 @@ def test_quoted_six_seed_figures_match_the_saved_study():
     row = solver["Solver-0.3-PAV-RL alpha 1"]  # the graded exact prover: gain and paired CI from the study itself
     assert SUBSET_RL_STUDY["solver"] == ("{:+.1f} [{:+.1f}, {:+.1f}] points".format(
         100 * row["final_gain_vs_orm"], *(100 * x for x in row["final_gain_ci"])))
+
+
+def test_quoted_learned_planted_figures_match_the_saved_study(tmp_path):
+    """The planted section quotes the learned-PAV figure of docs/results/rl_planted_learned.json."""
+    write_json(tmp_path / RL_PLANTED_FILE, {"summary": {"markdown": "the study's tables"}})
+    section, _ = _rl_section({"rl": tmp_path})
+    assert f"gained {PLANTED_LEARNED_STUDY['learned_mu_10']} over ORM-RL ({PLANTED_LEARNED_STUDY['orm']})" in \
+        section.blocks[0]
+    arms = json.loads(SIX_SEED_STUDY.with_name("rl_planted_learned.json").read_text())["summary"]["arms"]
+    row = arms["Learned-PAV-RL mu_10"]
+    assert PLANTED_LEARNED_STUDY["learned_mu_10"] == ("{:+.1f} [{:+.1f}, {:+.1f}] points".format(
+        100 * row["final_gain_vs_orm"], *(100 * x for x in row["final_gain_ci"])))
+    assert PLANTED_LEARNED_STUDY["orm"] == f"{100 * arms['ORM-RL']['final_accuracy']:.1f}%"
 
 
 def test_subset_rl_section_and_claims_cite_the_alpha_1_study(tmp_path):
