@@ -17,6 +17,11 @@ this way: RESULTS.md section 5):
 
 so the study (and the demo) start RL at once; pass `start` to train another one instead.
 
+Learned PAVs: the arms above read mu_gamma's exact values. `learned_gammas` adds arms whose PAV the study
+learns the way a user would (`studies/planted_pav.py`: labels of mu_gamma's rollouts, a value model of
+them, read as `model:DIR`), so the same comparison says whether a *learned* PAV keeps the gain where
+outcome reward is starved (RESULTS.md section 5, "A learned PAV where outcome reward is starved").
+
 Horizon: `horizon` (default 10, the task's) sets how many steps a response has, in every run's task,
 its generation length and the exact prover values. Why: at 10 steps no mu_gamma up to 30 saturates,
 so the paper's "too strong a prover gives no signal" can only show on a longer horizon; the summary
@@ -367,7 +372,7 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
         print(warning, file=sys.stderr)
     shared = {**SHARED_SETTINGS, "max_new_tokens": max_new_tokens(horizon), "eval_every": min(config.eval_every,
               iterations), **config.settings}
-    learned = {}
+    learned: dict[float, tuple[str, str]] = {}  # gamma -> (prover spec model:DIR, Q^pi model)
     if config.learned_gammas:
         pav_dir = out_dir / "pav"
         q_pi = train_q_pi(pav_dir, start_policy, planted_task(horizon), config.learned, max_new_tokens(horizon))
