@@ -193,13 +193,15 @@ class PlantedRLStudyConfig(PresetConfig):
 
     # One seed of ORM-RL and PAV-RL mu_10 from the shipped start, long enough for PAV-RL to rise visibly
     # above the start (at full settings it passes 50% after ~150 iterations: RESULTS.md section 5); no
-    # ablation, no long ORM-RL.
+    # ablation, no long ORM-RL; with --learned_gammas, a learned PAV from an eighth of the labels.
     QUICK: ClassVar[dict[str, Any]] = {"gammas": [10.0], "seeds": [0], "iterations": 150, "eval_every": 50,
-                                       "orm_factor": 1, "ablation_gamma": None}
+                                       "orm_factor": 1, "ablation_gamma": None,
+                                       "learned": {"problems": 500, "q_pi_problems": 125, "steps": 1500,
+                                                   "q_pi_steps": 250}}
 
     out: Path = Field(..., description="study folder (rerun the same command to resume)")
     quick: bool = Field(False, description="ORM-RL and PAV-RL mu_10, one seed, 150 iterations from the shipped "
-                                           "start: ~1 min")
+                                           "start: ~1 min (~3 min with --learned_gammas 10)")
     gammas: FloatList = Field([2.0, 5.0, 10.0, 15.0, 30.0],
                                 description="prover strengths of the PAV-RL arms with exact values (comma-separated)")
     learned_gammas: FloatList = Field([], description="provers mu_gamma whose PAV is learned: labeled with their "
