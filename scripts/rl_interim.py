@@ -39,7 +39,9 @@ def main(study: Path) -> None:
     print(f"seeds finished by every arm: {seeds}")
     for arm, runs in sorted(curves.items()):
         iterations = sorted(runs[seeds[0]])
-        last, first = iterations[-1], iterations[1]
+        # differences at iterations ORM-RL also has (a long reference arm, e.g. ORM-RL x10, runs past them)
+        shared = [i for i in iterations if i in orm[seeds[0]]]
+        last, first = shared[-1], shared[1]
         mean = " | ".join(f"{100 * np.mean([runs[s][i] for s in seeds]):.1f}%" for i in iterations)
         line = f"| {arm} | {mean}"
         if arm != "ORM-RL":
