@@ -125,3 +125,21 @@ def test_prefix_alive_hand_checked():
     # Of all first moves on 2 3 4, only 2 + 3 keeps 20 reachable.
     alive = [m for m in valid_moves((2, 3, 4)) if TASK.prefix_alive(P20, [m.text()])]
     assert alive == [Move(3, "+", 2, 5)]
+
+
+def test_a_long_digit_annotation_is_parsed_at_once_not_backtracked():
+    """The annotation pattern is shared with subset sum (tasks/base.py), which once backtracked ~2^40 ways on a
+    degenerate line; an alarm turns a regression into a failure instead of a hung test suite."""
+    import signal
+
+    def hung(*_):
+        raise AssertionError("parse_step backtracked for > 5 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        assert parse_step("12 + 7 = 19 | " + "3" * 60 + "x") is None
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert parse_step("12 + 7 = 19 |") == (Move(12, "+", 7, 19), ())

@@ -31,6 +31,11 @@ def split_of(key: str) -> str:
 NumbersDraw = Callable[[random.Random], "tuple[tuple[int, ...], int] | None"]
 
 
+# The optional "| n1 n2 ..." annotation after a move: the numbers still untaken, captured as one group ("" when
+# the bar has none). Its numbers are separated by \s+, not \s*: with \s* a run of digits can be split between
+# repetitions in exponentially many ways, and a 40-digit line that failed to match hung the parser (an RL
+# policy wrote one).
+ANNOTATION_PATTERN = r"(?:\|\s*((?:[0-9]+(?:\s+[0-9]+)*)?)\s*)?"
 _NUMBERS_QUESTION = re.compile(r"\s*((?:[0-9]+\s+)*[0-9]+)\s*->\s*([0-9]+)\s*")
 
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pavlab.errors import PavlabError
-from pavlab.tasks.base import Problem, Task, numbers_problems, split_of
+from pavlab.tasks.base import ANNOTATION_PATTERN, Problem, Task, numbers_problems, split_of
 
 OPERATORS = ("+", "-", "*", "/")
-_LINE = re.compile(r"\s*([0-9]+)\s*([-+*/])\s*([0-9]+)\s*=\s*([0-9]+)\s*(?:\|((?:\s*[0-9]+)*)\s*)?", re.ASCII)
+_LINE = re.compile(r"\s*([0-9]+)\s*([-+*/])\s*([0-9]+)\s*=\s*([0-9]+)\s*" + ANNOTATION_PATTERN, re.ASCII)
 # Size of a split when `problems(split, None)` asks for "all" of a generated, unbounded task.
 _DEFAULT_SPLIT_SIZE = {"train": 5000, "val": 500, "test": 500}
 

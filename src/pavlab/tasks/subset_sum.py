@@ -30,9 +30,9 @@ from functools import lru_cache
 from itertools import combinations
 
 from pavlab.errors import PavlabError
-from pavlab.tasks.base import Problem, Task, numbers_problems, split_of
+from pavlab.tasks.base import ANNOTATION_PATTERN, Problem, Task, numbers_problems, split_of
 
-_LINE = re.compile(r"\s*([0-9]+)\s*->\s*([0-9]+)\s*(?:\|((?:\s*[0-9]+)*)\s*)?", re.ASCII)
+_LINE = re.compile(r"\s*([0-9]+)\s*->\s*([0-9]+)\s*" + ANNOTATION_PATTERN, re.ASCII)
 _PROBLEM_ID = re.compile(r"subset_sum-([0-9]+(?:\.[0-9]+)*)-([0-9]+)", re.ASCII)
 _DEFAULT_SPLIT_SIZE = {"train": 20000, "val": 1000, "test": 1000}
 
