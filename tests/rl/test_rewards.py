@@ -52,6 +52,24 @@ def test_outcome_only_and_stepless_responses():
     np.testing.assert_allclose(token_rewards([5.0], [-1, 0], outcome=2.0), [2.0, 5.0])
 
 
+def test_a_finished_empty_response_pays_the_shortfall_like_any_failed_response():
+    """Saying nothing must not be the one failed response without a negative advantage (an RL run collapsed to
+    empty responses that way): its ending moves the state from the prompt (Q^mu 0.8) to its outcome (0)."""
+    offsets = [(0, 0)]  # the EOS token alone
+    empty = response_token_rewards("", offsets, "\n", 0.0, [0.8], 3.0, terminal_value=0.0)
+    np.testing.assert_allclose(empty, [3.0 * (0.0 - 0.8)])
+    # a failed two-step response: its step rewards (one token each, then EOS with the last) sum to the same -2.4
+    failed = response_token_rewards("a\nb\n", [(0, 2), (2, 4), (4, 4)], "\n", 0.0, [0.8, 0.5, 0.9], 3.0,
+                                    terminal_value=0.0)
+    np.testing.assert_allclose(failed, [3.0 * (0.5 - 0.8), 3.0 * (0.0 - 0.5), 3.0 * (0.0 - 0.5)])
+    assert np.isclose(failed[0] + failed[1], empty[0])
+    # the advantages of any finished response sum to alpha * (Rex - Q^mu(s_0)): the empty one's single step too
+    np.testing.assert_allclose(response_token_rewards("", offsets, "\n", 1.0, [0.8], 3.0, terminal_value=1.0),
+                               [1.0 + 3.0 * 0.2])
+    values = response_token_rewards("", offsets, "\n", 0.0, [0.8], 3.0, kind="q_plus_q_mu", terminal_value=0.0)
+    np.testing.assert_allclose(values, [0.0])
+
+
 def test_wrong_number_of_prover_values_is_an_error():
     with pytest.raises(ValueError, match="2 steps need 3 prover values"):
         response_token_rewards("a\nb", [(0, 1), (1, 2), (2, 3)], "\n", 1.0, [0.1, 0.2], 1.0)

@@ -12,12 +12,16 @@ Conventions:
   after the token's first character: the same rule `verifiers.positions` uses to place a step's
   scoring position, so a separator merged into a neighbouring token never shifts a step.
   Blank lines belong to the step after them; tokens past the last step (trailing text, EOS) to
-  the last step. A response without steps gives every token the outcome return.
+  the last step. A response without steps gives every token the outcome return, and when it is
+  finished (below) its ending is its one action: outcome + alpha * (terminal value - Q^mu(s_0)).
 - A sampled response is finished (EOS or the length cap), so its final state has no
   continuation: its prover value is the outcome itself (`terminal_value`). Then the advantages of
   a response sum to `Rex - Q^mu(s_0)`, and a policy cannot bank progress by taking a few good
   steps and then stalling (blank lines, an early EOS): the last step pays the shortfall back.
   Without this, exact `mu_gamma` values (which assume the prover goes on) are hacked that way.
+  The empty response pays the same shortfall: without it, saying nothing was the one failed
+  response with no negative advantage, and an RL run at lr 1e-3 on a policy that rarely wrote a
+  valid line collapsed to empty responses (RESULTS.md section 5b, "A starved subset-sum start").
 """
 
 from __future__ import annotations
@@ -82,7 +86,9 @@ def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separa
         return np.full(len(offsets), float(outcome))
     if len(prover_values) != len(ends) + 1:
         raise ValueError(f"{len(ends)} steps need {len(ends) + 1} prover values, got {len(prover_values)}")
-    if terminal_value is not None and ends:
+    if terminal_value is not None and not ends:  # a finished empty response: its ending is its one step
+        return np.full(len(offsets), effective_rewards(outcome, [prover_values[0], terminal_value], alpha, kind)[0])
+    if terminal_value is not None:
         prover_values = [*prover_values[:-1], terminal_value]
     return token_rewards(effective_rewards(outcome, prover_values, alpha, kind), token_step_indices(offsets, ends),
                          outcome)
