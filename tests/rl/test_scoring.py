@@ -46,6 +46,17 @@ def test_oracle_prover_values_are_solvability_then_the_outcome(tmp_path):
                                   [1.0] + [0.0] * len(steps))
 
 
+def test_an_empty_response_keeps_the_prompts_value_so_its_ending_pays_the_shortfall(tmp_path):
+    """Before, the empty response's one value was its outcome (0), so its reward carried no advantage and an RL
+    run collapsed to empty responses; now it is the prompt's value and the reward charges alpha * (0 - 1)."""
+    from pavlab.rl.rewards import response_token_rewards
+
+    _, problem, _, values = _exact_prover_setup(tmp_path, "oracle")
+    row = values([problem], [[]])[0]
+    np.testing.assert_array_equal(row, [1.0])  # every problem is solvable from its prompt
+    np.testing.assert_allclose(response_token_rewards("", [(0, 0)], "\n", 0.0, row, 3.0, terminal_value=0.0), [-3.0])
+
+
 def test_oracle_prover_needs_a_task_with_an_oracle(tmp_path):
     config = RLConfig(task=TaskConfig(name="planted"), policy="unused", out=tmp_path, alpha=1.0, prover="oracle")
     with pytest.raises(PavlabError, match="exact prefix oracle"):

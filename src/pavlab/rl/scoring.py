@@ -65,12 +65,16 @@ def exact_prefix_value(task: Task, prover: str) -> Callable[[Problem, list[str]]
 
 def exact_prover_values(task: Task, prover: str) -> ProverFn:
     """An exact prover's value of every proper prefix; the finished response scores its outcome, as every
-    prover's does."""
+    prover's does. A response without steps keeps its bare prompt's value (its one entry is index 0, the state
+    its ending leaves: the reward reads the outcome from `terminal_value`, rl/rewards.py)."""
     prefix_value = exact_prefix_value(task, prover)
 
     def values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
         out = []
         for problem, steps in zip(problems, steps_lists, strict=True):
+            if not steps:
+                out.append(np.array([prefix_value(problem, [])]))
+                continue
             states = [prefix_value(problem, list(steps[:h])) for h in range(len(steps))]
             out.append(np.array([*states, float(task.is_correct(task.prefix_text(list(steps)), problem))]))
         return out
