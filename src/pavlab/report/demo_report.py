@@ -162,7 +162,7 @@ def _subset_claims(subset: dict[str, Any]) -> list[list[str]]:
     for role, claim, paper in (("learned", "PAV-RL alpha 1 (learned PAV) vs ORM-RL (subset sum, 1 seed)",
                                 "> +7 points"),
                                ("oracle", "exact-oracle advantages alpha 3 vs ORM-RL (subset sum, 1 seed)",
-                                "(not in the paper: the ceiling of a learned PAV at alpha 3)")):
+                                "(not in the paper: exact 0/1 dead-end advantages)")):
         if role in roles:
             final = arms[roles[role]]["final_accuracy"]
             rows.append([claim, paper, f"final {pct(final)} vs {pct(orm['final_accuracy'])} "
