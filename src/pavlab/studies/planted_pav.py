@@ -39,7 +39,7 @@ from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 
 
 class LearnedPavSettings(Config):
-    """How the learned PAV of each `--learned_gammas` prover is labeled and trained (one core: ~5 min per gamma)."""
+    """How the learned PAV of each `--learned_gammas` prover is labeled and trained (one core: ~7-8 min per gamma)."""
 
     problems: int = Field(4000, ge=1, description="training problems labeled with the prover's rollouts")
     policy_seeds: int = Field(4, ge=1, description="seed responses per problem from pi")
@@ -78,9 +78,9 @@ def train_q_pi(out_dir: Path, start: Path, task: TaskConfig, settings: LearnedPa
 
 
 def train_prover_model(out_dir: Path, start: Path, task: TaskConfig, gamma: float, settings: LearnedPavSettings,
-                       max_new_tokens: int) -> str:
+                       max_new_tokens: int) -> Path:
     """The value model of mu_gamma (labels of its rollouts from pi's, its own and the cover policy's seed
-    responses); returns the prover spec `model:DIR` RL reads its advantages from."""
+    responses); RL reads its advantages from it as the prover `model:DIR`."""
     prover, name = f"mu:{gamma:g}", f"mu{gamma:g}"
     seeders = [(str(start), "pi", settings.policy_seeds), (prover, name, settings.prover_seeds)]
     if settings.cover_gamma is not None and settings.cover_gamma != gamma:
@@ -88,7 +88,7 @@ def train_prover_model(out_dir: Path, start: Path, task: TaskConfig, gamma: floa
     labels = [_labels(out_dir / f"labels-{name}-from-{who}", task, seeder, prover, settings.problems, n_cov,
                       settings.n_mc, index, max_new_tokens)
               for index, (seeder, who, n_cov) in enumerate(seeders) if n_cov]
-    return f"model:{_value_model(out_dir / f'q-{name}', start, labels, settings.steps, settings)}"
+    return _value_model(out_dir / f"q-{name}", start, labels, settings.steps, settings)
 
 
 def fit_to_exact(model_dir: Path, gamma: float, policies: dict[str, str], horizon: int, max_new_tokens: int,

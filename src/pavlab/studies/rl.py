@@ -129,19 +129,19 @@ def horizon_mismatch(policy_dir: Path, horizon: int) -> str | None:
 
 
 def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None,
-               orm_factor: int = 1, learned: dict[float, tuple[str, str]] | None = None,
+               orm_factor: int = 1, learned: dict[float, tuple[Path, Path]] | None = None,
                learned_ablation: bool = False) -> list[RewardArm]:
-    """ORM-RL, PAV-RL for each gamma, learned-PAV-RL for each `learned` gamma (its prover spec and Q^pi model),
+    """ORM-RL, PAV-RL for each gamma, learned-PAV-RL for each `learned` gamma (its value model and Q^pi model),
     (unless None) the values-not-advantages ablation at `ablation_gamma`, with `learned_ablation` the same
     ablation with each learned PAV, and, with `orm_factor` > 1, ORM-RL run `orm_factor` times longer (the
     sample-efficiency reference)."""
     learned = learned or {}
     arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas),
-            *(RewardArm(f"Learned-PAV-RL mu_{g:g}", alpha, prover=prover, verifier=q_pi)
-              for g, (prover, q_pi) in learned.items())]
+            *(RewardArm(f"Learned-PAV-RL mu_{g:g}", alpha, prover=f"model:{model}", verifier=str(q_pi))
+              for g, (model, q_pi) in learned.items())]
     if learned_ablation:
-        arms += [RewardArm(f"Learned Q+aQ^mu mu_{g:g}", alpha, "q_plus_q_mu", prover, verifier=q_pi)
-                 for g, (prover, q_pi) in learned.items()]
+        arms += [RewardArm(f"Learned Q+aQ^mu mu_{g:g}", alpha, "q_plus_q_mu", f"model:{model}", verifier=str(q_pi))
+                 for g, (model, q_pi) in learned.items()]
     if ablation_gamma is not None:
         arms.append(RewardArm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, "q_plus_q_mu", f"mu:{ablation_gamma:g}"))
     if orm_factor > 1:
@@ -374,12 +374,12 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
         print(warning, file=sys.stderr)
     shared = {**SHARED_SETTINGS, "max_new_tokens": max_new_tokens(horizon), "eval_every": min(config.eval_every,
               iterations), **config.settings}
-    learned: dict[float, tuple[str, str]] = {}  # gamma -> (prover spec model:DIR, Q^pi model)
+    learned: dict[float, tuple[Path, Path]] = {}  # gamma -> (its value model, the Q^pi model)
     if config.learned_gammas:
         pav_dir = out_dir / "pav"
         q_pi = train_q_pi(pav_dir, start_policy, planted_task(horizon), config.learned, max_new_tokens(horizon))
         learned = {g: (train_prover_model(pav_dir, start_policy, planted_task(horizon), g, config.learned,
-                                          max_new_tokens(horizon)), str(q_pi)) for g in config.learned_gammas}
+                                          max_new_tokens(horizon)), q_pi) for g in config.learned_gammas}
     arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor, learned, config.learned_ablation)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
@@ -406,9 +406,9 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
             for seed, run_dir in runs.run_dirs[arm.name].items()]))
     if learned:
         summary["learned_pav_fit"] = {
-            f"{g:g}": fit_to_exact(Path(prover.removeprefix("model:")), g, {"start policy": str(start_policy),
-                                   f"mu_{g:g}": f"mu:{g:g}"}, horizon, max_new_tokens(horizon), seed=seeds[0])
-            for g, (prover, _) in learned.items()}
+            f"{g:g}": fit_to_exact(model, g, {"start policy": str(start_policy), f"mu_{g:g}": f"mu:{g:g}"}, horizon,
+                                   max_new_tokens(horizon), seed=seeds[0])
+            for g, (model, _) in learned.items()}
     summary["rule_probabilities_start"] = rule_probabilities(start_policy, seed=seeds[0])
     for arm in arms:
         per_seed = [rule_probabilities(run_dir / "policy", seed=seed)
