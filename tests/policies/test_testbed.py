@@ -97,6 +97,18 @@ def test_bad_config_and_task_are_rejected(tmp_path):
         TestbedConfig(no_such_field=1)
     with pytest.raises(PavlabError):
         train_testbed("chess", tmp_path, TINY)
+    with pytest.raises(ValidationError, match="subset_sum option"):
+        TestbedConfig(task="countdown", smallest_first_prob=0.5)
+
+
+def test_the_smallest_first_habit_is_recorded_only_when_used_and_lowers_the_trace_success():
+    from pavlab.policies.testbed import subset_sum_sft_data
+
+    plain = TINY.model_copy(update={"task": "subset_sum", "min_take": 6, "max_take": 7})
+    habit = plain.model_copy(update={"smallest_first_prob": 0.9})
+    assert "smallest_first_prob" not in plain.recorded() and habit.recorded()["smallest_first_prob"] == 0.9
+    plain_rate = subset_sum_sft_data(plain).record["trace_success_rate"]
+    assert subset_sum_sft_data(habit).record["trace_success_rate"] < plain_rate / 3
 
 
 def test_tiny_testbed_learns_and_beats_random_init_on_held_out_traces(tmp_path):

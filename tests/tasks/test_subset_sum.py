@@ -100,6 +100,27 @@ def test_solver_traces_are_valid_and_a_perfect_solver_always_wins():
     assert 0.1 < sum(TASK.is_correct(t, p) for t, p in zip(noisy, problems, strict=True)) / len(problems) < 0.9
 
 
+def test_the_smallest_first_habit_keeps_lines_valid_and_starves_the_outcome():
+    hard = SubsetSumTask(min_take=6, max_take=7)
+    problems = hard.problems("train", 300, seed=0)
+    rng = random.Random(0)
+    habit = [subset_sum_trace(p, rng, 0.0, True, smallest_first_prob=1.0) for p in problems]
+    for trace, problem in zip(habit, problems, strict=True):
+        left, need = sorted(problem.meta["numbers"]), problem.meta["target"]
+        for taken, after, _ in map(parse_take, hard.split_steps(trace)):
+            assert taken == min(x for x in left if x <= need) and after == need - taken  # always the smallest fit
+            left.remove(taken)
+            need = after
+    mostly = [subset_sum_trace(p, rng, 0.0, True, smallest_first_prob=0.9) for p in problems]
+    random_play = [subset_sum_trace(p, rng, 0.0, True) for p in problems]
+    assert all(apply_takes(p.meta["numbers"], p.meta["target"], hard.split_steps(t)) is not None
+               for t, p in zip(mostly, problems, strict=True))  # it fails by its choices, never by a bad line
+    def success(traces: list[str]) -> float:
+        return sum(hard.is_correct(t, p) for t, p in zip(traces, problems, strict=True)) / len(problems)
+
+    assert success(mostly) < 0.08 < 0.12 < success(random_play)
+
+
 def test_solver_values_are_the_traces_success_rate_and_span_random_play_to_the_oracle():
     # P31 by hand: 3 + 5 + 9 + 14 is the only solution, so the solver wins only by taking those four (20 is never
     # good; a take of 20 leaves 11, unreachable). From {3, 5, 9, 14} at need 17 only 3 and 14 are good.

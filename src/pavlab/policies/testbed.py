@@ -59,6 +59,9 @@ class TestbedConfig(Config):
     annotate_state: bool = Field(True, description="append '| numbers left' (countdown) or '| numbers untaken' "
                                  "(subset_sum) to every trace line")
     good_move_prob: float = Field(0.85, ge=0.0, le=1.0, description="chance the solver plays a move that can still win")
+    smallest_first_prob: float = Field(0.0, ge=0.0, le=1.0, description="subset_sum: chance the solver takes "
+                                       "the smallest number that fits before choosing (a wrong habit: a start "
+                                       "that fails by its choices)")
     slip_prob: float = Field(0.03, ge=0.0, le=1.0, description="chance a trace line has a wrong result")
     n_train_problems: int = Field(8000, ge=1, description="training problems traces are drawn from")
     n_traces: int = Field(24000, ge=1, description="traces in the training pool")
@@ -102,15 +105,20 @@ class TestbedConfig(Config):
         return data
 
     @model_validator(mode="after")
-    def _horizon_is_planted(self) -> TestbedConfig:
+    def _task_options_match(self) -> TestbedConfig:
         if self.horizon is not None and self.task != "planted":
             raise ValueError(f"horizon is a planted-task option; task {self.task!r} does not read it")
+        if self.smallest_first_prob and self.task != "subset_sum":
+            raise ValueError(f"smallest_first_prob is a subset_sum option; task {self.task!r} does not read it")
         return self
 
     def recorded(self) -> dict[str, Any]:
         """What testbed.json records as `config`: how it was trained (the task and folder are recorded apart).
-        An unset horizon is left out, so testbeds recorded before the option existed still match."""
-        return self.model_dump(exclude={"task", "out", *(() if self.horizon is not None else ("horizon",))})
+        An unset horizon and an unused habit are left out, so testbeds recorded before those options existed
+        still match."""
+        unset = {*(() if self.horizon is not None else ("horizon",)),
+                 *(() if self.smallest_first_prob else ("smallest_first_prob",))}
+        return self.model_dump(exclude={"task", "out", *unset})
 
 
 def encode_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str) -> tuple[list[int], list[int]]:
@@ -179,7 +187,8 @@ def subset_sum_traces(config: TestbedConfig, split: str, n: int, seed: int) -> t
     problems = subset_sum_task(config).problems(split, min(n, config.n_train_problems), seed=seed)
     rng = random.Random(seed)
     chosen = [problems[i % len(problems)] for i in range(n)]
-    return chosen, [subset_sum_trace(p, rng, config.good_move_prob, config.annotate_state) for p in chosen]
+    return chosen, [subset_sum_trace(p, rng, config.good_move_prob, config.annotate_state, config.smallest_first_prob)
+                    for p in chosen]
 
 
 def arithmetic_drill(tokenizer: PreTrainedTokenizerBase, traces: list[str]) -> list[tuple[list[int], list[int]]]:

@@ -56,11 +56,17 @@ def countdown_trace(problem: Problem, rng: random.Random, good_move_prob: float,
     return "\n".join(lines)
 
 
-def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float, annotate: bool) -> str:
+def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float, annotate: bool,
+                     smallest_first_prob: float = 0.0) -> str:
     """One response of the noisy subset-sum solver: a number that keeps the target reachable with
     probability `good_move_prob` (when one exists), else any legal number; it stops at need 0 or
     when no remaining number fits the need (a failed trace). With `annotate`, every line lists the
-    untaken numbers in their prompt order (a copy minus one, easy for a tiny model)."""
+    untaken numbers in their prompt order (a copy minus one, easy for a tiny model).
+
+    `smallest_first_prob` is a wrong habit played before either choice: take the smallest number
+    that fits. It usually strands the need on large leftovers, so a policy trained on it fails by
+    its *choices* (every line valid, the need unreachable), the starved start RL needs to test
+    progress rewards (a weak policy that already writes correct lines, like the planted task's)."""
     left = tuple(problem.meta["numbers"])
     need = problem.meta["target"]
     lines: list[str] = []
@@ -69,7 +75,10 @@ def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float
         if not legal:
             break
         good = good_takes(left, need)
-        taken = rng.choice(good if good and rng.random() < good_move_prob else legal)
+        if rng.random() < smallest_first_prob:
+            taken = min(legal)
+        else:
+            taken = rng.choice(good if good and rng.random() < good_move_prob else legal)
         left = tuple(x for x in left if x != taken)
         need -= taken
         lines.append(f"{taken} -> {need}" + (" | " + " ".join(map(str, left)) if annotate else ""))
