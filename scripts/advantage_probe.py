@@ -9,18 +9,23 @@ Usage: python scripts/advantage_probe.py POLICY VERIFIER PROVER [PROBLEMS] [SAMP
 e.g.   python scripts/advantage_probe.py src/pavlab/testbeds/subset_sum runs/ss/vscale/prm-100000/model \
            model:runs/ss/vscale/pav-bo16-100000/model 200 2
 PROVER may also be an exact prover (`oracle`, `solver:P`); then VERIFIER is not read (write `-`).
+The problems are those the policy was trained on: the task options in its testbed.json (the default
+subset-sum task when it has none).
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from pavlab.io import read_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.prover_spec import is_exact_prover
 from pavlab.policies.registry import build_policy
+from pavlab.policies.testbed import TESTBED_FILE
 from pavlab.rl.scoring import exact_prover_values, oracle_values
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.calibration import roc_auc
@@ -30,7 +35,9 @@ from pavlab.verifiers.step_scores import ProcessVerifier
 
 def main(policy_dir: str, verifier_dir: str, prover: str, problems: int = 200, samples: int = 2) -> None:
     torch.set_num_threads(1)
-    task = get_task(TaskConfig(name="subset_sum"))
+    record = Path(policy_dir) / TESTBED_FILE
+    options = read_json(record).get("task_options", {}) if record.is_file() else {}
+    task = get_task(TaskConfig(name="subset_sum", **options))
     chosen = task.problems("train", problems)
     policy = build_policy(policy_dir, task)
     completions = policy.sample([task.prompt(p) for p in chosen], [""] * len(chosen), samples,

@@ -26,6 +26,12 @@ def test_sample_efficiency_ratio():
     assert ratio_text(flat).startswith("> 4x (ORM-RL never rose above its start in 400 samples")
     stuck = sample_efficiency((samples, [0.1] * 5), (samples, [0.1] * 5))
     assert stuck["lower_bound"] is None and ratio_text(stuck) == "n/a (ORM-RL never rose above its start)"
+    # rising above a flat ORM-RL and falling back bounds nothing; the bound counts from where PAV-RL stays above
+    fell = sample_efficiency((samples, [0.1] * 5), (samples, [0.1, 0.3, 0.2, 0.1, 0.05]))
+    assert fell["lower_bound"] is None and fell["pav_passed_orm_best"] is None
+    assert ratio_text(fell) == "n/a (ORM-RL never rose above its start; PAV-RL rose above it and fell back)"
+    dipped = sample_efficiency((samples, [0.1] * 5), (samples, [0.1, 0.3, 0.1, 0.2, 0.3]))
+    assert dipped["pav_passed_orm_best"] == 300 and dipped["lower_bound"] == pytest.approx(400 / 300)
 
 
 def point(samples: float, accuracy: float) -> dict[str, float]:

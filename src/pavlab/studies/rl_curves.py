@@ -150,15 +150,19 @@ def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
 
     `ratio` is None, with the `reason`, when ORM-RL never rises above its start (no finite ratio
     exists) or PAV-RL never gets there. In the first case `lower_bound` is ORM-RL's whole budget
-    over the samples PAV-RL needs to pass ORM-RL's best: the ratio is at least that.
+    over the samples after which PAV-RL stays above ORM-RL's best to the end: the ratio is at least
+    that. A PAV-RL curve that rises and falls back (ends at or below ORM-RL's best) bounds nothing:
+    it has not reached, with its whole budget, an accuracy ORM-RL lacks.
     """
     best = max(orm[1])
     orm_samples = samples_to_reach(*orm, best)
     pav_samples = samples_to_reach(*pav, best)
     ratio = orm_samples / pav_samples if orm_samples and pav_samples else None
-    reason = (None if ratio is not None else "ORM-RL never rose above its start" if not orm_samples
-              else "PAV-RL never reached ORM-RL's best")
-    passed = next((s for s, a in zip(*pav, strict=True) if a > best + 1e-12), None)
+    above = [a > best + 1e-12 for a in pav[1]]
+    passed = next((s for i, s in enumerate(pav[0]) if all(above[i:])), None)
+    reason = (None if ratio is not None else "PAV-RL never reached ORM-RL's best" if orm_samples
+              else "ORM-RL never rose above its start" if passed or not any(above)
+              else "ORM-RL never rose above its start; PAV-RL rose above it and fell back")
     lower_bound = orm[0][-1] / passed if not orm_samples and passed else None
     return {"orm_best_accuracy": best, "orm_samples": orm_samples, "pav_samples": pav_samples, "ratio": ratio,
             "reason": reason, "orm_budget": orm[0][-1], "pav_passed_orm_best": passed, "lower_bound": lower_bound}
