@@ -37,6 +37,22 @@ def test_per_token_rewards_follow_the_steps_hand_built():
     np.testing.assert_allclose(rewards, expected)
 
 
+def test_first_token_credit_puts_the_prover_term_on_each_steps_first_written_token_only():
+    tokenizer = build_number_tokenizer(30, ["+", "-", "*", "="])
+    text = "3 + 4 = 7\n7 * 2 = 14\n\n14 - 1 = 13"
+    ids, offsets = encode_response(tokenizer, text)
+    offsets = offsets + [(len(text), len(text))]  # EOS
+    rewards = response_token_rewards(text, offsets, "\n", outcome=1.0, prover_values=[0.2, 0.5, 0.4, 1.0],
+                                     alpha=2.0, credit="first_token")
+    # "3", "7" and "14" (not the blank line before it) carry 1 + 2 * A; every other token only the outcome
+    expected = [1.6] + [1.0] * 5 + [0.8] + [1.0] * 6 + [2.2] + [1.0] * 5
+    np.testing.assert_allclose(rewards, expected)
+    per_step = response_token_rewards(text, offsets, "\n", 1.0, [0.2, 0.5, 0.4, 1.0], 2.0)
+    # the prover terms are the same, carried by 3 tokens instead of 19
+    np.testing.assert_allclose((rewards - 1.0).sum(), 0.6 - 0.2 + 1.2)
+    assert (per_step != 1.0).sum() == 19 and (rewards != 1.0).sum() == 3
+
+
 def test_merged_separator_token_stays_with_its_step(make_tokenizer):
     tokenizer = make_tokenizer(merged=(".\n",))
     text = "ab.\ncd.\n"

@@ -1,7 +1,10 @@
 import numpy as np
+import pytest
+from pydantic import ValidationError
 
 from pavlab.policies.base import Completion
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
+from pavlab.rl.config import RLConfig
 from pavlab.rl.rollouts import assign_rewards, build_rollouts
 from pavlab.tasks.planted import VOCAB_SIZE, PlantedTask
 
@@ -22,3 +25,14 @@ def test_a_non_canonical_sample_is_trained_on_its_sampled_ids_with_step_rewards(
     assign_rewards([odd, plain], np.zeros(2), [np.array([0.1, 0.3, 0.0])] * 2, 1.0, "advantage", "\n")
     np.testing.assert_allclose(odd.rewards, [0.2, 0.2, -0.3, -0.3, -0.3, -0.3])
     np.testing.assert_allclose(plain.rewards, [0.2, 0.2, -0.3, -0.3, -0.3])
+    # first-token credit: "1" of the sampled "1" "0" makes step 2's choice and carries its term alone
+    assign_rewards([odd], np.zeros(1), [np.array([0.1, 0.3, 0.0])], 1.0, "advantage", "\n", credit="first_token")
+    np.testing.assert_allclose(odd.rewards, [0.2, 0.0, -0.3, 0.0, 0.0, 0.0])
+
+
+def test_step_credit_is_a_checked_rl_option(tmp_path):
+    base = {"task": {"name": "planted"}, "policy": "p", "prover": "mu:10", "alpha": 1.0, "out": tmp_path}
+    assert RLConfig(**base).step_credit == "step"
+    assert RLConfig(**base, step_credit="first_token").step_credit == "first_token"
+    with pytest.raises(ValidationError):
+        RLConfig(**base, step_credit="last_token")

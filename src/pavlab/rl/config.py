@@ -16,6 +16,7 @@ from pavlab.policies.prover_spec import (
     solver_good_move_prob,
 )
 from pavlab.rl.objective import KLEstimator
+from pavlab.rl.rewards import StepCredit
 from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.progress import RewardKind
 
@@ -35,6 +36,9 @@ class RLConfig(Config):
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     alpha: float = Field(0.0, description="weight of the prover advantage; 0 = outcome-only RL")
     reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
+    step_credit: StepCredit = Field("step", description="tokens that carry a step's prover term: every token of the "
+                                    "step (the paper's), or first_token, the token where the step makes its choice "
+                                    "(RESULTS.md section 5b, 'A start that fails by its choices')")
     orm: Path | None = Field(None, description="outcome verifier folder or a third-party PRM (hf-prm:DIR, prm.json): "
                                                "its last value; default: the exact outcome check Rex")
     baseline: Baseline = Field("loo", description="value: learned token-level value head (the paper's; use it "

@@ -28,10 +28,16 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
 from pavlab.verifiers.progress import RewardKind, effective_rewards
+
+# Which tokens of a step carry its prover term: all of them (the paper's step-level reward), or only the
+# step's first token (where a task's step makes its choice, e.g. the number a subset-sum line takes);
+# the outcome return is on every token either way.
+StepCredit = Literal["step", "first_token"]
 
 
 def response_step_ends(text: str, separator: str) -> list[int]:
@@ -59,27 +65,44 @@ def token_step_indices(offsets: Sequence[tuple[int, int]], step_ends: Sequence[i
 
 
 def token_rewards(rewards_per_step: Sequence[float] | np.ndarray, token_steps: Sequence[int],
-                  outcome: float) -> np.ndarray:
-    """Each token's reward: its step's reward, or `outcome` for a token outside every step (step -1)."""
+                  outcome: float, carriers: Sequence[bool] | None = None) -> np.ndarray:
+    """Each token's reward: its step's reward, or `outcome` for a token outside every step (step -1) or,
+    when `carriers` is given, for a token it marks False."""
     rewards = np.asarray(rewards_per_step, dtype=np.float64)
     steps = np.asarray(token_steps, dtype=np.int64)
     if steps.size and steps.max() >= rewards.size:
         raise ValueError(f"token assigned to step {steps.max()} but only {rewards.size} step rewards")
     result = np.full(steps.shape, float(outcome))
     inside = steps >= 0
+    if carriers is not None:
+        inside &= np.asarray(carriers, dtype=bool)
     result[inside] = rewards[steps[inside]]
     return result
 
 
+def first_content_tokens(text: str, offsets: Sequence[tuple[int, int]], token_steps: Sequence[int]) -> list[bool]:
+    """True for the first token of each step that is not blank: where the step makes its choice (a blank line
+    before a step belongs to it, module doc, but chooses nothing)."""
+    seen: set[int] = set()
+    marks = []
+    for (start, end), step in zip(offsets, token_steps, strict=True):
+        first = step >= 0 and step not in seen and bool(text[start:end].strip())
+        if first:
+            seen.add(step)
+        marks.append(first)
+    return marks
+
+
 def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separator: str, outcome: float,
                            prover_values: Sequence[float] | np.ndarray | None, alpha: float,
-                           kind: RewardKind = "advantage", terminal_value: float | None = None) -> np.ndarray:
+                           kind: RewardKind = "advantage", terminal_value: float | None = None,
+                           credit: StepCredit = "step") -> np.ndarray:
     """Per-token rewards of one response from its text, token character offsets and prover values.
 
     `prover_values` holds the H+1 values of the H steps of `text` (None for outcome-only reward,
     where every token gets `outcome`); `terminal_value`, when given, replaces the value of the
     final state (see the module doc). Append `(len(text), len(text))` to `offsets` for an EOS
-    token so it is rewarded with the last step.
+    token so it is rewarded with the last step. `credit` says which tokens of a step carry its reward.
     """
     ends = response_step_ends(text, separator)
     if prover_values is None or alpha == 0.0:
@@ -90,5 +113,6 @@ def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separa
         return np.full(len(offsets), effective_rewards(outcome, [prover_values[0], terminal_value], alpha, kind)[0])
     if terminal_value is not None:
         prover_values = [*prover_values[:-1], terminal_value]
-    return token_rewards(effective_rewards(outcome, prover_values, alpha, kind), token_step_indices(offsets, ends),
-                         outcome)
+    steps = token_step_indices(offsets, ends)
+    carriers = first_content_tokens(text, offsets, steps) if credit == "first_token" else None
+    return token_rewards(effective_rewards(outcome, prover_values, alpha, kind), steps, outcome, carriers)

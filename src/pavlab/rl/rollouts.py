@@ -19,7 +19,7 @@ import numpy as np
 
 from pavlab.policies.base import Completion
 from pavlab.policies.tokenization import decoded_offsets, encode_prompt, encode_response
-from pavlab.rl.rewards import response_token_rewards
+from pavlab.rl.rewards import StepCredit, response_token_rewards
 from pavlab.tasks.base import Problem, Task
 from pavlab.verifiers.progress import RewardKind
 
@@ -67,7 +67,7 @@ def build_rollouts(task: Task, tokenizer: Any, problems: Sequence[Problem],
 
 
 def assign_rewards(rollouts: Sequence[Rollout], outcomes: np.ndarray, prover_values: Sequence[np.ndarray] | None,
-                   alpha: float, kind: RewardKind, separator: str) -> None:
+                   alpha: float, kind: RewardKind, separator: str, credit: StepCredit = "step") -> None:
     """Set each rollout's outcome return and its per-token rewards Q^pi + alpha * A^mu (or the ablation).
 
     Every rollout is a finished response, so its final prover value is its outcome (see `rewards.py`).
@@ -76,4 +76,4 @@ def assign_rewards(rollouts: Sequence[Rollout], outcomes: np.ndarray, prover_val
         rollout.outcome = float(outcomes[index])
         values = None if prover_values is None else prover_values[index]
         rollout.rewards = response_token_rewards(rollout.text, rollout.offsets, separator, rollout.outcome, values,
-                                                 alpha, kind, terminal_value=rollout.outcome)
+                                                 alpha, kind, terminal_value=rollout.outcome, credit=credit)

@@ -186,7 +186,8 @@ class RLTrainer:
         started = time.perf_counter()
         values = None if self.prover is None else self.prover(flat_problems, [r.steps for r in rollouts])
         scoring_seconds = time.perf_counter() - started
-        assign_rewards(rollouts, outcomes, values, config.alpha, config.reward, self.task.step_separator)
+        assign_rewards(rollouts, outcomes, values, config.alpha, config.reward, self.task.step_separator,
+                       config.step_credit)
         return rollouts, scoring_seconds
 
     def update(self, rollouts: Sequence[Rollout]) -> dict[str, float]:
