@@ -100,6 +100,15 @@ def test_solver_traces_are_valid_and_a_perfect_solver_always_wins():
     assert 0.1 < sum(TASK.is_correct(t, p) for t, p in zip(noisy, problems, strict=True)) / len(problems) < 0.9
 
 
+def test_traces_without_the_habit_are_the_ones_before_it_existed():
+    # the first seed-0 trace of the shipped testbed's settings, as written before --smallest_first_prob: the
+    # habit must not draw from the generator when it is off, or retraining a recorded testbed changes its data
+    problem = TASK.problems("train", 1, seed=0)[0]
+    assert subset_sum_trace(problem, random.Random(0), 0.7, True) == (
+        "15 -> 48 | 1 3 6 7 8 10 17\n17 -> 31 | 1 3 6 7 8 10\n8 -> 23 | 1 3 6 7 10\n6 -> 17 | 1 3 7 10\n"
+        "7 -> 10 | 1 3 10\n10 -> 0 | 1 3")
+
+
 def test_the_smallest_first_habit_keeps_lines_valid_and_starves_the_outcome():
     hard = SubsetSumTask(min_take=6, max_take=7)
     problems = hard.problems("train", 300, seed=0)

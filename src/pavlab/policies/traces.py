@@ -74,10 +74,11 @@ def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float
         legal = [x for x in left if x <= need]
         if not legal:
             break
-        good = good_takes(left, need)
-        if rng.random() < smallest_first_prob:
+        # the habit draws from `rng` only when it is on, so traces without it are the ones before the option existed
+        if smallest_first_prob and rng.random() < smallest_first_prob:
             taken = min(legal)
         else:
+            good = good_takes(left, need)
             taken = rng.choice(good if good and rng.random() < good_move_prob else legal)
         left = tuple(x for x in left if x != taken)
         need -= taken
