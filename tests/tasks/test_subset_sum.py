@@ -10,6 +10,7 @@ from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.tasks.subset_sum import (
     SubsetSumTask,
     apply_takes,
+    first_broken_rule,
     good_takes,
     parse_take,
     reachable,
@@ -98,6 +99,20 @@ def test_solver_traces_are_valid_and_a_perfect_solver_always_wins():
         left, need = outcome
         assert need == 0 or all(x > need for x in left)  # it stops only when done or stuck
     assert 0.1 < sum(TASK.is_correct(t, p) for t, p in zip(noisy, problems, strict=True)) / len(problems) < 0.9
+
+
+def test_first_broken_rule_names_the_rule_and_apply_takes_agrees():
+    numbers, target = P31.meta["numbers"], P31.meta["target"]
+    start, after_20 = ((3, 5, 9, 14, 20), 31), ((3, 5, 9, 14), 11)
+    # text -> (the state before the broken step, or after all steps, and the rule it breaks)
+    cases = {"20 -> 11 | 3 5 9 14": (*after_20, None), "20 -> 11\n4 -> 7": (*after_20, "number not available"),
+             "20 -> 11\n25 -> 0": (*after_20, "number above need"),
+             "20 -> 11\n14 -> 0": (*after_20, "wrong subtraction"), "20 -> 12": (*start, "wrong subtraction"),
+             "20 -> 11 | 3 5 9": (*start, "wrong list"), "20 + 11": (*start, "malformed")}
+    for text, expected in cases.items():
+        steps = TASK.split_steps(text)
+        assert first_broken_rule(numbers, target, steps) == expected
+        assert (apply_takes(numbers, target, steps) is None) == (expected[2] is not None)
 
 
 def test_traces_without_the_habit_are_the_ones_before_it_existed():

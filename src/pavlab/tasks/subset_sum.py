@@ -60,23 +60,33 @@ def reachable(numbers: tuple[int, ...], need: int) -> bool:
     return reachable(numbers[1:], need - numbers[0]) or reachable(numbers[1:], need)
 
 
-def apply_takes(numbers: list[int] | tuple[int, ...], target: int, steps: list[str]
-                ) -> tuple[tuple[int, ...], int] | None:
-    """(numbers left, need) after `steps`, or None as soon as one step is invalid."""
-    left = sorted(numbers)
-    need = target
+def first_broken_rule(numbers: list[int] | tuple[int, ...], target: int, steps: list[str]
+                      ) -> tuple[tuple[int, ...], int, str | None]:
+    """(numbers left, need) before the first invalid step (after all of them when none is), and the rule it
+    breaks: "malformed", "number not available" (or "number above need" when it is also larger than the need),
+    "wrong subtraction" or "wrong list"; None when every step is valid."""
+    left, need = tuple(sorted(numbers)), target
     for step in steps:
         parsed = parse_take(step)
         if parsed is None:
-            return None
+            return left, need, "malformed"
         taken, after, annotation = parsed
-        if taken not in left or after != need - taken:
-            return None
-        left.remove(taken)
-        if annotation is not None and sorted(annotation) != left:
-            return None
-        need = after
-    return tuple(left), need
+        if taken not in left:
+            return left, need, "number not available" if taken <= need else "number above need"
+        if after != need - taken:
+            return left, need, "wrong subtraction"
+        rest = tuple(x for x in left if x != taken)
+        if annotation is not None and sorted(annotation) != list(rest):
+            return left, need, "wrong list"
+        left, need = rest, after
+    return left, need, None
+
+
+def apply_takes(numbers: list[int] | tuple[int, ...], target: int, steps: list[str]
+                ) -> tuple[tuple[int, ...], int] | None:
+    """(numbers left, need) after `steps`, or None as soon as one step is invalid."""
+    left, need, broken = first_broken_rule(numbers, target, steps)
+    return None if broken else (left, need)
 
 
 def steps_alive(numbers: list[int] | tuple[int, ...], target: int, steps: list[str]) -> bool:
