@@ -23,6 +23,7 @@ def load(**overrides):
     ({"prover": "mu:-1"}, "GAMMA > 0"),
     ({"prover": "best:4"}, "bad prover spec"),
     ({"baseline": "loo", "group_size": 1}, "group_size >= 2"),
+    ({"freeze_embeddings": True, "lora_rank": 4}, "LoRA already leaves the embeddings"),
     ({"reward": "q_only"}, "field 'reward'"),
     ({"lr": 0}, "field 'lr'"),
     ({"iterations": 10, "colour": "red"}, "unknown field"),

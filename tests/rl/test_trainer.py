@@ -59,6 +59,15 @@ def test_killed_run_resumes_with_the_same_next_update(tmp_path, monkeypatch, mak
     assert any(not torch.equal(start[name], straight[name]) for name in start)  # the updates did something
 
 
+def test_frozen_embeddings_stay_as_the_start_wrote_them_while_the_rest_trains(tmp_path, make_planted_policy):
+    policy = make_planted_policy(tmp_path / "start", PlantedTask().problems("train", 8), sft_steps=20)
+    run_rl(rl_config(policy, tmp_path / "run", iterations=2, checkpoint_every=2, freeze_embeddings=True))
+    start, final = load_file(str(policy / "model.safetensors")), final_weights(tmp_path / "run")
+    embeddings = [name for name in start if "embed_tokens" in name]
+    assert embeddings and all(torch.equal(start[name], final[name]) for name in embeddings)
+    assert any(not torch.equal(start[name], final[name]) for name in start if name not in embeddings)
+
+
 def furthest_progress(run_policy, problem, samples: int = 32) -> float:
     """Mean over sampled responses of the best exact Q^{mu_10} any prefix reaches (how far towards y*)."""
     from pavlab.policies.base import SamplingParams

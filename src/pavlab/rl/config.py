@@ -64,6 +64,8 @@ class RLConfig(Config):
     lora_rank: int = Field(0, ge=0, description="RL trains LoRA adapters of this rank on every linear layer but "
                                                 "lm_head (needs the lora extra; RFT still tunes all weights); "
                                                 "policy/ is saved merged; 0 = full fine-tuning")
+    freeze_embeddings: bool = Field(False, description="RL leaves the token embeddings (and an output head tied to "
+                                                       "them) as the start wrote them; the rest trains")
     lora_alpha: float = Field(16.0, gt=0, description="LoRA scale numerator: adapters add (alpha / rank) * B @ A")
     rft_steps: int = Field(0, ge=0, description="rejection fine-tuning steps on the policy's own correct samples")
     rft_problems: int = Field(256, ge=1)
@@ -106,4 +108,6 @@ class RLConfig(Config):
             raise ValueError(f"prover {self.prover!r} needs a PAV: give --verifier DIR (the Q^pi verifier)")
         if self.baseline == "loo" and self.group_size < 2:
             raise ValueError("baseline 'loo' needs group_size >= 2 (or use baseline 'value' or 'none')")
+        if self.freeze_embeddings and self.lora_rank:
+            raise ValueError("freeze_embeddings with lora_rank > 0: LoRA already leaves the embeddings as they are")
         return self

@@ -128,6 +128,8 @@ class RLTrainer:
                             if config.baseline == "value" else None)
         self.trainable = self.model if config.lora_rank == 0 else add_lora(self.model, config.lora_rank,
                                                                            config.lora_alpha)
+        if config.freeze_embeddings:
+            self.model.get_input_embeddings().weight.requires_grad_(False)
         groups = [{"params": [p for p in self.trainable.parameters() if p.requires_grad], "lr": config.lr}]
         if self.value_model is not None:
             groups.append({"params": list(self.value_model.parameters()), "lr": config.value_lr or config.lr})
