@@ -29,12 +29,13 @@ from pavlab.studies.rl_countdown import (
     PolicyEvaluator,
     claims,
     evaluate_policies,
+    provers_title,
     record_beam,
     run_countdown_rl_study,
     short_prover,
     study_arms,
 )
-from pavlab.studies.rl_curves import ArmRuns
+from pavlab.studies.rl_curves import ArmRuns, RewardArm
 from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig
 
@@ -371,3 +372,11 @@ def test_plot_titles_shorten_long_prover_paths_only() -> None:
     assert short_prover("policy:/a/b/c/policy") == "policy:.../c/policy"
     assert short_prover("model:vx/pav") == "model:vx/pav"
     assert short_prover("bok:4") == "bok:4"
+
+
+def test_plot_title_names_the_provers_the_arms_read_not_the_unused_study_prover():
+    arms = [RewardArm("ORM-RL"), RewardArm("Oracle", 3.0, prover="oracle"),
+            RewardArm("Solver a1", 1.0, prover="solver:0.3"), RewardArm("Solver a3", 3.0, prover="solver:0.3")]
+    assert provers_title(arms) == "PAV provers oracle, solver:0.3"
+    assert provers_title(arms[:2]) == "PAV prover oracle"
+    assert provers_title(arms[:1]) == "outcome reward only"

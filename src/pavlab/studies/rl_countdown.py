@@ -609,9 +609,9 @@ class StudyOutputs:
         with atomic_open(out_dir / "rl_countdown.md") as handle:
             handle.write(summary["markdown"])
         write_curves_csv(out_dir / "rl_countdown.csv", runs)
-        task, prover = self.record["task"]["name"], self.record["prover"]
+        task = self.record["task"]["name"]
         plot_arm_curves(out_dir / "rl_countdown.png", runs, summary,
-                        title=f"{task}: RL from the testbed policy\nPAV prover {short_prover(prover)}")
+                        title=f"{task}: RL from the testbed policy\n{provers_title(runs.arms)}")
         if summary.get("exact_prover_strength"):
             plot_prover_strength(out_dir / "rl_countdown_provers.png", summary, task)
         pass_at_n_figure = out_dir / "rl_countdown_pass_at_n.png"
@@ -619,6 +619,12 @@ class StudyOutputs:
             plot_pass_at_n(pass_at_n_figure, evaluation, runs.arms, task)
         else:  # a figure from an earlier, evaluated run would sit beside a JSON whose evaluation is pending
             pass_at_n_figure.unlink(missing_ok=True)
+
+
+def provers_title(arms: Sequence[RewardArm]) -> str:
+    """The provers the study's arms actually read, for a plot title (the study's own --prover may be unused)."""
+    provers = list(dict.fromkeys(short_prover(arm.prover) for arm in arms if arm.prover is not None))
+    return f"PAV prover{'s' if len(provers) > 1 else ''} {', '.join(provers)}" if provers else "outcome reward only"
 
 
 def short_prover(prover: str) -> str:
