@@ -32,6 +32,10 @@ def test_sample_efficiency_ratio():
     assert ratio_text(fell) == "n/a (ORM-RL never rose above its start; PAV-RL rose above it and fell back)"
     dipped = sample_efficiency((samples, [0.1] * 5), (samples, [0.1, 0.3, 0.1, 0.2, 0.3]))
     assert dipped["pav_passed_orm_best"] == 300 and dipped["lower_bound"] == pytest.approx(400 / 300)
+    # reaching a rising ORM-RL's best early and ending below it keeps the paper's ratio, marked as fallen back
+    peaked = sample_efficiency(orm, (samples, [0.0, 0.25, 0.15, 0.1, 0.1]))
+    assert peaked["ratio"] == pytest.approx(3.0) and peaked["fell_back"] and not result["fell_back"]
+    assert ratio_text(peaked) == "3.0x, then fell back (final 10.0% < ORM-RL's best 20.0%)"
 
 
 def point(samples: float, accuracy: float) -> dict[str, float]:

@@ -152,7 +152,8 @@ def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
     exists) or PAV-RL never gets there. In the first case `lower_bound` is ORM-RL's whole budget
     over the samples after which PAV-RL stays above ORM-RL's best to the end: the ratio is at least
     that. A PAV-RL curve that rises and falls back (ends at or below ORM-RL's best) bounds nothing:
-    it has not reached, with its whole budget, an accuracy ORM-RL lacks.
+    it has not reached, with its whole budget, an accuracy ORM-RL lacks. A finite ratio of a curve that
+    reached ORM-RL's best and ended below it is kept (the paper's definition) and marked `fell_back`.
     """
     best = max(orm[1])
     orm_samples = samples_to_reach(*orm, best)
@@ -165,11 +166,15 @@ def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
               else "ORM-RL never rose above its start; PAV-RL rose above it and fell back")
     lower_bound = orm[0][-1] / passed if not orm_samples and passed else None
     return {"orm_best_accuracy": best, "orm_samples": orm_samples, "pav_samples": pav_samples, "ratio": ratio,
-            "reason": reason, "orm_budget": orm[0][-1], "pav_passed_orm_best": passed, "lower_bound": lower_bound}
+            "reason": reason, "orm_budget": orm[0][-1], "pav_passed_orm_best": passed, "lower_bound": lower_bound,
+            "pav_final_accuracy": pav[1][-1], "fell_back": ratio is not None and pav[1][-1] < best - 1e-12}
 
 
 def ratio_text(efficiency: dict[str, Any]) -> str:
     if efficiency["ratio"] is not None:
+        if efficiency.get("fell_back"):  # the paper's ratio, but the arm did not keep what it reached
+            return (f"{efficiency['ratio']:.1f}x, then fell back (final {efficiency['pav_final_accuracy']:.1%} "
+                    f"< ORM-RL's best {efficiency['orm_best_accuracy']:.1%})")
         return f"{efficiency['ratio']:.1f}x"
     if efficiency.get("lower_bound"):
         return (f"> {efficiency['lower_bound']:.0f}x (ORM-RL never rose above its start in "
