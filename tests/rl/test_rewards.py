@@ -4,7 +4,7 @@ import pytest
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_response
 from pavlab.rl.rewards import response_step_ends as step_end_chars
-from pavlab.rl.rewards import response_token_rewards, token_rewards, token_step_indices
+from pavlab.rl.rewards import response_token_rewards, token_kl_coefs, token_rewards, token_step_indices
 from pavlab.tasks.countdown import CountdownTask
 from pavlab.verifiers.progress import effective_rewards as step_rewards
 
@@ -51,6 +51,19 @@ def test_first_token_credit_puts_the_prover_term_on_each_steps_first_written_tok
     # the prover terms are the same, carried by 3 tokens instead of 19
     np.testing.assert_allclose((rewards - 1.0).sum(), 0.6 - 0.2 + 1.2)
     assert (per_step != 1.0).sum() == 19 and (rewards != 1.0).sum() == 3
+
+
+def test_execution_kl_weights_every_token_but_each_steps_first_written_one():
+    tokenizer = build_number_tokenizer(30, ["+", "-", "*", "="])
+    text = "3 + 4 = 7\n7 * 2 = 14\n\n14 - 1 = 13"
+    ids, offsets = encode_response(tokenizer, text)
+    offsets = offsets + [(len(text), len(text))]  # EOS: carries the last step out
+    coefs = token_kl_coefs(text, offsets, "\n", choice_coef=0.001, execution_coef=0.5)
+    # "3", "7" and "14" choose (the blank line before "14" does not); the rest, EOS included, execute
+    expected = [0.001] + [0.5] * 5 + [0.001] + [0.5] * 6 + [0.001] + [0.5] * 5
+    np.testing.assert_allclose(coefs, expected)
+    # a response without steps executes nothing
+    np.testing.assert_allclose(token_kl_coefs("", [(0, 0)], "\n", 0.001, 0.5), [0.001])
 
 
 def test_merged_separator_token_stays_with_its_step(make_tokenizer):

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -7,6 +8,7 @@ from safetensors.torch import load_file
 from pavlab.config import load_config
 from pavlab.rl.config import RLConfig
 from pavlab.rl.trainer import RL_METRICS_FILE, RLTrainer, run_rl
+from pavlab.runs import prepare_run
 from pavlab.tasks.planted import PlantedTask
 from pavlab.training import CHECKPOINT_FILE
 
@@ -66,6 +68,17 @@ def test_frozen_embeddings_stay_as_the_start_wrote_them_while_the_rest_trains(tm
     embeddings = [name for name in start if "embed_tokens" in name]
     assert embeddings and all(torch.equal(start[name], final[name]) for name in embeddings)
     assert any(not torch.equal(start[name], final[name]) for name in start if name not in embeddings)
+
+
+def test_execution_kl_coef_weighs_the_kl_of_each_rollout_token(tmp_path, make_planted_policy):
+    policy = make_planted_policy(tmp_path / "start", PlantedTask().problems("train", 8), sft_steps=20)
+    config = rl_config(policy, tmp_path / "run", iterations=1, kl_coef=0.01, execution_kl_coef=0.3)
+    trainer = RLTrainer(config, prepare_run(config.out, config, kind="rl"))
+    rollouts, _ = trainer.sample_rollouts()
+    coefs = np.concatenate([r.kl_coefs for r in rollouts])
+    # planted steps are one number each: every step's token chooses, its separator and EOS execute
+    assert set(np.unique(coefs)) == {0.01, 0.3}
+    assert all(r.kl_coefs[0] == 0.01 for r in rollouts if r.text[:1].strip())
 
 
 def furthest_progress(run_policy, problem, samples: int = 32) -> float:

@@ -58,6 +58,10 @@ class RLConfig(Config):
     max_grad_norm: float = Field(1.0, gt=0)
     kl_coef: float = Field(0.001, description="weight of the KL penalty to the initial policy")
     kl_estimator: KLEstimator = Field("k3", description="k1: in the reward (PPO); k3: in the loss (GRPO)")
+    execution_kl_coef: float | None = Field(None, ge=0, description="KL weight on the tokens that carry a step's "
+                                            "choice out (all but its first content token: a subset-sum line's "
+                                            "result and list); kl_coef stays on the choices; null: kl_coef "
+                                            "everywhere (RESULTS.md section 5b, 'An anchor on the arithmetic')")
     entropy_coef: float = Field(0.0, ge=0, description="weight of the token-entropy bonus (0 = off)")
     temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(64, ge=1)

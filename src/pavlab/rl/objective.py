@@ -85,19 +85,22 @@ class LossParts:
     reward: torch.Tensor
 
 
-def response_layout(rollouts: Sequence[Rollout], pad_id: int, device: torch.device
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ids and attention mask, plus the response-token mask and rewards aligned with the
-    next-token targets `ids[:, 1:]` (position j predicts token j+1)."""
+def response_layout(rollouts: Sequence[Rollout], pad_id: int, device: torch.device, kl_coef: float = 0.0
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask, plus the response-token mask, rewards and KL weights (a rollout's
+    `kl_coefs`, else `kl_coef`) aligned with the next-token targets `ids[:, 1:]` (position j predicts token j+1)."""
     ids, attention = right_pad([r.ids for r in rollouts], pad_id, device)
     mask = torch.zeros(ids.shape[0], ids.shape[1] - 1, device=device)
     rewards = torch.zeros_like(mask)
+    kl_coefs = torch.full_like(mask, kl_coef)
     for row, rollout in enumerate(rollouts):
         start = len(rollout.prompt_ids) - 1
         end = start + len(rollout.response_ids)
         mask[row, start:end] = 1.0
         rewards[row, start:end] = torch.as_tensor(rollout.rewards, dtype=torch.float32, device=device)
-    return ids, attention, mask, rewards
+        if rollout.kl_coefs is not None:
+            kl_coefs[row, start:end] = torch.as_tensor(rollout.kl_coefs, dtype=torch.float32, device=device)
+    return ids, attention, mask, rewards, kl_coefs
 
 
 BUCKET_ROWS = 16  # rows per length bucket in `batch_loss`; 0 = one batch padded to its longest sequence
@@ -115,7 +118,8 @@ def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model:
                rollouts: Sequence[Rollout], baselines: torch.Tensor | None, n_tokens: int, pad_id: int, *,
                temperature: float, kl_coef: float, kl_estimator: KLEstimator,
                entropy_coef: float = 0.0) -> LossParts:
-    """REINFORCE loss of `rollouts` (rewards set) with a value or per-response baseline and the KL penalty.
+    """REINFORCE loss of `rollouts` (rewards set) with a value or per-response baseline and the KL penalty
+    (weighted `kl_coef` per token, or by a rollout's own `kl_coefs`).
 
     `baselines` holds one number per rollout (leave-one-out) or None; with `value_model` the
     baseline is its per-token prediction instead, trained by squared loss to the per-token return.
@@ -136,7 +140,7 @@ def _bucket_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_mode
                  temperature: float, kl_coef: float, kl_estimator: KLEstimator, entropy_coef: float) -> LossParts:
     """`batch_loss` of rollouts read as one right-padded batch."""
     device = next(policy.parameters()).device
-    ids, attention, mask, rewards = response_layout(rollouts, pad_id, device)
+    ids, attention, mask, rewards, kl_coefs = response_layout(rollouts, pad_id, device, kl_coef)
     targets = ids[:, 1:]
     logits = policy(input_ids=ids, attention_mask=attention).logits[:, :-1] / temperature
     logprobs = token_logprobs(logits, targets)
@@ -147,7 +151,7 @@ def _bucket_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_mode
         entropy = (token_entropy(logits) * mask).sum() / n_tokens
     kl = kl_per_token(logprobs, ref_logprobs, kl_estimator)
     kl_mean = (kl * mask).sum() / n_tokens
-    returns = rewards - kl_coef * kl.detach() if kl_estimator == "k1" else rewards
+    returns = rewards - kl_coefs * kl.detach() if kl_estimator == "k1" else rewards
     zero = torch.zeros((), device=device)
     v_loss, baseline = zero, zero
     if value_model is not None:
@@ -157,5 +161,6 @@ def _bucket_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_mode
     elif baselines is not None:
         baseline = baselines.to(device).float()[:, None]
     pg_loss = policy_gradient_loss(logprobs, returns - baseline, mask, n_tokens)
-    loss = pg_loss + v_loss + (kl_coef * kl_mean if kl_estimator == "k3" else zero) - entropy_coef * entropy
+    kl_loss = (kl_coefs * kl * mask).sum() / n_tokens if kl_estimator == "k3" else zero
+    loss = pg_loss + v_loss + kl_loss - entropy_coef * entropy
     return LossParts(loss, pg_loss, v_loss, kl_mean.detach(), entropy.detach(), ((rewards * mask).sum() / n_tokens))

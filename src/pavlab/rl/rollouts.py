@@ -19,7 +19,7 @@ import numpy as np
 
 from pavlab.policies.base import Completion
 from pavlab.policies.tokenization import decoded_offsets, encode_prompt, encode_response
-from pavlab.rl.rewards import StepCredit, response_token_rewards
+from pavlab.rl.rewards import StepCredit, response_token_rewards, token_kl_coefs
 from pavlab.tasks.base import Problem, Task
 from pavlab.verifiers.progress import RewardKind
 
@@ -39,6 +39,7 @@ class Rollout:
     retokenized: bool
     outcome: float = 0.0
     rewards: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    kl_coefs: np.ndarray | None = None  # per-token KL weights; None: the run's kl_coef on every token
 
     @property
     def ids(self) -> list[int]:
@@ -77,3 +78,9 @@ def assign_rewards(rollouts: Sequence[Rollout], outcomes: np.ndarray, prover_val
         values = None if prover_values is None else prover_values[index]
         rollout.rewards = response_token_rewards(rollout.text, rollout.offsets, separator, rollout.outcome, values,
                                                  alpha, kind, terminal_value=rollout.outcome, credit=credit)
+
+
+def assign_kl_coefs(rollouts: Sequence[Rollout], separator: str, kl_coef: float, execution_kl_coef: float) -> None:
+    """Weigh each rollout's KL penalty per token: `kl_coef` where a step chooses, `execution_kl_coef` elsewhere."""
+    for rollout in rollouts:
+        rollout.kl_coefs = token_kl_coefs(rollout.text, rollout.offsets, separator, kl_coef, execution_kl_coef)
