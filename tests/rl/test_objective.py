@@ -85,23 +85,33 @@ def test_kl_term_is_zero_at_the_start(estimator, make_rollouts, make_llama):
     assert float(later.kl) > 0.0
 
 
-def test_per_token_kl_weights_replace_the_runs_coefficient_token_by_token(make_rollouts, make_llama):
+def test_execution_tokens_get_their_own_kl_weight_and_can_leave_the_policy_gradient(make_rollouts, make_llama):
     tokenizer, rollouts = make_rollouts(alpha=1.0)
     reference, moved = make_llama(len(tokenizer)), make_llama(len(tokenizer), seed=1)
     n_tokens = sum(len(r.response_ids) for r in rollouts)
+    assert all(r.execution.any() and not r.execution.all() for r in rollouts[:2])
 
-    def loss(kl_coef: float) -> torch.Tensor:
+    def parts(**options):
         return batch_loss(moved, reference, None, rollouts, None, n_tokens, tokenizer.pad_token_id,
-                          temperature=1.0, kl_coef=kl_coef, kl_estimator="k3").loss.detach()
+                          temperature=1.0, kl_estimator="k3", **options)
 
-    plain, uniform = loss(0.0), loss(0.5)
+    def loss(**options) -> float:
+        return float(parts(**options).loss.detach())
+
+    # the execution weight replaces kl_coef on those tokens only
+    assert loss(kl_coef=0.5, execution_kl_coef=0.5) == pytest.approx(loss(kl_coef=0.5))
+    assert loss(kl_coef=0.0) < loss(kl_coef=0.0, execution_kl_coef=0.5) < loss(kl_coef=0.5)
+    assert loss(kl_coef=0.5, execution_kl_coef=0.0) < loss(kl_coef=0.5)
+    # without the execution tokens the policy gradient is the sum over the choice tokens alone
+    everything = float(parts(kl_coef=0.0).policy_loss)
     for rollout in rollouts:
-        rollout.kl_coefs = np.full(len(rollout.response_ids), 0.5)
-    torch.testing.assert_close(loss(0.0), uniform)  # the rollout's weights win over kl_coef
-    for rollout in rollouts:  # weight 0.5 on the first response token only
-        rollout.kl_coefs = np.eye(len(rollout.response_ids))[0] * 0.5
-    first_only = loss(0.0)
-    assert float(plain) < float(first_only) < float(uniform)
+        rollout.execution = ~rollout.execution
+    others = float(parts(kl_coef=0.0, train_execution=False).policy_loss)
+    for rollout in rollouts:
+        rollout.execution = ~rollout.execution
+    choices = float(parts(kl_coef=0.0, train_execution=False).policy_loss)
+    assert choices != pytest.approx(everything)
+    assert choices + others == pytest.approx(everything)
 
 
 def test_entropy_bonus_subtracts_the_mean_token_entropy_and_raises_it(make_rollouts, make_llama):

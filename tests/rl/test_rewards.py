@@ -3,8 +3,8 @@ import pytest
 
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_response
+from pavlab.rl.rewards import execution_tokens, response_token_rewards, token_rewards, token_step_indices
 from pavlab.rl.rewards import response_step_ends as step_end_chars
-from pavlab.rl.rewards import response_token_rewards, token_kl_coefs, token_rewards, token_step_indices
 from pavlab.tasks.countdown import CountdownTask
 from pavlab.verifiers.progress import effective_rewards as step_rewards
 
@@ -53,17 +53,15 @@ def test_first_token_credit_puts_the_prover_term_on_each_steps_first_written_tok
     assert (per_step != 1.0).sum() == 19 and (rewards != 1.0).sum() == 3
 
 
-def test_execution_kl_weights_every_token_but_each_steps_first_written_one():
+def test_execution_tokens_are_every_token_of_a_step_but_its_first_written_one():
     tokenizer = build_number_tokenizer(30, ["+", "-", "*", "="])
     text = "3 + 4 = 7\n7 * 2 = 14\n\n14 - 1 = 13"
     ids, offsets = encode_response(tokenizer, text)
     offsets = offsets + [(len(text), len(text))]  # EOS: carries the last step out
-    coefs = token_kl_coefs(text, offsets, "\n", choice_coef=0.001, execution_coef=0.5)
     # "3", "7" and "14" choose (the blank line before "14" does not); the rest, EOS included, execute
-    expected = [0.001] + [0.5] * 5 + [0.001] + [0.5] * 6 + [0.001] + [0.5] * 5
-    np.testing.assert_allclose(coefs, expected)
-    # a response without steps executes nothing
-    np.testing.assert_allclose(token_kl_coefs("", [(0, 0)], "\n", 0.001, 0.5), [0.001])
+    expected = [False] + [True] * 5 + [False] + [True] * 6 + [False] + [True] * 5
+    assert execution_tokens(text, offsets, "\n") == expected
+    assert execution_tokens("", [(0, 0)], "\n") == [False]  # a response without steps executes nothing
 
 
 def test_merged_separator_token_stays_with_its_step(make_tokenizer):

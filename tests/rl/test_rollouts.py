@@ -38,9 +38,10 @@ def test_step_credit_is_a_checked_rl_option(tmp_path):
         RLConfig(**base, step_credit="last_token")
 
 
-def test_execution_kl_coef_is_a_checked_rl_option(tmp_path):
+def test_execution_options_are_checked_rl_options(tmp_path):
     base = {"task": {"name": "planted"}, "policy": "p", "prover": "mu:10", "alpha": 1.0, "out": tmp_path}
     assert RLConfig(**base).execution_kl_coef is None
     assert RLConfig(**base, execution_kl_coef=0.1).execution_kl_coef == 0.1
+    assert not RLConfig(**base, train_execution=False).train_execution
     with pytest.raises(ValidationError):
         RLConfig(**base, execution_kl_coef=-0.1)

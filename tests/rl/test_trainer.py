@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -70,15 +69,26 @@ def test_frozen_embeddings_stay_as_the_start_wrote_them_while_the_rest_trains(tm
     assert any(not torch.equal(start[name], final[name]) for name in start if name not in embeddings)
 
 
-def test_execution_kl_coef_weighs_the_kl_of_each_rollout_token(tmp_path, make_planted_policy):
+def test_rollouts_mark_the_tokens_that_carry_each_choice_out(tmp_path, make_planted_policy):
     policy = make_planted_policy(tmp_path / "start", PlantedTask().problems("train", 8), sft_steps=20)
-    config = rl_config(policy, tmp_path / "run", iterations=1, kl_coef=0.01, execution_kl_coef=0.3)
-    trainer = RLTrainer(config, prepare_run(config.out, config, kind="rl"))
-    rollouts, _ = trainer.sample_rollouts()
-    coefs = np.concatenate([r.kl_coefs for r in rollouts])
-    # planted steps are one number each: every step's token chooses, its separator and EOS execute
-    assert set(np.unique(coefs)) == {0.01, 0.3}
-    assert all(r.kl_coefs[0] == 0.01 for r in rollouts if r.text[:1].strip())
+    config = rl_config(policy, tmp_path / "run", iterations=1)
+    rollouts, _ = RLTrainer(config, prepare_run(config.out, config, kind="rl")).sample_rollouts()
+    # a planted step is a number: its first token chooses, the rest (a separator, EOS) executes
+    for rollout in (r for r in rollouts if r.text[:1].strip()):
+        pieces, expected, line_started = [rollout.text[a:b] for a, b in rollout.offsets], [], False
+        for piece in pieces:
+            expected.append(line_started or not piece.strip())
+            line_started = "\n" not in piece and (line_started or bool(piece.strip()))
+        assert expected == rollout.execution.tolist(), pieces
+    assert any(r.execution.any() for r in rollouts) and any((~r.execution).any() for r in rollouts)
+
+
+def test_a_run_that_trains_only_the_choices_runs_and_moves_the_policy(tmp_path, make_planted_policy):
+    policy = make_planted_policy(tmp_path / "start", PlantedTask().problems("train", 8), sft_steps=20)
+    run_rl(rl_config(policy, tmp_path / "run", iterations=2, checkpoint_every=2, train_execution=False,
+                     execution_kl_coef=0.5))
+    start, final = load_file(str(policy / "model.safetensors")), final_weights(tmp_path / "run")
+    assert any(not torch.equal(start[name], final[name]) for name in start)
 
 
 def furthest_progress(run_policy, problem, samples: int = 32) -> float:

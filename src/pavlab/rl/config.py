@@ -62,6 +62,9 @@ class RLConfig(Config):
                                             "choice out (all but its first content token: a subset-sum line's "
                                             "result and list); kl_coef stays on the choices; null: kl_coef "
                                             "everywhere (RESULTS.md section 5b, 'An anchor on the arithmetic')")
+    train_execution: bool = Field(True, description="false: the policy gradient reaches only each step's first "
+                                                    "content token (its choice); the tokens that carry it out "
+                                                    "move only with the KL anchor and the shared weights")
     entropy_coef: float = Field(0.0, ge=0, description="weight of the token-entropy bonus (0 = off)")
     temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(64, ge=1)

@@ -85,22 +85,21 @@ class LossParts:
     reward: torch.Tensor
 
 
-def response_layout(rollouts: Sequence[Rollout], pad_id: int, device: torch.device, kl_coef: float = 0.0
+def response_layout(rollouts: Sequence[Rollout], pad_id: int, device: torch.device
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ids and attention mask, plus the response-token mask, rewards and KL weights (a rollout's
-    `kl_coefs`, else `kl_coef`) aligned with the next-token targets `ids[:, 1:]` (position j predicts token j+1)."""
+    """Right-padded ids and attention mask, plus the response-token mask, rewards and execution-token mask
+    (`rewards.execution_tokens`) aligned with the next-token targets `ids[:, 1:]` (position j predicts token j+1)."""
     ids, attention = right_pad([r.ids for r in rollouts], pad_id, device)
     mask = torch.zeros(ids.shape[0], ids.shape[1] - 1, device=device)
-    rewards = torch.zeros_like(mask)
-    kl_coefs = torch.full_like(mask, kl_coef)
+    rewards, execution = torch.zeros_like(mask), torch.zeros_like(mask)
     for row, rollout in enumerate(rollouts):
         start = len(rollout.prompt_ids) - 1
         end = start + len(rollout.response_ids)
         mask[row, start:end] = 1.0
         rewards[row, start:end] = torch.as_tensor(rollout.rewards, dtype=torch.float32, device=device)
-        if rollout.kl_coefs is not None:
-            kl_coefs[row, start:end] = torch.as_tensor(rollout.kl_coefs, dtype=torch.float32, device=device)
-    return ids, attention, mask, rewards, kl_coefs
+        if len(rollout.execution):
+            execution[row, start:end] = torch.as_tensor(rollout.execution, dtype=torch.float32, device=device)
+    return ids, attention, mask, rewards, execution
 
 
 BUCKET_ROWS = 16  # rows per length bucket in `batch_loss`; 0 = one batch padded to its longest sequence
@@ -117,9 +116,12 @@ def length_buckets(lengths: Sequence[int], rows: int) -> list[list[int]]:
 def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model: ValueModel | None,
                rollouts: Sequence[Rollout], baselines: torch.Tensor | None, n_tokens: int, pad_id: int, *,
                temperature: float, kl_coef: float, kl_estimator: KLEstimator,
-               entropy_coef: float = 0.0) -> LossParts:
-    """REINFORCE loss of `rollouts` (rewards set) with a value or per-response baseline and the KL penalty
-    (weighted `kl_coef` per token, or by a rollout's own `kl_coefs`).
+               entropy_coef: float = 0.0, execution_kl_coef: float | None = None,
+               train_execution: bool = True) -> LossParts:
+    """REINFORCE loss of `rollouts` (rewards set) with a value or per-response baseline and the KL penalty.
+
+    On the tokens that carry a step's choice out (`Rollout.execution`) the KL weighs `execution_kl_coef`
+    (None: `kl_coef`), and `train_execution=False` leaves them out of the policy gradient.
 
     `baselines` holds one number per rollout (leave-one-out) or None; with `value_model` the
     baseline is its per-token prediction instead, trained by squared loss to the per-token return.
@@ -129,7 +131,8 @@ def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model:
     """
     parts = [_bucket_loss(policy, reference, value_model, [rollouts[i] for i in bucket],
                           None if baselines is None else baselines[bucket], n_tokens, pad_id, temperature=temperature,
-                          kl_coef=kl_coef, kl_estimator=kl_estimator, entropy_coef=entropy_coef)
+                          kl_coef=kl_coef, kl_estimator=kl_estimator, entropy_coef=entropy_coef,
+                          execution_kl_coef=execution_kl_coef, train_execution=train_execution)
              for bucket in length_buckets([len(r.ids) for r in rollouts], BUCKET_ROWS)]
     return LossParts(*(sum((getattr(p, f.name) for p in parts[1:]), getattr(parts[0], f.name))
                        for f in fields(LossParts)))
@@ -137,10 +140,12 @@ def batch_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model:
 
 def _bucket_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_model: ValueModel | None,
                  rollouts: Sequence[Rollout], baselines: torch.Tensor | None, n_tokens: int, pad_id: int, *,
-                 temperature: float, kl_coef: float, kl_estimator: KLEstimator, entropy_coef: float) -> LossParts:
+                 temperature: float, kl_coef: float, kl_estimator: KLEstimator, entropy_coef: float,
+                 execution_kl_coef: float | None, train_execution: bool) -> LossParts:
     """`batch_loss` of rollouts read as one right-padded batch."""
     device = next(policy.parameters()).device
-    ids, attention, mask, rewards, kl_coefs = response_layout(rollouts, pad_id, device, kl_coef)
+    ids, attention, mask, rewards, execution = response_layout(rollouts, pad_id, device)
+    kl_coefs = kl_coef + (0.0 if execution_kl_coef is None else execution_kl_coef - kl_coef) * execution
     targets = ids[:, 1:]
     logits = policy(input_ids=ids, attention_mask=attention).logits[:, :-1] / temperature
     logprobs = token_logprobs(logits, targets)
@@ -160,7 +165,8 @@ def _bucket_loss(policy: PreTrainedModel, reference: PreTrainedModel, value_mode
         baseline = values.detach().float()
     elif baselines is not None:
         baseline = baselines.to(device).float()[:, None]
-    pg_loss = policy_gradient_loss(logprobs, returns - baseline, mask, n_tokens)
+    trained = mask if train_execution else mask * (1.0 - execution)
+    pg_loss = policy_gradient_loss(logprobs, returns - baseline, trained, n_tokens)
     kl_loss = (kl_coefs * kl * mask).sum() / n_tokens if kl_estimator == "k3" else zero
     loss = pg_loss + v_loss + kl_loss - entropy_coef * entropy
     return LossParts(loss, pg_loss, v_loss, kl_mean.detach(), entropy.detach(), ((rewards * mask).sum() / n_tokens))

@@ -93,20 +93,19 @@ def first_content_tokens(text: str, offsets: Sequence[tuple[int, int]], token_st
     return marks
 
 
-def token_kl_coefs(text: str, offsets: Sequence[tuple[int, int]], separator: str, choice_coef: float,
-                   execution_coef: float) -> np.ndarray:
-    """Per-token weight of the KL penalty: `choice_coef` on each step's first content token (where it chooses) and
-    `execution_coef` on the rest of its tokens (what carries the choice out: a subset-sum line's result and list).
+def execution_tokens(text: str, offsets: Sequence[tuple[int, int]], separator: str) -> list[bool]:
+    """True for each token that carries a step's choice out: every token of a step but its first content token
+    (where it chooses), so a subset-sum line's result and list, its separator, and EOS. A response without
+    steps has no execution: all False.
 
     Why: a step whose choice is penalized pushes down its whole line, and on such a line a correct and a wrong
-    result are equally doomed, so nothing in the reward keeps the arithmetic (RESULTS.md section 5b). A strong
-    anchor on the execution tokens keeps the start's arithmetic and leaves the choices free to move.
-    A response without steps has no execution: every token is weighted `choice_coef`.
+    result are equally doomed, so nothing in the reward keeps the arithmetic (RESULTS.md section 5b). RL can
+    anchor these tokens to the start (`RLConfig.execution_kl_coef`) or leave them out of the policy gradient
+    (`RLConfig.train_execution`) while the choices move.
     """
     steps = token_step_indices(offsets, response_step_ends(text, separator))
     choices = first_content_tokens(text, offsets, steps)
-    return np.array([choice_coef if chosen or step < 0 else execution_coef
-                     for chosen, step in zip(choices, steps, strict=True)], dtype=np.float64)
+    return [step >= 0 and not chosen for chosen, step in zip(choices, steps, strict=True)]
 
 
 def response_token_rewards(text: str, offsets: Sequence[tuple[int, int]], separator: str, outcome: float,

@@ -19,7 +19,7 @@ import numpy as np
 
 from pavlab.policies.base import Completion
 from pavlab.policies.tokenization import decoded_offsets, encode_prompt, encode_response
-from pavlab.rl.rewards import StepCredit, response_token_rewards, token_kl_coefs
+from pavlab.rl.rewards import StepCredit, execution_tokens, response_token_rewards
 from pavlab.tasks.base import Problem, Task
 from pavlab.verifiers.progress import RewardKind
 
@@ -39,7 +39,7 @@ class Rollout:
     retokenized: bool
     outcome: float = 0.0
     rewards: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    kl_coefs: np.ndarray | None = None  # per-token KL weights; None: the run's kl_coef on every token
+    execution: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # see `execution_tokens`
 
     @property
     def ids(self) -> list[int]:
@@ -63,7 +63,9 @@ def build_rollouts(task: Task, tokenizer: Any, problems: Sequence[Problem],
             if ended:
                 ids, offsets = ids + completion.token_ids[-1:], offsets + [(len(completion.text),) * 2]
             rollouts.append(Rollout(group, problem, prompt, completion.text, task.split_steps(completion.text),
-                                    prompt_ids, ids, offsets, retokenized))
+                                    prompt_ids, ids, offsets, retokenized,
+                                    execution=np.array(execution_tokens(completion.text, offsets,
+                                                                        task.step_separator), dtype=bool)))
     return rollouts
 
 
@@ -79,8 +81,3 @@ def assign_rewards(rollouts: Sequence[Rollout], outcomes: np.ndarray, prover_val
         rollout.rewards = response_token_rewards(rollout.text, rollout.offsets, separator, rollout.outcome, values,
                                                  alpha, kind, terminal_value=rollout.outcome, credit=credit)
 
-
-def assign_kl_coefs(rollouts: Sequence[Rollout], separator: str, kl_coef: float, execution_kl_coef: float) -> None:
-    """Weigh each rollout's KL penalty per token: `kl_coef` where a step chooses, `execution_kl_coef` elsewhere."""
-    for rollout in rollouts:
-        rollout.kl_coefs = token_kl_coefs(rollout.text, rollout.offsets, separator, kl_coef, execution_kl_coef)

@@ -35,7 +35,7 @@ from pavlab.progress import progress_bar
 from pavlab.rl.config import RLConfig
 from pavlab.rl.objective import batch_loss, leave_one_out_baselines
 from pavlab.rl.rft import rejection_finetune
-from pavlab.rl.rollouts import Rollout, assign_kl_coefs, assign_rewards, build_rollouts
+from pavlab.rl.rollouts import Rollout, assign_rewards, build_rollouts
 from pavlab.rl.scoring import build_outcome, build_prover
 from pavlab.rl.tensorboard_log import TENSORBOARD_DIR, NoLog, TensorBoardLog, open_log, summary_writer_class
 from pavlab.runs import prepare_run
@@ -190,8 +190,6 @@ class RLTrainer:
         scoring_seconds = time.perf_counter() - started
         assign_rewards(rollouts, outcomes, values, config.alpha, config.reward, self.task.step_separator,
                        config.step_credit)
-        if config.execution_kl_coef is not None:
-            assign_kl_coefs(rollouts, self.task.step_separator, config.kl_coef, config.execution_kl_coef)
         return rollouts, scoring_seconds
 
     def update(self, rollouts: Sequence[Rollout]) -> dict[str, float]:
@@ -209,7 +207,8 @@ class RLTrainer:
             parts = batch_loss(self.model, self.reference, self.value_model, rollouts[start:stop],
                                None if baselines is None else baselines[start:stop], n_tokens, self.pad_id,
                                temperature=config.temperature, kl_coef=config.kl_coef,
-                               kl_estimator=config.kl_estimator, entropy_coef=config.entropy_coef)
+                               kl_estimator=config.kl_estimator, entropy_coef=config.entropy_coef,
+                               execution_kl_coef=config.execution_kl_coef, train_execution=config.train_execution)
             parts.loss.backward()
             for name, value in vars(parts).items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach())
