@@ -67,8 +67,14 @@ def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float
     that fits. It usually strands the need on large leftovers, so a policy trained on it fails by
     its *choices* (every line valid, the need unreachable), the starved start RL needs to test
     progress rewards (a weak policy that already writes correct lines, like the planted task's)."""
-    left = tuple(problem.meta["numbers"])
-    need = problem.meta["target"]
+    return "\n".join(solver_lines(tuple(problem.meta["numbers"]), problem.meta["target"], rng, good_move_prob,
+                                   annotate, smallest_first_prob))
+
+
+def solver_lines(left: tuple[int, ...], need: int, rng: random.Random, good_move_prob: float, annotate: bool,
+                 smallest_first_prob: float = 0.0) -> list[str]:
+    """The noisy solver's lines from the state (`left` untaken, in prompt order; `need` still to reach), as
+    `subset_sum_trace` plays them; also what the solver policy continues a prefix with (`policies.solver`)."""
     lines: list[str] = []
     while need > 0:
         legal = [x for x in left if x <= need]
@@ -83,4 +89,4 @@ def subset_sum_trace(problem: Problem, rng: random.Random, good_move_prob: float
         left = tuple(x for x in left if x != taken)
         need -= taken
         lines.append(f"{taken} -> {need}" + (" | " + " ".join(map(str, left)) if annotate else ""))
-    return "\n".join(lines)
+    return lines

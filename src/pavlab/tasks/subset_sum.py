@@ -189,6 +189,15 @@ class SubsetSumTask(Task):
         outcome = apply_takes(problem.meta["numbers"], problem.meta["target"], steps)
         return outcome is not None and outcome[1] == 0
 
+    def state_of_prompt(self, prompt: str) -> tuple[tuple[int, ...], int]:
+        """(numbers, target) a prompt shows ("3 7 12 -> 22"), so a procedural policy needs no lookup table."""
+        numbers, arrow, target = prompt.partition("->")
+        parts = numbers.split()
+        if not arrow or not target.strip().isdigit() or not parts or not all(p.isdigit() for p in parts):
+            raise PavlabError(f"not a subset_sum prompt (expected 'N N ... -> TARGET'): {prompt[:80]!r}",
+                              field="prompt")
+        return tuple(int(p) for p in parts), int(target)
+
     def prefix_alive(self, problem: Problem, steps: list[str]) -> bool:
         """Exact value of a prefix under a perfect continuation: can it still end correct?"""
         return steps_alive(problem.meta["numbers"], problem.meta["target"], steps)
