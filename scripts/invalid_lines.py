@@ -1,11 +1,14 @@
-"""Why subset-sum responses fail: the first bad line of each sampled response, by kind, and how often a line
-from a live state subtracts wrongly, by the number it takes.
+"""Why subset-sum responses fail: the first bad line of each sampled response, by kind; what made each response
+fail (the first line after which it could no longer end correct); and how often a line from a live state
+subtracts wrongly, by the number it takes.
 
 Why: a response that "ends in an invalid line" (`pavlab study testbed`'s endings) may have taken a number it
 does not have, subtracted wrongly or miscopied the list, and RL moves these shares differently (RESULTS.md
 section 5b, "A start that fails by its choices"). The per-line rates say *where* the subtraction breaks: after
 the smallest number that fits (the start's habit) or after another one, and after a choice that keeps the
-target reachable or one that strands it. Reads `samples.jsonl` files of `pavlab study testbed`.
+target reachable or one that strands it. The fatal line tells the shares that cost accuracy from those that
+do not: a line that breaks a rule after the need is already unreachable (or on a dead-end choice) loses nothing.
+Reads `samples.jsonl` files of `pavlab study testbed`.
 
 Usage: python scripts/invalid_lines.py SAMPLES.jsonl [...]
 e.g.   python scripts/invalid_lines.py runs/regime/testbed-habit85/samples.jsonl
@@ -37,10 +40,25 @@ def live_subtractions(numbers: list[int], target: int, steps: list[str]) -> list
     return lines
 
 
+def fatal_line(numbers: list[int], target: int, steps: list[str]) -> str:
+    """What made the response fail: the first line after which it cannot end correct, a valid one that strands the
+    need ("dead-end choice") or one that breaks a rule from a live state ("invalid: RULE"); "correct" or
+    "stopped while alive" when none did."""
+    for count in range(1, len(steps) + 1):
+        left, need, broken = first_broken_rule(numbers, target, steps[:count])
+        if broken is not None:
+            return f"invalid: {broken}"
+        if not reachable(left, need):
+            return "dead-end choice"
+    left, need, _ = first_broken_rule(numbers, target, steps)
+    return "correct" if steps and need == 0 else "stopped while alive"
+
+
 def main(paths: list[str]) -> None:
     task = SubsetSumTask()  # for its line splitting only; every rule is read off the prompt
     for path in paths:
         kinds: collections.Counter[str] = collections.Counter()
+        fatal: collections.Counter[str] = collections.Counter()
         lines: collections.Counter[tuple[str, bool]] = collections.Counter()
         for line in open(path):
             row = json.loads(line)
@@ -48,11 +66,13 @@ def main(paths: list[str]) -> None:
             numbers, target = [int(x) for x in numbers_text.split()], int(target_text)
             steps = task.split_steps(row["response"])
             kinds[first_broken_rule(numbers, target, steps)[2] or "valid lines"] += 1
+            fatal[fatal_line(numbers, target, steps)] += 1
             for habit, choice, right in live_subtractions(numbers, target, steps):
                 lines[habit, right] += 1
                 lines[choice, right] += 1
         total = sum(kinds.values())
         print(path, {kind: round(count / total, 3) for kind, count in kinds.most_common()})
+        print("  fatal line:", {kind: round(count / total, 3) for kind, count in fatal.most_common()})
         print("  wrong subtractions per live line, by the number taken:",
               {kind: f"{lines[kind, False] / max(1, lines[kind, False] + lines[kind, True]):.1%} of "
                      f"{lines[kind, False] + lines[kind, True]}" for kind in ("smallest", "other", "good", "dead-end")})

@@ -52,6 +52,16 @@ def _changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
+def _with_defaults(config: Config, recorded: Any) -> Any:
+    """The recorded config with the defaults of fields added since it was written: a run started before a
+    field existed ran as its default (new fields keep the old behaviour by default), so resuming it with the
+    default is no change. The record as it is when it no longer validates."""
+    try:
+        return type(config).model_validate(recorded).model_dump(mode="json")
+    except (ValueError, TypeError, PavlabError):
+        return recorded
+
+
 def prepare_run(out: str | Path, config: Config, kind: str) -> Path:
     """Create (or reopen for resuming) the run folder `out` for a job of `kind` with `config`."""
     run_dir = Path(out)
@@ -59,7 +69,7 @@ def prepare_run(out: str | Path, config: Config, kind: str) -> Path:
     resolved = config.model_dump(mode="json")
     if record_path.exists():
         previous = read_json(record_path)
-        changes = [c for c in _changed_fields(previous.get("config"), resolved)
+        changes = [c for c in _changed_fields(_with_defaults(config, previous.get("config")), resolved)
                    if c.split(":")[0] not in EXECUTION_ONLY_FIELDS]
         if changes and os.environ.get("PAVLAB_ALLOW_CONFIG_CHANGE") != "1":
             raise PavlabError("refusing to resume with a different config (" + "; ".join(changes[:5]) +

@@ -43,3 +43,20 @@ def test_run_record_and_config_change(kind: str, tmp_path: Path, pavlab: Callabl
     code, _, err = pavlab(*argv(out), "--seed", "4")
     assert code == 0, err
     assert json.loads(Path(record_name.format(out=out)).read_text())["config"]["seed"] == 3  # first record kept
+
+
+def test_a_field_added_after_the_run_started_resumes_at_its_default(tmp_path: Path, pavlab: Callable) -> None:
+    argv, record_name = JOBS["label"]
+    out = tmp_path / "run"
+    assert pavlab(*argv(out))[0] == 0
+    record_path = Path(record_name.format(out=out))
+    record = json.loads(record_path.read_text())
+    assert record["config"]["seeding"] == "random" and record["config"]["n_mc"] == 2
+    del record["config"]["seeding"]  # as if the run predates the field: it ran as the default
+    record_path.write_text(json.dumps(record))
+    code, _, err = pavlab(*argv(out))
+    assert code == 0, err
+    del record["config"]["n_mc"]  # the default (16) is not what this command asks for (2)
+    record_path.write_text(json.dumps(record))
+    code, _, err = pavlab(*argv(out))
+    assert code == 2 and "n_mc: 16 -> 2" in err
