@@ -61,7 +61,7 @@ class RLConfig(Config):
     execution_kl_coef: float | None = Field(None, ge=0, description="KL weight on the tokens that carry a step's "
                                             "choice out (all but its first content token: a subset-sum line's "
                                             "result and list); kl_coef stays on the choices; null: kl_coef "
-                                            "everywhere (RESULTS.md section 5b, 'An anchor on the arithmetic')")
+                                            "everywhere (RESULTS.md section 5b, 'What caps the gain')")
     train_execution: bool = Field(True, description="false: the policy gradient reaches only each step's first "
                                                     "content token (its choice); the tokens that carry it out "
                                                     "move only with the KL anchor and the shared weights")

@@ -101,7 +101,8 @@ def execution_tokens(text: str, offsets: Sequence[tuple[int, int]], separator: s
     Why: a step whose choice is penalized pushes down its whole line, and on such a line a correct and a wrong
     result are equally doomed, so nothing in the reward keeps the arithmetic (RESULTS.md section 5b). RL can
     anchor these tokens to the start (`RLConfig.execution_kl_coef`) or leave them out of the policy gradient
-    (`RLConfig.train_execution`) while the choices move.
+    (`RLConfig.train_execution`) while the choices move. (On the subset-sum testbed neither lifted PAV-RL:
+    RESULTS.md section 5b, "What caps the gain".)
     """
     steps = token_step_indices(offsets, response_step_ends(text, separator))
     choices = first_content_tokens(text, offsets, steps)
