@@ -103,13 +103,13 @@ def test_execution_tokens_get_their_own_kl_weight_and_can_leave_the_policy_gradi
     assert loss(kl_coef=0.0) < loss(kl_coef=0.0, execution_kl_coef=0.5) < loss(kl_coef=0.5)
     assert loss(kl_coef=0.5, execution_kl_coef=0.0) < loss(kl_coef=0.5)
     # without the execution tokens the policy gradient is the sum over the choice tokens alone
-    everything = float(parts(kl_coef=0.0).policy_loss)
+    everything = float(parts(kl_coef=0.0).policy_loss.detach())
     for rollout in rollouts:
         rollout.execution = ~rollout.execution
-    others = float(parts(kl_coef=0.0, train_execution=False).policy_loss)
+    others = float(parts(kl_coef=0.0, train_execution=False).policy_loss.detach())
     for rollout in rollouts:
         rollout.execution = ~rollout.execution
-    choices = float(parts(kl_coef=0.0, train_execution=False).policy_loss)
+    choices = float(parts(kl_coef=0.0, train_execution=False).policy_loss.detach())
     assert choices != pytest.approx(everything)
     assert choices + others == pytest.approx(everything)
 
