@@ -23,7 +23,7 @@ import sys
 from pavlab.tasks.subset_sum import SubsetSumTask, first_broken_rule, good_takes, parse_take, reachable
 
 
-def live_subtractions(numbers: list[int], target: int, steps: list[str]) -> list[tuple[str, str, bool]]:
+def live_subtractions(numbers: tuple[int, ...], target: int, steps: list[str]) -> list[tuple[str, str, bool]]:
     """(smallest|other, good|dead-end, subtraction right?) for each line that takes an available number from a
     live state, up to the first invalid line or dead end."""
     left, need, lines = tuple(sorted(numbers)), target, []
@@ -40,7 +40,7 @@ def live_subtractions(numbers: list[int], target: int, steps: list[str]) -> list
     return lines
 
 
-def fatal_line(numbers: list[int], target: int, steps: list[str]) -> str:
+def fatal_line(numbers: tuple[int, ...], target: int, steps: list[str]) -> str:
     """What made the response fail: the first line after which it cannot end correct, a valid one that strands the
     need ("dead-end choice") or one that breaks a rule from a live state ("invalid: RULE"); "correct" or
     "stopped while alive" when none did."""
@@ -55,15 +55,14 @@ def fatal_line(numbers: list[int], target: int, steps: list[str]) -> str:
 
 
 def main(paths: list[str]) -> None:
-    task = SubsetSumTask()  # for its line splitting only; every rule is read off the prompt
+    task = SubsetSumTask()  # for its line splitting and prompt reading; every rule is read off the prompt
     for path in paths:
         kinds: collections.Counter[str] = collections.Counter()
         fatal: collections.Counter[str] = collections.Counter()
         lines: collections.Counter[tuple[str, bool]] = collections.Counter()
         for line in open(path):
             row = json.loads(line)
-            numbers_text, target_text = row["prompt"].split("->")
-            numbers, target = [int(x) for x in numbers_text.split()], int(target_text)
+            numbers, target = task.state_of_prompt(row["prompt"])
             steps = task.split_steps(row["response"])
             kinds[first_broken_rule(numbers, target, steps)[2] or "valid lines"] += 1
             fatal[fatal_line(numbers, target, steps)] += 1

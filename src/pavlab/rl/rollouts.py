@@ -80,4 +80,3 @@ def assign_rewards(rollouts: Sequence[Rollout], outcomes: np.ndarray, prover_val
         values = None if prover_values is None else prover_values[index]
         rollout.rewards = response_token_rewards(rollout.text, rollout.offsets, separator, rollout.outcome, values,
                                                  alpha, kind, terminal_value=rollout.outcome, credit=credit)
-
