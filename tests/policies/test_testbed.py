@@ -99,6 +99,8 @@ def test_bad_config_and_task_are_rejected(tmp_path):
         train_testbed("chess", tmp_path, TINY)
     with pytest.raises(ValidationError, match="subset_sum option"):
         TestbedConfig(task="countdown", smallest_first_prob=0.5)
+    with pytest.raises(ValidationError, match="coverage_traces is a subset_sum option"):
+        TestbedConfig(task="countdown", coverage_traces=10)
 
 
 def test_the_smallest_first_habit_is_recorded_only_when_used_and_lowers_the_trace_success():
@@ -109,6 +111,37 @@ def test_the_smallest_first_habit_is_recorded_only_when_used_and_lowers_the_trac
     assert "smallest_first_prob" not in plain.recorded() and habit.recorded()["smallest_first_prob"] == 0.9
     plain_rate = subset_sum_sft_data(plain).record["trace_success_rate"]
     assert subset_sum_sft_data(habit).record["trace_success_rate"] < plain_rate / 3
+
+
+def test_a_coverage_example_scores_every_response_token_but_each_lines_choice():
+    from pavlab.policies.testbed import SUBSET_SUM_SYMBOLS, encode_example, encode_execution_example
+
+    tokenizer = build_number_tokenizer(150, SUBSET_SUM_SYMBOLS)
+    prompt, response = "3 7 10 14 -> 24", "10 -> 14 | 3 7 14\n14 -> 0 | 3 7"
+    ids, labels = encode_execution_example(tokenizer, prompt, response)
+    plain_ids, plain_labels = encode_example(tokenizer, prompt, response)
+    assert ids == plain_ids
+    dropped = [tokenizer.convert_ids_to_tokens(label) for label, masked in zip(plain_labels, labels, strict=True)
+               if label != -100 and masked == -100]
+    assert dropped == ["10", "14"]  # the two chosen numbers, not the "14" and "0" results after them
+    assert sum(label != -100 for label in labels) == sum(label != -100 for label in plain_labels) - 2
+    assert labels[-1] == tokenizer.eos_token_id  # when to stop is execution: scored
+
+
+def test_coverage_traces_add_unscored_choice_rows_of_the_plain_solver_and_are_recorded_only_when_used():
+    from pavlab.policies.testbed import subset_sum_sft_data
+
+    habit = TINY.model_copy(update={"task": "subset_sum", "min_take": 6, "max_take": 7, "good_move_prob": 1.0,
+                                    "smallest_first_prob": 0.9})
+    covered = habit.model_copy(update={"coverage_traces": 300, "coverage_good_move_prob": 1.0})
+    assert "coverage_traces" not in habit.recorded()
+    assert covered.recorded()["coverage_traces"] == 300 and covered.recorded()["coverage_good_move_prob"] == 1.0
+    plain, data = subset_sum_sft_data(habit), subset_sum_sft_data(covered)
+    assert len(data.rows) == len(plain.rows) + 300 and data.rows[:len(plain.rows)] == plain.rows
+    # the coverage solver plays without the habit: every trace of the perfect solver succeeds
+    assert data.record["coverage_trace_success_rate"] == 1.0 > 3 * data.record["trace_success_rate"]
+    unscored = [sum(label == -100 for label in labels) for _, labels in data.rows]
+    assert all(a < b for a, b in zip(unscored[:3], unscored[-3:], strict=True))  # same prompt length
 
 
 def test_tiny_testbed_learns_and_beats_random_init_on_held_out_traces(tmp_path):

@@ -25,6 +25,7 @@ from pavlab.io import write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import encode_prompt, encode_response
+from pavlab.rl.rewards import first_content_tokens, response_step_ends, token_step_indices
 from pavlab.policies.traces import countdown_trace, subset_sum_trace
 from pavlab.tasks.base import Problem
 from pavlab.tasks.countdown import OPERATORS, CountdownTask, apply_op, parse_step
@@ -62,6 +63,11 @@ class TestbedConfig(Config):
     smallest_first_prob: float = Field(0.0, ge=0.0, le=1.0, description="subset_sum: chance the solver takes "
                                        "the smallest number that fits before choosing (a wrong habit: a start "
                                        "that fails by its choices)")
+    coverage_traces: int = Field(0, ge=0, description="subset_sum: extra traces of the plain noisy solver (no habit) "
+                                 "whose choice tokens are left out of the loss: the policy practises its lines in "
+                                 "the states other choices reach, and learns its choices from the main traces only")
+    coverage_good_move_prob: float = Field(0.5, ge=0.0, le=1.0, description="subset_sum: good_move_prob of the "
+                                           "coverage traces")
     slip_prob: float = Field(0.03, ge=0.0, le=1.0, description="chance a trace line has a wrong result")
     n_train_problems: int = Field(8000, ge=1, description="training problems traces are drawn from")
     n_traces: int = Field(24000, ge=1, description="traces in the training pool")
@@ -108,16 +114,18 @@ class TestbedConfig(Config):
     def _task_options_match(self) -> TestbedConfig:
         if self.horizon is not None and self.task != "planted":
             raise ValueError(f"horizon is a planted-task option; task {self.task!r} does not read it")
-        if self.smallest_first_prob and self.task != "subset_sum":
-            raise ValueError(f"smallest_first_prob is a subset_sum option; task {self.task!r} does not read it")
+        for option in ("smallest_first_prob", "coverage_traces"):
+            if getattr(self, option) and self.task != "subset_sum":
+                raise ValueError(f"{option} is a subset_sum option; task {self.task!r} does not read it")
         return self
 
     def recorded(self) -> dict[str, Any]:
         """What testbed.json records as `config`: how it was trained (the task and folder are recorded apart).
-        An unset horizon and an unused habit are left out, so testbeds recorded before those options existed
-        still match."""
+        An unset horizon, an unused habit and no coverage traces are left out, so testbeds recorded before
+        those options existed still match."""
         unset = {*(() if self.horizon is not None else ("horizon",)),
-                 *(() if self.smallest_first_prob else ("smallest_first_prob",))}
+                 *(() if self.smallest_first_prob else ("smallest_first_prob",)),
+                 *(() if self.coverage_traces else ("coverage_traces", "coverage_good_move_prob"))}
         return self.model_dump(exclude={"task", "out", *unset})
 
 
@@ -182,13 +190,31 @@ def countdown_traces(config: TestbedConfig, split: str, n: int, seed: int) -> tu
     return chosen, traces
 
 
-def subset_sum_traces(config: TestbedConfig, split: str, n: int, seed: int) -> tuple[list[Problem], list[str]]:
-    """`n` noisy-solver traces, cycling over the first `n_train_problems` problems of `split`."""
+def subset_sum_traces(config: TestbedConfig, split: str, n: int, seed: int, coverage: bool = False
+                      ) -> tuple[list[Problem], list[str]]:
+    """`n` noisy-solver traces, cycling over the first `n_train_problems` problems of `split`; with `coverage`,
+    the coverage traces' solver (`coverage_good_move_prob`, no habit)."""
     problems = subset_sum_task(config).problems(split, min(n, config.n_train_problems), seed=seed)
     rng = random.Random(seed)
     chosen = [problems[i % len(problems)] for i in range(n)]
+    if coverage:
+        return chosen, [subset_sum_trace(p, rng, config.coverage_good_move_prob, config.annotate_state)
+                        for p in chosen]
     return chosen, [subset_sum_trace(p, rng, config.good_move_prob, config.annotate_state, config.smallest_first_prob)
                     for p in chosen]
+
+
+def encode_execution_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str
+                             ) -> tuple[list[int], list[int]]:
+    """`encode_example` with each step's choice (its first content token) unlabelled: the example teaches how a
+    line is written after whatever was chosen, not what to choose."""
+    ids, labels = encode_example(tokenizer, prompt, response)
+    _, offsets = encode_response(tokenizer, response)
+    steps = token_step_indices(offsets, response_step_ends(response, "\n"))
+    choices = [*first_content_tokens(response, offsets, steps), False]  # EOS chooses nothing
+    start = len(ids) - len(choices)
+    return ids, [*labels[:start], *(-100 if chosen else label for chosen, label in zip(choices, labels[start:],
+                                                                                         strict=True))]
 
 
 def arithmetic_drill(tokenizer: PreTrainedTokenizerBase, traces: list[str]) -> list[tuple[list[int], list[int]]]:
@@ -272,7 +298,14 @@ def subset_sum_sft_data(config: TestbedConfig) -> SFTData:
     problems, traces = subset_sum_traces(config, "train", config.n_traces, config.seed)
     rows = [encode_example(tokenizer, task.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
     success = sum(task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
-    return SFTData(tokenizer, rows, [], {"task_options": task.options(), "trace_success_rate": success})
+    record = {"task_options": task.options(), "trace_success_rate": success}
+    if config.coverage_traces:
+        # a different seed: the coverage solver must not replay the main traces' random draws
+        problems, traces = subset_sum_traces(config, "train", config.coverage_traces, config.seed + 1, coverage=True)
+        rows += [encode_execution_example(tokenizer, task.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
+        record["coverage_trace_success_rate"] = sum(
+            task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
+    return SFTData(tokenizer, rows, [], record)
 
 
 def planted_sft_data(config: TestbedConfig) -> SFTData:
