@@ -101,6 +101,8 @@ def test_bad_config_and_task_are_rejected(tmp_path):
         TestbedConfig(task="countdown", smallest_first_prob=0.5)
     with pytest.raises(ValidationError, match="coverage_traces is a subset_sum option"):
         TestbedConfig(task="countdown", coverage_traces=10)
+    with pytest.raises(ValidationError, match="needs coverage_traces"):
+        TestbedConfig(task="subset_sum", coverage_good_move_prob=0.3)
 
 
 def test_the_smallest_first_habit_is_recorded_only_when_used_and_lowers_the_trace_success():

@@ -117,6 +117,8 @@ class TestbedConfig(Config):
         for option in ("smallest_first_prob", "coverage_traces"):
             if getattr(self, option) and self.task != "subset_sum":
                 raise ValueError(f"{option} is a subset_sum option; task {self.task!r} does not read it")
+        if "coverage_good_move_prob" in self.model_fields_set and not self.coverage_traces:
+            raise ValueError("coverage_good_move_prob needs coverage_traces > 0 (no coverage traces are drawn)")
         return self
 
     def recorded(self) -> dict[str, Any]:
@@ -204,13 +206,13 @@ def subset_sum_traces(config: TestbedConfig, split: str, n: int, seed: int, cove
                     for p in chosen]
 
 
-def encode_execution_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str
+def encode_execution_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str, separator: str = "\n"
                              ) -> tuple[list[int], list[int]]:
     """`encode_example` with each step's choice (its first content token) unlabelled: the example teaches how a
     line is written after whatever was chosen, not what to choose."""
     ids, labels = encode_example(tokenizer, prompt, response)
     _, offsets = encode_response(tokenizer, response)
-    steps = token_step_indices(offsets, response_step_ends(response, "\n"))
+    steps = token_step_indices(offsets, response_step_ends(response, separator))
     choices = [*first_content_tokens(response, offsets, steps), False]  # EOS chooses nothing
     start = len(ids) - len(choices)
     return ids, [*labels[:start], *(-100 if chosen else label for chosen, label in zip(choices, labels[start:],
@@ -302,7 +304,8 @@ def subset_sum_sft_data(config: TestbedConfig) -> SFTData:
     if config.coverage_traces:
         # a different seed: the coverage solver must not replay the main traces' random draws
         problems, traces = subset_sum_traces(config, "train", config.coverage_traces, config.seed + 1, coverage=True)
-        rows += [encode_execution_example(tokenizer, task.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
+        rows += [encode_execution_example(tokenizer, task.prompt(p), t, task.step_separator)
+                 for p, t in zip(problems, traces, strict=True)]
         record["coverage_trace_success_rate"] = sum(
             task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
     return SFTData(tokenizer, rows, [], record)
