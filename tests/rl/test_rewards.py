@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
-from pavlab.policies.tokenization import encode_response
-from pavlab.rl.rewards import execution_tokens, response_token_rewards, token_rewards, token_step_indices
-from pavlab.rl.rewards import response_step_ends as step_end_chars
+from pavlab.policies.tokenization import encode_response, token_step_indices
+from pavlab.policies.tokenization import response_step_ends as step_end_chars
+from pavlab.rl.rewards import execution_tokens, response_token_rewards, token_rewards
 from pavlab.tasks.countdown import CountdownTask
 from pavlab.verifiers.progress import effective_rewards as step_rewards
 

@@ -24,9 +24,14 @@ from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
-from pavlab.policies.tokenization import encode_prompt, encode_response
+from pavlab.policies.tokenization import (
+    encode_prompt,
+    encode_response,
+    first_content_tokens,
+    response_step_ends,
+    token_step_indices,
+)
 from pavlab.policies.traces import countdown_trace, subset_sum_trace
-from pavlab.rl.rewards import first_content_tokens, response_step_ends, token_step_indices
 from pavlab.tasks.base import Problem
 from pavlab.tasks.countdown import OPERATORS, CountdownTask, apply_op, parse_step
 from pavlab.tasks.planted import HORIZON, TARGET_LENGTH

@@ -26,42 +26,18 @@ Conventions:
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 
+from pavlab.policies.tokenization import first_content_tokens, response_step_ends, token_step_indices
 from pavlab.verifiers.progress import RewardKind, effective_rewards
 
 # Which tokens of a step carry its prover term: all of them (the paper's step-level reward), or only the
 # step's first token (where a task's step makes its choice, e.g. the number a subset-sum line takes);
 # the outcome return is on every token either way.
 StepCredit = Literal["step", "first_token"]
-
-
-def response_step_ends(text: str, separator: str) -> list[int]:
-    """End character (exclusive, trailing separator included when present) of each non-blank step of `text`.
-
-    The steps are exactly `Task.split_steps(text)`: pieces between separators, blank ones dropped.
-    """
-    if not separator:
-        raise ValueError("the step separator must not be empty")
-    ends, position = [], 0
-    for piece in text.split(separator):
-        end = min(position + len(piece) + len(separator), len(text))
-        if piece.strip():
-            ends.append(end)
-        position += len(piece) + len(separator)
-    return ends
-
-
-def token_step_indices(offsets: Sequence[tuple[int, int]], step_ends: Sequence[int]) -> list[int]:
-    """0-based step of each token (by its start character); -1 for every token when there are no steps."""
-    if not step_ends:
-        return [-1] * len(offsets)
-    last = len(step_ends) - 1
-    return [min(bisect_right(step_ends, start), last) for start, _ in offsets]
 
 
 def token_rewards(rewards_per_step: Sequence[float] | np.ndarray, token_steps: Sequence[int],
@@ -78,19 +54,6 @@ def token_rewards(rewards_per_step: Sequence[float] | np.ndarray, token_steps: S
         inside &= np.asarray(carriers, dtype=bool)
     result[inside] = rewards[steps[inside]]
     return result
-
-
-def first_content_tokens(text: str, offsets: Sequence[tuple[int, int]], token_steps: Sequence[int]) -> list[bool]:
-    """True for the first token of each step that is not blank: where the step makes its choice (a blank line
-    before a step belongs to it, module doc, but chooses nothing)."""
-    seen: set[int] = set()
-    marks = []
-    for (start, end), step in zip(offsets, token_steps, strict=True):
-        first = step >= 0 and step not in seen and bool(text[start:end].strip())
-        if first:
-            seen.add(step)
-        marks.append(first)
-    return marks
 
 
 def execution_tokens(text: str, offsets: Sequence[tuple[int, int]], separator: str) -> list[bool]:
