@@ -1,0 +1,60 @@
+"""Sample efficiency of RL arms against a longer ORM-RL run: the paper's ratio needs ORM-RL's plateau.
+
+Why: a study's ORM-RL stops at the same budget as its PAV arms, so when it is still rising its best is
+its last evaluation and the ratio says only how early PAV-RL passed it. This reads finished `pavlab rl`
+runs (`DIR/seed*/metrics.jsonl`), one folder of longer ORM-RL seeds and any number of arm folders, and
+prints each arm's seed-mean held-out curve and the paper's ratio (samples ORM-RL needs for its best mean
+over the samples the arm needs to reach it; `studies.rl_curves.sample_efficiency`), with the ratio of
+every ORM-RL seed against the arm's seed of the same number. Usage:
+`python scripts/efficiency_vs_long_orm.py runs/cov/rl-orm-loo-600 runs/cov/rl-exact/runs/Oracle-PAV-RL_alpha_3 ...`
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pavlab.studies.rl_curves import ratio_text, sample_efficiency
+
+
+def seed_curves(folder: Path) -> dict[int, dict[float, float]]:
+    """{seed: {samples seen: test accuracy}} of every run under `folder`."""
+    curves = {}
+    for path in sorted(folder.glob("seed*/metrics.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        curves[int(path.parent.name.removeprefix("seed"))] = {
+            float(row["samples_seen"]): row["test_accuracy"]
+            for row in rows if "test_accuracy" in row}
+    if not curves:
+        raise SystemExit(f"{folder}: no seed*/metrics.jsonl")
+    return curves
+
+
+def mean_curve(curves: dict[int, dict[float, float]], seeds: list[int]) -> tuple[list[float], list[float]]:
+    samples = sorted(set.intersection(*(set(curves[s]) for s in seeds)))
+    return samples, [float(np.mean([curves[s][x] for s in seeds])) for x in samples]
+
+
+def main(orm_folder: Path, arm_folders: list[Path]) -> None:
+    orm = seed_curves(orm_folder)
+    for folder in arm_folders:
+        arm = seed_curves(folder)
+        seeds = sorted(set(orm) & set(arm))
+        samples, accuracy = mean_curve(arm, seeds)
+        reference = mean_curve(orm, seeds)
+        print(f"{folder} (seeds {seeds}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(samples, accuracy,
+                                                                                           strict=True)))
+        print(f"  ORM-RL ({orm_folder}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(*reference, strict=True)))
+        print(f"  seed mean: {ratio_text(sample_efficiency(reference, (samples, accuracy)))}")
+        for seed in seeds:
+            per_seed = sample_efficiency(mean_curve(orm, [seed]), mean_curve(arm, [seed]))
+            print(f"  seed {seed}: {ratio_text(per_seed)}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        raise SystemExit(__doc__)
+    main(Path(sys.argv[1]), [Path(arg) for arg in sys.argv[2:]])
