@@ -5,8 +5,8 @@ its last evaluation and the ratio says only how early PAV-RL passed it. This rea
 runs (`DIR/seed*/metrics.jsonl`), one folder of longer ORM-RL seeds and any number of arm folders, and
 prints each arm's seed-mean held-out curve and the paper's ratio (samples ORM-RL needs for its best mean
 over the samples the arm needs to reach it; `studies.rl_curves.sample_efficiency`), with the ratio of
-every ORM-RL seed against the arm's seed of the same number. Usage:
-`python scripts/efficiency_vs_long_orm.py runs/cov/rl-orm-loo-600 runs/cov/rl-exact/runs/Oracle-PAV-RL_alpha_3 ...`
+every ORM-RL seed against the arm's seed of the same number; `--json OUT` also writes the curves and ratios.
+Usage: `python scripts/efficiency_vs_long_orm.py [--json OUT] runs/cov/rl-orm-loo-600 ARM_FOLDER ...`
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def mean_curve(curves: dict[int, dict[float, float]], seeds: list[int]) -> tuple
     return samples, [float(np.mean([curves[s][x] for s in seeds])) for x in samples]
 
 
-def main(orm_folder: Path, arm_folders: list[Path]) -> None:
+def main(orm_folder: Path, arm_folders: list[Path], out: Path | None) -> None:
     orm = seed_curves(orm_folder)
+    summary: dict = {"orm": str(orm_folder), "orm_curves": orm, "arms": {}}
     for folder in arm_folders:
         arm = seed_curves(folder)
         seeds = sorted(set(orm) & set(arm))
@@ -48,13 +49,20 @@ def main(orm_folder: Path, arm_folders: list[Path]) -> None:
         print(f"{folder} (seeds {seeds}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(samples, accuracy,
                                                                                            strict=True)))
         print(f"  ORM-RL ({orm_folder}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(*reference, strict=True)))
-        print(f"  seed mean: {ratio_text(sample_efficiency(reference, (samples, accuracy)))}")
-        for seed in seeds:
-            per_seed = sample_efficiency(mean_curve(orm, [seed]), mean_curve(arm, [seed]))
-            print(f"  seed {seed}: {ratio_text(per_seed)}")
+        mean = sample_efficiency(reference, (samples, accuracy))
+        print(f"  seed mean: {ratio_text(mean)}")
+        per_seed = {seed: sample_efficiency(mean_curve(orm, [seed]), mean_curve(arm, [seed])) for seed in seeds}
+        for seed, efficiency in per_seed.items():
+            print(f"  seed {seed}: {ratio_text(efficiency)}")
+        summary["arms"][str(folder)] = {"curves": arm, "seed_mean": mean, "per_seed": per_seed}
+    if out is not None:
+        out.write_text(json.dumps(summary, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    json_out = Path(args.pop(args.index("--json") + 1)) if "--json" in args else None
+    args = [arg for arg in args if arg != "--json"]
+    if len(args) < 2:
         raise SystemExit(__doc__)
-    main(Path(sys.argv[1]), [Path(arg) for arg in sys.argv[2:]])
+    main(Path(args[0]), [Path(arg) for arg in args[1:]], json_out)
