@@ -15,27 +15,15 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from pavlab.studies.rl_curves import ratio_text, sample_efficiency
+from pavlab.studies.rl_curves import Curve, arm_curve, mean_curve, ratio_text, sample_efficiency
 
 
-def seed_curves(folder: Path) -> dict[int, dict[float, float]]:
-    """{seed: {samples seen: test accuracy}} of every run under `folder`."""
-    curves = {}
-    for path in sorted(folder.glob("seed*/metrics.jsonl")):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        curves[int(path.parent.name.removeprefix("seed"))] = {
-            float(row["samples_seen"]): row["test_accuracy"]
-            for row in rows if "test_accuracy" in row}
+def seed_curves(folder: Path) -> dict[int, Curve]:
+    """{seed: evaluated points} of every run under `folder` (`folder/seed*`)."""
+    curves = {int(run.name.removeprefix("seed")): arm_curve(run) for run in sorted(folder.glob("seed*"))}
     if not curves:
-        raise SystemExit(f"{folder}: no seed*/metrics.jsonl")
+        raise SystemExit(f"{folder}: no seed* runs")
     return curves
-
-
-def mean_curve(curves: dict[int, dict[float, float]], seeds: list[int]) -> tuple[list[float], list[float]]:
-    samples = sorted(set.intersection(*(set(curves[s]) for s in seeds)))
-    return samples, [float(np.mean([curves[s][x] for s in seeds])) for x in samples]
 
 
 def main(orm_folder: Path, arm_folders: list[Path], out: Path | None) -> None:
@@ -44,14 +32,14 @@ def main(orm_folder: Path, arm_folders: list[Path], out: Path | None) -> None:
     for folder in arm_folders:
         arm = seed_curves(folder)
         seeds = sorted(set(orm) & set(arm))
-        samples, accuracy = mean_curve(arm, seeds)
-        reference = mean_curve(orm, seeds)
+        samples, accuracy = mean_curve([arm[s] for s in seeds])
+        reference = mean_curve([orm[s] for s in seeds])
         print(f"{folder} (seeds {seeds}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(samples, accuracy,
                                                                                            strict=True)))
         print(f"  ORM-RL ({orm_folder}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(*reference, strict=True)))
         mean = sample_efficiency(reference, (samples, accuracy))
         print(f"  seed mean: {ratio_text(mean)}")
-        per_seed = {seed: sample_efficiency(mean_curve(orm, [seed]), mean_curve(arm, [seed])) for seed in seeds}
+        per_seed = {seed: sample_efficiency(mean_curve([orm[seed]]), mean_curve([arm[seed]])) for seed in seeds}
         for seed, efficiency in per_seed.items():
             print(f"  seed {seed}: {ratio_text(efficiency)}")
         summary["arms"][str(folder)] = {"curves": arm, "seed_mean": mean, "per_seed": per_seed}

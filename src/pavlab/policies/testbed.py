@@ -32,7 +32,7 @@ from pavlab.policies.tokenization import (
     token_step_indices,
 )
 from pavlab.policies.traces import countdown_trace, subset_sum_trace
-from pavlab.tasks.base import Problem
+from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.countdown import OPERATORS, CountdownTask, apply_op, parse_step
 from pavlab.tasks.planted import HORIZON, TARGET_LENGTH
 from pavlab.tasks.subset_sum import SubsetSumTask
@@ -204,11 +204,9 @@ def subset_sum_traces(config: TestbedConfig, split: str, n: int, seed: int, cove
     problems = subset_sum_task(config).problems(split, min(n, config.n_train_problems), seed=seed)
     rng = random.Random(seed)
     chosen = [problems[i % len(problems)] for i in range(n)]
-    if coverage:
-        return chosen, [subset_sum_trace(p, rng, config.coverage_good_move_prob, config.annotate_state)
-                        for p in chosen]
-    return chosen, [subset_sum_trace(p, rng, config.good_move_prob, config.annotate_state, config.smallest_first_prob)
-                    for p in chosen]
+    good, habit = ((config.coverage_good_move_prob, 0.0) if coverage
+                   else (config.good_move_prob, config.smallest_first_prob))
+    return chosen, [subset_sum_trace(p, rng, good, config.annotate_state, habit) for p in chosen]
 
 
 def encode_execution_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str, separator: str = "\n"
@@ -288,14 +286,19 @@ def distillation_nll(model: LlamaForCausalLM, batch: dict[str, torch.Tensor], so
     return nll[labels != -100].mean()
 
 
+def success_rate(task: Task, problems: list[Problem], traces: list[str]) -> float:
+    """Share of `traces` that solve their problem (what testbed.json records of a trace pool)."""
+    return sum(task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
+
+
 def countdown_sft_data(config: TestbedConfig) -> SFTData:
     task = countdown_task(config)
     tokenizer = build_number_tokenizer(max(config.max_result, task.max_target), COUNTDOWN_SYMBOLS)
     problems, traces = countdown_traces(config, "train", config.n_traces, config.seed)
     rows = [encode_example(tokenizer, task.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
     drill = arithmetic_drill(tokenizer, traces) if config.drill_batch_size else []
-    success = sum(task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
-    return SFTData(tokenizer, rows, drill, {"task_options": task.options(), "trace_success_rate": success})
+    return SFTData(tokenizer, rows, drill, {"task_options": task.options(),
+                                            "trace_success_rate": success_rate(task, problems, traces)})
 
 
 def subset_sum_sft_data(config: TestbedConfig) -> SFTData:
@@ -304,15 +307,13 @@ def subset_sum_sft_data(config: TestbedConfig) -> SFTData:
     tokenizer = build_number_tokenizer(task.max_target, SUBSET_SUM_SYMBOLS)
     problems, traces = subset_sum_traces(config, "train", config.n_traces, config.seed)
     rows = [encode_example(tokenizer, task.prompt(p), t) for p, t in zip(problems, traces, strict=True)]
-    success = sum(task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
-    record = {"task_options": task.options(), "trace_success_rate": success}
+    record = {"task_options": task.options(), "trace_success_rate": success_rate(task, problems, traces)}
     if config.coverage_traces:
         # a different seed: the coverage solver must not replay the main traces' random draws
         problems, traces = subset_sum_traces(config, "train", config.coverage_traces, config.seed + 1, coverage=True)
         rows += [encode_execution_example(tokenizer, task.prompt(p), t, task.step_separator)
                  for p, t in zip(problems, traces, strict=True)]
-        record["coverage_trace_success_rate"] = sum(
-            task.is_correct(t, p) for p, t in zip(problems, traces, strict=True)) / len(traces)
+        record["coverage_trace_success_rate"] = success_rate(task, problems, traces)
     return SFTData(tokenizer, rows, [], record)
 
 
