@@ -54,24 +54,41 @@ def fatal_line(numbers: tuple[int, ...], target: int, steps: list[str]) -> str:
     return "correct" if steps and need == 0 else "stopped while alive"
 
 
+def writes_zero_past_the_need(numbers: tuple[int, ...], target: int, steps: list[str]) -> bool:
+    """Whether the first rule-breaking line takes a number larger than the need and writes "-> 0": the ending of
+    a correct response copied onto a state that cannot end there (a "wrong subtraction" by its rule)."""
+    for count in range(1, len(steps) + 1):
+        if first_broken_rule(numbers, target, steps[:count])[2] is not None:
+            _, need, _ = first_broken_rule(numbers, target, steps[:count - 1])
+            parsed = parse_take(steps[count - 1])
+            return parsed is not None and parsed[0] > need and parsed[1] == 0
+    return False
+
+
 def main(paths: list[str]) -> None:
     task = SubsetSumTask()  # for its line splitting and prompt reading; every rule is read off the prompt
     for path in paths:
         kinds: collections.Counter[str] = collections.Counter()
         fatal: collections.Counter[str] = collections.Counter()
+        overreach: collections.Counter[bool] = collections.Counter()
         lines: collections.Counter[tuple[str, bool]] = collections.Counter()
         for line in open(path):
             row = json.loads(line)
             numbers, target = task.state_of_prompt(row["prompt"])
             steps = task.split_steps(row["response"])
             kinds[first_broken_rule(numbers, target, steps)[2] or "valid lines"] += 1
-            fatal[fatal_line(numbers, target, steps)] += 1
+            killed_by = fatal_line(numbers, target, steps)
+            fatal[killed_by] += 1
+            if killed_by == "invalid: wrong subtraction":
+                overreach[writes_zero_past_the_need(numbers, target, steps)] += 1
             for habit, choice, right in live_subtractions(numbers, target, steps):
                 lines[habit, right] += 1
                 lines[choice, right] += 1
         total = sum(kinds.values())
         print(path, {kind: round(count / total, 3) for kind, count in kinds.most_common()})
         print("  fatal line:", {kind: round(count / total, 3) for kind, count in fatal.most_common()})
+        print(f"  fatal wrong subtractions that take a number above the need and write 0: {overreach[True]} of "
+              f"{overreach[True] + overreach[False]}")
         print("  wrong subtractions per live line, by the number taken:",
               {kind: f"{lines[kind, False] / max(1, lines[kind, False] + lines[kind, True]):.1%} of "
                      f"{lines[kind, False] + lines[kind, True]}" for kind in ("smallest", "other", "good", "dead-end")})
