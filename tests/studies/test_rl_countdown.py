@@ -11,6 +11,7 @@ import torch
 
 from pavlab import testing
 from pavlab.cache import cached_json
+from pavlab.config import load_config
 from pavlab.errors import PavlabError
 from pavlab.policies.base import Completion, PolicyBackend, SamplingParams
 from pavlab.studies import policy_evals, rl_countdown
@@ -279,6 +280,13 @@ def test_evals_skip_is_a_flag_beside_the_quick_preset(tmp_path: Path) -> None:
     config = CountdownRLStudyConfig.model_validate(
         {"out": tmp_path, "verifier": tmp_path, "quick": "true", "evals": {"skip": "true"}})
     assert config.evals.skip and config.evals.pass_samples == 16  # the rest of the quick `evals` stays
+
+
+def test_beam_budgets_take_a_comma_list_on_the_command_line(tmp_path: Path) -> None:
+    """Like every other list field of the study (a tuple type once refused `--evals.beam_budgets 16`)."""
+    config = load_config(CountdownRLStudyConfig, None, ["--out", str(tmp_path), "--verifier", str(tmp_path),
+                                                        "--evals.beam_budgets", "16,32"])
+    assert config.evals.beam_budgets == [16, 32]
 
 
 def test_pass_at_n_curve_is_the_mean_unbiased_estimate() -> None:

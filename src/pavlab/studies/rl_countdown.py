@@ -105,7 +105,8 @@ class EvalSettings(Config):
     screen_problems: int = Field(512, description="first test problems screened with the start policy for "
                                                   "'beyond best-of-K'")
     screen_samples: int = Field(256, description="K of best-of-K")
-    beam_budgets: tuple[int, ...] = (16, 32)
+    beam_budgets: IntList = Field([16, 32], min_length=1, description="PAV beam widths on the problems the start "
+                                  "fails at best-of-K (comma-separated)")
     beam_alpha: float = Field(0.5, description="Q^pi + alpha * A^mu, the demo's and the recipe's search setting")
     candidates: int = 3
     max_depth: int = 10
