@@ -4,9 +4,10 @@ Subset sum: take the testbed policy that ships with pavlab (trained once by `pav
 train-testbed`), measure its regime (pass@k, steps, dead ends), label prefixes by Monte Carlo
 with first-pit seeding, train an ORM and a Q^pi PRM (the PAV is the PRM with the Bo4
 transform), evaluate the verifiers against the exact oracle, and run the powered search study
-(ORM / PRM best-of-N, Q^pi / PAV / oracle beam, compared at equal tokens with bootstrap CIs), and
-the testbed RL study from the same policy (ORM-RL, PAV-RL alpha 1 with the demo's PRM as the PAV's
-Q^pi and prover Bo4, and exact-oracle advantages at alpha 3: one seed, few iterations). Planted:
+(ORM / PRM best-of-N, Q^pi / PAV / oracle beam, compared at equal tokens with bootstrap CIs). The
+testbed RL study starts from the second shipped subset-sum policy, `subset_sum_habit` (the start on
+which progress rewards reproduce, RESULTS.md 5b): ORM-RL against PAV-RL with the exact 0/1 oracle as
+prover at alpha 3 (one seed, 100 iterations). Planted:
 the RL study (PAV-RL with exact prover advantages vs ORM-RL). Then `report.md` and `report.html`.
 Every stage is a content-cached folder under OUT/stages, so a second run only re-renders the
 report; `--quick` runs the same chain with small budgets.
@@ -36,8 +37,12 @@ from pavlab.verifiers.evaluate import EvalVerifierConfig, run_eval_verifier
 from pavlab.verifiers.train import VerifierTrainConfig, train_verifier
 
 SHIPPED_TASK = "subset_sum"
-# The subset-sum RL stage's PAV arms, part of its cache key: a folder trained with other arms is not reused.
-SUBSET_RL_ARMS: dict[str, list[float]] = {"alphas": [1.0], "oracle_alphas": [3.0]}
+# The subset-sum RL stage's start (a shipped testbed) and PAV arm, part of its cache key: a folder trained
+# with other arms is not reused. The exact oracle only: the learned PAV that helps on this start needs two
+# rounds of Monte Carlo labels of solver:0.3 (~1.5 CPU-hours, RESULTS.md 5b), the demo's PRM is of the
+# other policy, and a third run (the exact solver:0.3 arm) would take the demo past 20 minutes.
+SUBSET_RL_START = "subset_sum_habit"
+SUBSET_RL_ARMS: dict[str, list[float]] = {"alphas": [], "oracle_alphas": [3.0]}
 
 
 class DemoConfig(PresetConfig):
@@ -47,12 +52,11 @@ class DemoConfig(PresetConfig):
         "sample_problems": 32, "sample_n": 16, "label_problems": 24, "n_cov": 2, "n_mc": 8, "val_problems": 12,
         "verifier_steps": 60, "search_problems": 16, "budgets": [1, 4, 16], "beam_budgets": [1, 4],
         "prover_budgets": [4], "alphas": [0.0, 0.5], "alpha_width": 4, "rl_iterations": 150,
-        "subset_rl_iterations": 6, "subset_rl_eval_problems": 16, "subset_rl_eval_samples": 2,
-        "subset_rl_rft_steps": 5, "subset_rl_rft_problems": 32}
+        "subset_rl_iterations": 6, "subset_rl_eval_problems": 16, "subset_rl_eval_samples": 2}
     # The subset-sum RL stage's fields: its own cache key holds them, the other stages' keys do not (adding
     # them left those keys, and the finished stages of an earlier run, as they were).
     SUBSET_RL: ClassVar[tuple[str, ...]] = ("subset_rl_iterations", "subset_rl_eval_problems",
-                                           "subset_rl_eval_samples", "subset_rl_rft_steps", "subset_rl_rft_problems")
+                                           "subset_rl_eval_samples")
 
     out: Path = Field(Path("runs/demo"), description="demo folder (stages are cached under OUT/stages)")
     quick: bool = Field(False, description="small budgets, same chain (a smoke check in a few minutes)")
@@ -72,11 +76,9 @@ class DemoConfig(PresetConfig):
     alphas: list[float] = Field([0.0, 0.5, 1.0], min_length=1, description="search-alpha: alphas")
     alpha_width: int = Field(4, ge=1, description="search-alpha: beam width")
     rl_iterations: int = Field(400, ge=1, description="RL study: iterations of ORM-RL and PAV-RL mu_10")
-    subset_rl_iterations: int = Field(30, ge=2, description="subset-sum RL study: iterations per arm (one seed)")
-    subset_rl_eval_problems: int = Field(256, ge=1, description="subset-sum RL study: held-out test problems")
+    subset_rl_iterations: int = Field(100, ge=2, description="subset-sum RL study: iterations per arm (one seed)")
+    subset_rl_eval_problems: int = Field(512, ge=1, description="subset-sum RL study: held-out test problems")
     subset_rl_eval_samples: int = Field(4, ge=1, description="subset-sum RL study: samples per held-out problem")
-    subset_rl_rft_steps: int = Field(50, ge=0, description="subset-sum RL study: RFT steps before RL (the study's)")
-    subset_rl_rft_problems: int = Field(256, ge=1, description="subset-sum RL study: problems sampled for RFT")
 
     def budget(self) -> dict[str, Any]:
         """The budget fields every stage's cache key holds (the subset-sum RL stage's: `subset_rl_budget`)."""
@@ -87,33 +89,39 @@ class DemoConfig(PresetConfig):
         return self.model_dump(include=set(self.SUBSET_RL))
 
 
-def subset_rl_study(config: DemoConfig, policy: Path, verifier: Path, out: Path) -> CountdownRLStudyConfig:
-    """The demo's subset-sum RL study: `pavlab study rl-countdown` from `policy` with the PAV (`verifier`, Bo4).
+def subset_rl_study(config: DemoConfig, policy: Path, verifier: Path, task: TaskConfig,
+                    out: Path) -> CountdownRLStudyConfig:
+    """The demo's subset-sum RL study: `pavlab study rl-countdown` from the practised-habit start `policy`.
 
-    ORM-RL, learned PAV-RL alpha 1 and exact-oracle PAV-RL alpha 3, the arms of RESULTS.md section 5b
-    whose 6-seed figures the report cites: the learned PAV helps at alpha 1 and hurts at the paper's
-    alpha 3, and the oracle was measured only at alpha 3 (the two alphas are independent arms). One
-    seed (the demo's), no ablation, training only (`evals.skip`); the study's shared settings
-    except the budgets (`subset_rl_*`), evaluated at the start, the middle and the end. The three
-    runs train at once: on two cores two workers would leave one idle for the whole third run
-    (wall ~2 runs), three share both (wall ~1.5 runs; BENCHMARKS.md, "The demo").
+    ORM-RL and PAV-RL with the exact 0/1 oracle as prover at alpha 3, arms of RESULTS.md section 5b
+    whose 6-seed figures the report cites (with those of the arms the demo does not run), with the
+    study's recipe on this start (no RFT; value baseline, KL 0.001, lr 1e-4) and the start's own task
+    options (`task`). `verifier` is the demo's PRM, which these arms do not read (the study loads it for
+    its beam evaluations, skipped here). One seed (the demo's), no ablation, training only
+    (`evals.skip`), evaluated at the start, the middle and the end; the two runs train at once.
     """
     b = config.subset_rl_budget()
     iterations = b["subset_rl_iterations"]
     return CountdownRLStudyConfig(
-        out=out, policy=policy, verifier=verifier, prover="bok:4", **SUBSET_RL_ARMS, ablation=False,
-        seeds=[config.seed], iterations=iterations, eval_every=max(1, iterations // 2), workers=3,
+        out=out, policy=policy, verifier=verifier, task=task, **SUBSET_RL_ARMS, ablation=False,
+        seeds=[config.seed], iterations=iterations, eval_every=max(1, iterations // 2), workers=2,
         settings={"eval_problems": b["subset_rl_eval_problems"], "eval_samples": b["subset_rl_eval_samples"],
-                  "rft_steps": b["subset_rl_rft_steps"], "rft_problems": b["subset_rl_rft_problems"]},
+                  "rft_steps": 0},
         evals=EvalSettings(skip=True))
 
 
 def run_subset_rl(study: CountdownRLStudyConfig) -> Path:
     """Run the demo's subset-sum RL study; its Markdown's command is the `pavlab study rl-countdown` line it equals."""
     settings = " ".join(f"--settings.{k} {v}" for k, v in study.settings.items())
-    command = (f"pavlab study rl-countdown --policy {study.policy} --verifier {study.verifier} --prover {study.prover} "
-               f"--alphas {','.join(f'{a:g}' for a in study.alphas)} "
-               f"--oracle_alphas {','.join(f'{a:g}' for a in study.oracle_alphas)} --no-ablation "
+    task = " ".join(f"--task.{k} {v}" for k, v in study.task.model_dump(exclude_defaults=True).items())
+
+    def listed(values: list[float]) -> str:
+        return ",".join(f"{v:g}" for v in values) or "''"
+
+    solvers = (f"--solvers {listed(study.solvers)} --solver_alphas {listed(study.solver_alphas)} "
+               if study.solvers else "")
+    command = (f"pavlab study rl-countdown --policy {study.policy} --verifier {study.verifier} {task} "
+               f"--alphas {listed(study.alphas)} --oracle_alphas {listed(study.oracle_alphas)} {solvers}--no-ablation "
                f"--seeds {','.join(map(str, study.seeds))} --iterations {study.iterations} "
                f"--eval_every {study.eval_every} {settings} --evals.skip true --workers {study.workers} "
                f"--out {study.out}")
@@ -175,11 +183,16 @@ def run_demo_stages(config: DemoConfig) -> dict[str, CachedStage]:
                                          **shared, budgets=p["prover_budgets"], bok=[1, 2, 4, 8, 32], out=d)))
     stages["alpha"] = cached_stage(root, "search-alpha", {"prm": stages["prm"].key, **p}, lambda d: run_alpha_sweep(
         AlphaSweepConfig(**shared, alphas=p["alphas"], width=p["alpha_width"], out=d)))
-    # The testbed RL study (RESULTS.md section 5b: 6 seeds x 200 iterations, hours) at a demo's budget.
+    # The testbed RL study (RESULTS.md section 5b: 6 seeds x 200 iterations, hours) at a demo's budget, from
+    # the shipped start on which it reproduces.
+    rl_start = read_json(shipped_testbed(SUBSET_RL_START) / TESTBED_FILE)
+    stages["rl_start"] = cached_stage(root, "rl-start", {"shipped": rl_start},
+                                      lambda d: copy_shipped_testbed(SUBSET_RL_START, d))
+    rl_task = TaskConfig(name=rl_start["task"], **rl_start["task_options"])
     stages["rl_subset"] = cached_stage(
-        root, "rl-subset-sum", {"policy": stages["policy"].key, "prm": stages["prm"].key, "seed": seed,
+        root, "rl-subset-sum", {"policy": stages["rl_start"].key, "prm": stages["prm"].key, "seed": seed,
                                 **SUBSET_RL_ARMS, **config.subset_rl_budget()},
-        lambda d: run_subset_rl(subset_rl_study(config, policy, stages["prm"].path, d)))
+        lambda d: run_subset_rl(subset_rl_study(config, stages["rl_start"].path, stages["prm"].path, rl_task, d)))
     # The full RL study (5 gammas x 3 seeds, the ablation and a 10x ORM-RL run; its wall time: RESULTS.md
     # section 5) is too long for the demo: it runs the headline pair, ORM-RL vs PAV-RL mu_10, from the
     # shipped start at the study's settings.

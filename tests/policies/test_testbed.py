@@ -237,7 +237,7 @@ def test_run_shipped_testbed_copies_the_checkpoint_and_returns_its_folder(tmp_pa
     out = run_shipped_testbed(ShippedTestbedConfig(task="planted", out=tmp_path / "policy"))
     assert out == tmp_path / "policy" and read_json(out / TESTBED_FILE)["task"] == "planted"
     assert ShippedTestbedConfig(out=tmp_path).task == "subset_sum"
-    with pytest.raises(PavlabError, match="no shipped testbed policy for task 'chess'"):
+    with pytest.raises(PavlabError, match="no shipped testbed policy 'chess'"):
         run_shipped_testbed(ShippedTestbedConfig(task="chess", out=tmp_path / "x"))
 
 
@@ -246,6 +246,11 @@ def test_shipped_testbed_command(run_cli, tmp_path):
     assert code == 0, err
     assert "copied the shipped planted testbed policy" in " ".join(out.split())
     assert (tmp_path / "p" / TESTBED_FILE).is_file()
+    code, out, err = run_cli("policy", "shipped-testbed", "--task", "subset_sum_habit", "--out", str(tmp_path / "h"))
+    assert code == 0, err
+    habit = read_json(tmp_path / "h" / TESTBED_FILE)  # a named start: its record names its task and options
+    assert habit["task"] == "subset_sum" and habit["config"]["coverage_traces"] > 0
+    assert habit["task_options"]["min_take"] == 6
     code, _, err = run_cli("policy", "shipped-testbed", "--task", "chess", "--out", str(tmp_path / "q"))
     assert code == 2 and "no shipped testbed" in err and "Traceback" not in err
 

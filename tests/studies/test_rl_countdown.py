@@ -123,6 +123,10 @@ def test_tiny_study_end_to_end_then_resumes_from_its_caches(tmp_path: Path, tiny
     assert "best arm PAV-RL alpha 1" in summary["markdown"]  # the claims read the learned PAV, not the oracle
     assert "| Oracle-PAV-RL alpha 1: exact prover values" in summary["markdown"]
     assert (out / "rl_countdown.md").read_text() == summary["markdown"]
+    assert f"PAV: {verifier} with prover bok:4." in summary["markdown"]  # the learned arms' PAV
+    exact_only = {**data["settings"], "alphas": [], "ablation_alpha": None}
+    assert f"every arm's prover is exact; the beam evaluations' PAV: {verifier} with prover bok:4." in \
+        rl_countdown.markdown_section(summary, evaluation, "pavlab study rl-countdown", exact_only)
     for figure in ("rl_countdown.png", "rl_countdown_pass_at_n.png", "rl_countdown_provers.png"):
         assert (out / figure).stat().st_size > 1000
 

@@ -422,33 +422,38 @@ def run_testbed(config: TestbedConfig) -> Path:
     return train_testbed(config.task, config.out, config)
 
 
-def shipped_testbed(task: str) -> Path:
-    """The folder of the testbed policy shipped for `task` (read-only: copy it before writing next to it)."""
-    folder = SHIPPED_TESTBEDS / task
+def shipped_testbed(name: str) -> Path:
+    """The folder of a shipped testbed policy (read-only: copy it before writing next to it).
+
+    `name` is a task (its default testbed) or a named start of that task, e.g. `subset_sum_habit`, the
+    RL start of RESULTS.md 5b ("A habit with practised lines"); each folder's testbed.json names its task.
+    """
+    folder = SHIPPED_TESTBEDS / name
     if not (folder / TESTBED_FILE).is_file():
         shipped = sorted(p.name for p in SHIPPED_TESTBEDS.glob("*") if (p / TESTBED_FILE).is_file())
-        raise PavlabError(f"no shipped testbed policy for task '{task}' (shipped: {', '.join(shipped) or 'none'})",
+        raise PavlabError(f"no shipped testbed policy '{name}' (shipped: {', '.join(shipped) or 'none'})",
                           field="task")
     return folder
 
 
-def copy_shipped_testbed(task: str, out_dir: Path) -> Path:
-    """Copy the shipped checkpoint for `task` to `out_dir` (created; existing files are overwritten)."""
+def copy_shipped_testbed(name: str, out_dir: Path) -> Path:
+    """Copy the shipped checkpoint `name` to `out_dir` (created; existing files are overwritten)."""
     import shutil
 
-    shutil.copytree(shipped_testbed(task), out_dir, dirs_exist_ok=True)
+    shutil.copytree(shipped_testbed(name), out_dir, dirs_exist_ok=True)
     return Path(out_dir)
 
 
 class ShippedTestbedConfig(Config):
     """Which shipped testbed policy to copy, and where."""
 
-    task: str = Field("subset_sum", description="task of the shipped testbed policy")
+    task: str = Field("subset_sum", description="shipped testbed: a task (subset_sum, planted) or a named start "
+                                                "(subset_sum_habit: the RL start of RESULTS.md 5b)")
     out: Path = Field(..., description="folder to copy the checkpoint to")
 
 
 def run_shipped_testbed(config: ShippedTestbedConfig) -> Path:
-    """The `policy shipped-testbed` job: copy the shipped checkpoint for `config.task`; returns its folder
+    """The `policy shipped-testbed` job: copy the shipped checkpoint `config.task`; returns its folder
     (`config.out`), which `--policy` reads."""
     return copy_shipped_testbed(config.task, config.out)
 

@@ -80,50 +80,47 @@ def _study_section(title: str, folder: Path, kind: str) -> tuple[Section, dict[s
     return Section(title, [Markdown(data["markdown"]), *figures]), data
 
 
-# The 6-seed subset-sum RL study the demo's one-seed run stands in for (RESULTS.md section 5b): its arms
-# ORM-RL, learned PAV-RL alpha 1 and exact-oracle alpha 3 (demo.SUBSET_RL_ARMS), and the learned PAV at the
-# paper's alpha 3, which the demo does not run because it falls behind ORM-RL. The means are those of
-# docs/results/rl_countdown_alphas6.json's summary, the difference CIs paired bootstraps over seeds.
-SUBSET_RL_STUDY = {"orm": "38.0%", "learned": "+2.7 [+1.9, +3.5] points", "oracle": "+1.8 [+0.9, +2.5] points",
-                   "learned_alpha_3": "-2.5 [-4.5, -0.2] points",
-                   # the same study at alpha 1 with a demo-size PRM and its Bo4 transform (3 seeds, 200 iterations)
-                   "demo_prm": "-0.6 [-1.6, +1.3] points",
-                   # exact graded prover solver:0.3 at alpha 1, 3 seeds (docs/results/rl_countdown_solver.json)
-                   "solver": "+2.9 [+1.3, +4.0] points"}
+# The 6-seed subset-sum RL study the demo's one-seed run stands in for (RESULTS.md section 5b, "A habit
+# with practised lines"; docs/results/rl_countdown_coverage.json): ORM-RL's final accuracy and each PAV arm's
+# gain over it with its paired-bootstrap CI over seeds. The learned PAV (Monte Carlo values of solver:0.3,
+# two label rounds) is not run by the demo.
+SUBSET_RL_STUDY = {"orm": "4.8%", "oracle": "+13.0 [+11.2, +15.7] points", "solver": "+8.3 [+6.1, +11.0] points",
+                   "learned": "+8.6 [+6.5, +10.5] points", "seeds": "6"}
 
 
 def _subset_arms(summary: dict[str, Any]) -> dict[str, str]:
-    """The subset-sum study's arm names by role: 'orm', 'learned' (a trained PAV's prover), 'oracle'."""
+    """The subset-sum study's arm names by role: 'orm', 'oracle', 'solver' (solver:P) or 'learned' (a PAV)."""
     roles = {}
     for name, row in summary["arms"].items():
-        role = "orm" if row["prover"] is None else "oracle" if row["prover"] == "oracle" else "learned"
+        prover = row["prover"]
+        role = "orm" if prover is None else "oracle" if prover == "oracle" else \
+            "solver" if prover.startswith("solver:") else "learned"
         roles.setdefault(role, name)
     return roles
 
 
 def _subset_rl_section(stages: dict[str, Path]) -> tuple[Section, dict[str, Any]]:
-    """The subset-sum RL study from the shipped policy with the demo's PAV: its own section and curves."""
-    if "rl_subset" not in stages:
-        raise PavlabError("this demo run has no subset-sum RL stage (it predates it); rerun `pavlab demo` with the "
-                          "same --out: the finished stages are reused", path=stages["policy"].parents[1])
+    """The subset-sum RL study from the shipped practised-habit start: its own section and curves."""
+    if "rl_start" not in stages:
+        raise PavlabError("this demo run's subset-sum RL stage predates the practised-habit start; rerun `pavlab "
+                          "demo` with the same --out: the finished stages are reused", path=stages["policy"].parents[1])
     data = read_json(stages["rl_subset"] / RL_COUNTDOWN_FILE)
     summary, settings = data["summary"], data["settings"]
+    start = read_json(stages["rl_start"] / TESTBED_FILE)
     study = SUBSET_RL_STUDY
-    return Section("Online RL on subset sum (the shipped testbed)", [
-        f"RL from the demo's testbed policy with the demo's PRM as the PAV's Q^pi (prover Bo4): ORM-RL, "
-        f"PAV-RL alpha 1 and exact-oracle advantages at alpha 3 (exact dead-end detection, a 0/1 prover; the only "
-        f"alpha at which the 6-seed study ran the oracle). The demo runs one seed for {settings['iterations']} "
-        f"iterations, so differences of a few points are within seed noise, and trains only (the Pass@N and "
-        f"beyond-best-of-K rows stay pending; the rerun command below evaluates them). The 6-seed study "
-        f"(RESULTS.md section 5b: 200 iterations, a 100k-label PRM with a Bo16-trained prover) measured ORM-RL "
-        f"{study['orm']}, learned PAV-RL alpha 1 {study['learned']} and exact-oracle advantages alpha 3 "
-        f"{study['oracle']} against it; at the paper's alpha 3 the learned PAV fell behind ORM-RL "
-        f"({study['learned_alpha_3']}), so the demo runs it at alpha 1. With a PAV like this demo's (a PRM from "
-        f"160 problems' labels, prover its Bo4 transform) the same 3-seed, 200-iteration study measured alpha 1 at "
-        f"{study['demo_prm']} against ORM-RL: the gain needs the stronger PAV, and one seed of the demo cannot show "
-        f"it either way. The oracle is not the ceiling: a graded prover with exact values, the testbed's noisy "
-        f"solver just stronger than the policy (solver:0.3), gained {study['solver']} at alpha 1 (3 seeds), about "
-        f"what the strong learned PAV gained; the weaker the exact prover, down to that one, the larger the gain.",
+    return Section("Online RL on subset sum (the practised-habit start)", [
+        f"RL from the second subset-sum policy pavlab ships, `subset_sum_habit` ({start.get('parameters', '?')} "
+        f"parameters; problems that take {settings['task']['min_take']}-{settings['task']['max_take']} numbers): it "
+        f"mostly takes the smallest number first, which ends most responses in a dead end, and was also trained on "
+        f"solver traces whose choices are not scored, so it writes correct lines after better choices "
+        f"(RESULTS.md 5b, \"A habit with practised lines\"). ORM-RL against PAV-RL whose prover values come from "
+        f"the exact 0/1 oracle (alpha 3), with the study's recipe (no RFT, value baseline, KL 0.001). The demo runs "
+        f"one seed for {settings['iterations']} iterations and trains only (the Pass@N and beyond-best-of-K rows stay "
+        f"pending). The {study['seeds']}-seed study (200 iterations, 512 test problems x 8) measured ORM-RL at "
+        f"{study['orm']} and, against it, the oracle {study['oracle']}, the graded noisy solver just stronger than "
+        f"the policy (solver:0.3, exact values, alpha 1) {study['solver']}, and a learned PAV of solver:0.3 (a PRM "
+        f"on Monte Carlo values of solver:0.3 rollouts, two label rounds, ~1.5 CPU-hours) {study['learned']}; the "
+        f"demo runs neither (its PRM is of the other policy, and a third run would take it past 20 minutes).",
         Markdown(summary["markdown"]),
         Image(stages["rl_subset"] / "rl_countdown.png", "held-out accuracy vs samples (subset sum)"),
     ]), summary
@@ -155,19 +152,24 @@ def _interval(ci: list[float] | None, points: bool = True) -> str:
 
 
 def _subset_claims(subset: dict[str, Any]) -> list[list[str]]:
-    """Claims rows of the subset-sum RL arms: each PAV arm's final accuracy against ORM-RL's."""
+    """Claims rows of the subset-sum RL study: each arm the demo ran against its ORM-RL (then the multi-seed
+    study's gain), and the multi-seed study's gain for the arms it did not run."""
     arms, roles = subset["arms"], _subset_arms(subset)
     orm = arms[roles["orm"]]
+    seeds = f"{SUBSET_RL_STUDY['seeds']} seeds (RESULTS.md 5b)"
     rows = []
-    for role, claim, paper in (("learned", "PAV-RL alpha 1 (learned PAV) vs ORM-RL (subset sum, 1 seed)",
-                                "> +7 points"),
-                               ("oracle", "exact-oracle advantages alpha 3 vs ORM-RL (subset sum, 1 seed)",
-                                "(not in the paper: exact 0/1 dead-end advantages)")):
+    exact = "(not in the paper: exact prover values)"
+    for role, claim, paper in (("oracle", "exact-oracle advantages alpha 3 vs ORM-RL (subset sum)", exact),
+                               ("solver", "exact solver:0.3 advantages alpha 1 vs ORM-RL (subset sum)", exact),
+                               ("learned", "PAV-RL alpha 1 (learned PAV of solver:0.3) vs ORM-RL (subset sum)",
+                                "> +7 points")):
         if role in roles:
             final = arms[roles[role]]["final_accuracy"]
-            rows.append([claim, paper, f"final {pct(final)} vs {pct(orm['final_accuracy'])} "
-                         f"({100 * (final - orm['final_accuracy']):+.1f} points); 6 seeds (RESULTS.md 5b): "
-                         f"{SUBSET_RL_STUDY[role]}"])
+            measured = (f"1 seed: final {pct(final)} vs {pct(orm['final_accuracy'])} "
+                        f"({100 * (final - orm['final_accuracy']):+.1f} points)")
+        else:
+            measured = "not run by the demo"
+        rows.append([claim, paper, f"{measured}; {seeds}: {SUBSET_RL_STUDY[role]}"])
     return rows
 
 
@@ -220,7 +222,9 @@ def build_report(run_dir: str | Path) -> Document:
         "--out runs/search-compute",
         "pavlab study search-provers --task subset_sum --policy runs/policy --verifier runs/prm --out runs/provers",
         "pavlab study search-alpha --task subset_sum --policy runs/policy --verifier runs/prm --out runs/alpha",
-        "pavlab study rl-countdown --verifier runs/prm --prover bok:4 --alphas 1 --oracle_alphas 3 --no-ablation "
+        "pavlab policy shipped-testbed --task subset_sum_habit --out runs/habit",
+        "pavlab study rl-countdown --policy runs/habit --verifier runs/prm --task.min_take 6 --task.max_take 7 "
+        "--alphas '' --oracle_alphas 3 --solvers 0.3 --solver_alphas 1 --no-ablation --settings.rft_steps 0 "
         "--out runs/rl-subset-sum   # the study's 6 seeds x 200 iterations and evaluations (the demo's settings: "
         "its section's command)",
         "pavlab study rl-planted --out runs/rl-planted"]))])

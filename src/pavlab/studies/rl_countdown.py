@@ -527,12 +527,15 @@ def tables(summary: dict[str, Any], evaluation: dict[str, Any] | None, settings:
 def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any] | None, command: str,
                      settings: dict[str, Any]) -> str:
     """The RESULTS.md section: the paper's online-RL claims next to what this run measured, then the tables."""
-    lines = [f"## Online RL on {settings['task']['name']} with a trained PAV", "", f"Command: `{command}`", "",
+    learned = bool(settings.get("alphas")) or settings.get("ablation_alpha") is not None
+    pav = f"{settings['verifier']} with prover {settings['prover']}"
+    lines = [f"## Online RL on {settings['task']['name']}: ORM-RL vs PAV-RL", "", f"Command: `{command}`", "",
              f"Seeds {', '.join(map(str, settings['seeds']))}; {settings['iterations']} iterations x "
              f"{settings['problems_per_iteration']} problems x {settings['group_size']} samples, "
              f"lr {settings['lr']:g}; "
              f"held-out accuracy on {settings['eval_problems']} test problems x {settings['eval_samples']} samples; "
-             f"PAV: {settings['verifier']} with prover {settings['prover']}.", "",
+             + (f"PAV: {pav}." if learned else f"every arm's prover is exact; the beam evaluations' PAV: {pav}."),
+             "",
              "| claim | paper | measured here |", "|---|---|---|", *claims(summary, evaluation, settings), "",
              *tables(summary, evaluation, settings)]
     return "\n".join(lines) + "\n"
