@@ -5,6 +5,8 @@ the shipped ~0.9M-parameter Llama policy (so responses have their real lengths, 
 problems x 4 samples, <= 96 new tokens, learned value baseline, KL to the start policy, 1 torch
 thread; no RFT start and no held-out evaluation (one-off costs, not per iteration). The PAV is a
 value model of the same shape with a fresh head (prover bok:4): its timing does not depend on skill.
+`--prover model` reads the prover's values from a second value model of that shape (`model:DIR`, as the
+learned PAV of RESULTS.md 5b does), one more forward pass per scored batch (subset-sum shape only).
 `--shape countdown` is the older shape (a random ~1M-parameter countdown Llama, 48 tokens, LOO baseline).
 
 The runs step in turn (ORM-RL with length-bucketed loss, ORM-RL with one padded batch as before,
@@ -47,11 +49,14 @@ def countdown_shapes(root: Path) -> tuple[Path, Path]:
 
 
 def subset_sum_shapes(root: Path) -> tuple[Path, Path]:
-    """The shipped subset-sum testbed policy and a PAV on its backbone with a fresh head."""
+    """The shipped subset-sum testbed policy, a PAV on its backbone with a fresh head, and (under
+    root/prover) a second fresh value model for `--prover model`."""
     from pavlab.verifiers.model import load_tokenizer
 
     policy = shipped_testbed("subset_sum")
-    ValueModel.from_backbone(policy, kind="pav", prover="bok:4").save_pretrained(root / "pav", load_tokenizer(policy))
+    tokenizer = load_tokenizer(policy)
+    ValueModel.from_backbone(policy, kind="pav", prover="bok:4").save_pretrained(root / "pav", tokenizer)
+    ValueModel.from_backbone(policy, kind="prm").save_pretrained(root / "prover", tokenizer)
     return policy, root / "pav"
 
 
@@ -65,10 +70,10 @@ def run_settings(shape: str, batch: int) -> dict[str, Any]:
 
 
 def make_trainer(root: Path, name: str, policy: Path, pav: Path, alpha: float, settings: dict[str, Any],
-                 iterations: int) -> RLTrainer:
+                 iterations: int, prover: str = "bok:4") -> RLTrainer:
     config = load_config(RLConfig, overrides={
         **settings, "policy": str(policy), "out": str(root / name), "alpha": alpha, "iterations": iterations,
-        "prover": "bok:4" if alpha else None, "verifier": str(pav) if alpha else None,
+        "prover": prover if alpha else None, "verifier": str(pav) if alpha else None,
         "eval_every": iterations + 1, "eval_problems": 1, "eval_samples": 1, "checkpoint_every": iterations,
         "progress": False})
     return RLTrainer(config, prepare_run(config.out, config, kind="rl"))
@@ -78,7 +83,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (under a minute)")
     parser.add_argument("--shape", choices=["subset_sum", "countdown"], default="subset_sum")
+    parser.add_argument("--prover", choices=["bok", "model"], default="bok",
+                        help="PAV-RL's prover: bok:4 of the verifier, or a second value model (model:DIR)")
     args = parser.parse_args()
+    if args.prover == "model" and args.shape != "subset_sum":
+        parser.error("--prover model needs --shape subset_sum")
     iterations = 3 if args.quick else 8
     batch = 16 if args.shape == "subset_sum" else (8 if args.quick else 16)
     settings = run_settings(args.shape, batch)
@@ -88,7 +97,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         policy, pav = (subset_sum_shapes if args.shape == "subset_sum" else countdown_shapes)(root)
-        trainers = {name: make_trainer(root, f"run{index}", policy, pav, alpha, settings, iterations)
+        prover = f"model:{root / 'prover'}" if args.prover == "model" else "bok:4"
+        trainers = {name: make_trainer(root, f"run{index}", policy, pav, alpha, settings, iterations, prover)
                     for index, (name, alpha, _) in enumerate(arms)}
         for _ in range(iterations):
             for name, _, rows in arms:
@@ -98,7 +108,8 @@ def main() -> None:
                 times[name].append((time.perf_counter() - wall, time.process_time() - cpu, row["scoring_seconds"]))
     median = {name: [statistics.median(t[k] for t in rows[1:]) for k in range(3)] for name, rows in times.items()}
     tokens = "<= 96 new tokens, value baseline" if args.shape == "subset_sum" else "<= 48 new tokens"
-    print(f"{args.shape} shape: {batch} problems x 4 samples, {tokens}, 1 thread; median of {iterations - 1} "
+    print(f"{args.shape} shape: {batch} problems x 4 samples, {tokens}, 1 thread, prover "
+          f"{'a second value model' if args.prover == 'model' else 'bok:4'}; median of {iterations - 1} "
           f"iterations after the first")
     for name, (wall, cpu, scoring) in median.items():
         print(f"{name}: {wall:.3f} s/iteration wall, {cpu:.3f} s/iteration CPU"
