@@ -213,13 +213,13 @@ def encode_execution_example(tokenizer: PreTrainedTokenizerBase, prompt: str, re
                              ) -> tuple[list[int], list[int]]:
     """`encode_example` with each step's choice (its first content token) unlabelled: the example teaches how a
     line is written after whatever was chosen, not what to choose."""
-    ids, labels = encode_example(tokenizer, prompt, response)
-    _, offsets = encode_response(tokenizer, response)
+    prompt_ids = encode_prompt(tokenizer, prompt)
+    response_ids, offsets = encode_response(tokenizer, response)
     steps = token_step_indices(offsets, response_step_ends(response, separator))
-    choices = [*first_content_tokens(response, offsets, steps), False]  # EOS chooses nothing
-    start = len(ids) - len(choices)
-    return ids, [*labels[:start], *(-100 if chosen else label for chosen, label in zip(choices, labels[start:],
-                                                                                         strict=True))]
+    choices = first_content_tokens(response, offsets, steps)
+    labels = [-100 if chosen else token for chosen, token in zip(choices, response_ids, strict=True)]
+    eos = tokenizer.eos_token_id  # scored: EOS chooses nothing
+    return prompt_ids + response_ids + [eos], [-100] * len(prompt_ids) + labels + [eos]
 
 
 def arithmetic_drill(tokenizer: PreTrainedTokenizerBase, traces: list[str]) -> list[tuple[list[int], list[int]]]:
