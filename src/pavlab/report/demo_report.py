@@ -223,7 +223,7 @@ def build_report(run_dir: str | Path) -> Document:
         "pavlab study search-provers --task subset_sum --policy runs/policy --verifier runs/prm --out runs/provers",
         "pavlab study search-alpha --task subset_sum --policy runs/policy --verifier runs/prm --out runs/alpha",
         "pavlab policy shipped-testbed --task subset_sum_habit --out runs/habit",
-        "pavlab study rl-countdown --policy runs/habit --verifier runs/prm --task.min_take 6 --task.max_take 7 "
+        "pavlab study rl-countdown --policy runs/habit --verifier runs/prm "
         "--alphas '' --oracle_alphas 3 --solvers 0.3 --solver_alphas 1 --no-ablation --settings.rft_steps 0 "
         "--out runs/rl-subset-sum   # the study's 6 seeds x 200 iterations and evaluations (the demo's settings: "
         "its section's command)",

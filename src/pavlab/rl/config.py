@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pavlab.config import Config
 from pavlab.policies.prover_spec import (
     PROVER_SYNTAX,
     RLProverSpec,
@@ -15,6 +14,7 @@ from pavlab.policies.prover_spec import (
     procedural_gamma,
     solver_good_move_prob,
 )
+from pavlab.policies.start_task import StartTaskConfig
 from pavlab.rl.objective import KLEstimator
 from pavlab.rl.rewards import StepCredit
 from pavlab.tasks.registry import TaskConfig
@@ -23,7 +23,7 @@ from pavlab.verifiers.progress import RewardKind
 Baseline = Literal["value", "loo", "none"]
 
 
-class RLConfig(Config):
+class RLConfig(StartTaskConfig):
     """Online REINFORCE with per-step rewards Q^pi + alpha * A^mu (alpha = 0: outcome-only ORM-RL)."""
 
     task: TaskConfig = TaskConfig()

@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from pavlab.config import Config
 from pavlab.errors import PavlabError
 from pavlab.io import write_json
 from pavlab.policies.base import GenerationConfig, PolicyBackend, SamplingParams
 from pavlab.policies.prover_spec import SearchProverSpec
 from pavlab.policies.registry import build_policy
+from pavlab.policies.start_task import StartTaskConfig
 from pavlab.progress import progress_bar
 from pavlab.provers.rank import resolve_prover
 from pavlab.runs import prepare_run
@@ -43,7 +43,7 @@ SHARED_COMPUTE = ("prompt_tokens", "forward_passes", "verifier_tokens", "verifie
 SUMMARY_FILE = "summary.json"
 
 
-class SearchConfig(Config):
+class SearchConfig(StartTaskConfig):
     task: TaskConfig = TaskConfig()
     policy: str = Field(..., description="checkpoint folder, 'smollm2', 'mu:GAMMA'")
     verifier: Path | None = Field(None, description="Q^pi verifier folder, or a third-party PRM: hf-prm:DIR, or a "

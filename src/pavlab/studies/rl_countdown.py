@@ -45,6 +45,7 @@ from pavlab.metrics import powers_of_two_up_to
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover
 from pavlab.policies.registry import build_policy
+from pavlab.policies.start_task import StartTaskConfig
 from pavlab.policies.testbed import shipped_testbed
 from pavlab.provers.rank import ranked_prover, spearman
 from pavlab.rl.config import RLConfig
@@ -125,7 +126,7 @@ class EvalSettings(Config):
 ABLATION_ALPHA = 1.0
 
 
-class CountdownRLStudyConfig(PresetConfig):
+class CountdownRLStudyConfig(PresetConfig, StartTaskConfig):
     """`pavlab study rl-countdown`: ORM-RL vs PAV-RL arms from one start policy with one PAV, then the evaluations."""
 
     QUICK: ClassVar[dict[str, Any]] = {

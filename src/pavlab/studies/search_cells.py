@@ -23,6 +23,7 @@ from pavlab.io import atomic_open, write_json
 from pavlab.policies.base import GenerationConfig, PolicyBackend
 from pavlab.policies.prover_spec import Prover, SearchProverSpec
 from pavlab.policies.registry import build_policy
+from pavlab.policies.start_task import StartTaskConfig
 from pavlab.progress import progress_bar
 from pavlab.runs import prepare_run
 from pavlab.search.run import batch_rows, resolve_prover, run_method, summarize_search
@@ -34,7 +35,7 @@ from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.step_scores import ProcessVerifier
 
 
-class SearchStudyBase(PresetConfig):
+class SearchStudyBase(PresetConfig, StartTaskConfig):
     """Fields every search study reads; `quick: true` fills unset fields from the class's QUICK preset."""
 
     QUICK: ClassVar[dict[str, Any]] = {"budgets": [1, 4, 16], "seeds": [0], "problems": 16}

@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import Field
 
-from pavlab.config import Config
 from pavlab.io import read_jsonl, write_json
 from pavlab.metrics import summarize_samples
 from pavlab.policies.base import GenerationConfig
+from pavlab.policies.start_task import StartTaskConfig
 from pavlab.sampling import SampleConfig, run_sampling
 from pavlab.tasks.base import parse_numbers_question
 from pavlab.tasks.registry import TaskConfig, get_task
@@ -28,7 +28,7 @@ from pavlab.tasks.subset_sum import SubsetSumTask, apply_takes, reachable
 TESTBED_STUDY_FILE = "testbed.json"
 
 
-class TestbedStudyConfig(Config):
+class TestbedStudyConfig(StartTaskConfig):
     __test__ = False  # not a pytest test class despite its name
 
     task: TaskConfig = TaskConfig(name="subset_sum")
