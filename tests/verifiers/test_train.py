@@ -142,3 +142,19 @@ def test_a_bok_pav_records_its_target_and_is_calibrated_against_bok_labels(tmp_p
     assert metrics["calibration"]["target"] == "bo4_label"
     with pytest.raises(PavlabError, match="already predicts bok:4"):
         evaluate_verifier(model, tokenizer, read_label_rows([labels]), bok_k=4)
+
+
+def test_a_trained_verifier_as_init_is_continued_not_restarted(setup, tmp_path: Path) -> None:
+    """A later labeling round continues the earlier verifier: its first steps start from the trained loss."""
+    tokenizer_dir, labels = setup
+    first = train_verifier(config(tokenizer_dir), [labels], tmp_path / "round1")
+    fresh_loss = read_jsonl(first / "train_log.jsonl")[0]["loss"]
+    second = train_verifier(config(tokenizer_dir, init=str(first), tokenizer=None, steps=5, warmup=1, lr=1e-5),
+                            [labels], tmp_path / "round2")
+    continued_loss = read_jsonl(second / "train_log.jsonl")[0]["loss"]
+    assert continued_loss < fresh_loss - 0.1
+    model = ValueModel.from_pretrained(second)
+    assert model.info.kind == "pav" and model.info.base_checkpoint == "scratch"
+    with pytest.raises(PavlabError, match="pav verifier") as error:
+        train_verifier(config(tokenizer_dir, init=str(first), tokenizer=None, kind="prm"), [labels], tmp_path / "r3")
+    assert error.value.field == "init"

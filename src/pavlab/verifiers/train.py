@@ -35,7 +35,7 @@ from pavlab.training import (
     save_checkpoint,
 )
 from pavlab.verifiers.data import TrainingExample, build_examples
-from pavlab.verifiers.model import ValueModel, VerifierKind, load_tokenizer
+from pavlab.verifiers.model import INFO_FILE, ValueModel, VerifierKind, load_tokenizer
 from pavlab.verifiers.sampler import PositionSampler
 from pavlab.verifiers.scoring import pad_id_of, right_pad
 
@@ -56,7 +56,8 @@ class ScratchModelConfig(Config):
 
 class VerifierTrainConfig(Config):
     kind: VerifierKind = Field("pav", description="orm: Rex at the end; prm/pav: q_hat per step")
-    init: str = Field("scratch", description="policy checkpoint directory, or 'scratch'")
+    init: str = Field("scratch", description="policy checkpoint directory, a trained verifier folder (continue it: "
+                      "a later labeling round), or 'scratch'")
     tokenizer: str | None = Field(None, description="tokenizer directory (default: the init checkpoint)")
     scratch: ScratchModelConfig = Field(default_factory=ScratchModelConfig)
     prover: PavProverSpec | None = Field(None, description="prover whose Q the labels estimate (recorded in "
@@ -105,6 +106,8 @@ def _build_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
 
 
 def _fresh_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
+    if config.init != "scratch" and (Path(config.init) / INFO_FILE).is_file():
+        return _continued_model(config)
     if config.init != "scratch":
         return ValueModel.from_backbone(config.init, config.kind, config.recorded_prover, config.step_separator)
     shape = config.scratch
@@ -116,6 +119,17 @@ def _fresh_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
         pad_token_id=pad_id_of(tokenizer), tie_word_embeddings=True))
     model = ValueModel.from_backbone(backbone, config.kind, config.recorded_prover, config.step_separator)
     model.info.base_checkpoint = "scratch"
+    return model
+
+
+def _continued_model(config: VerifierTrainConfig) -> ValueModel:
+    """A trained verifier (backbone and head) as the start: a later labeling round (labels from the states an
+    RL policy reached with the earlier verifier) continues it instead of starting over from the policy."""
+    model = ValueModel.from_pretrained(config.init)
+    if model.info.kind != config.kind or model.info.step_separator != config.step_separator:
+        raise PavlabError(f"--init is a {model.info.kind} verifier with step separator {model.info.step_separator!r}; "
+                          f"this run trains a {config.kind} with {config.step_separator!r}", field="init")
+    model.info.prover = config.recorded_prover
     return model
 
 
