@@ -28,6 +28,10 @@ def test_unset_options_come_from_the_start(habit_start: Path) -> None:
     run = RLConfig(policy=str(habit_start), out="run")
     assert (study.task.min_take, study.task.max_take) == (run.task.min_take, run.task.max_take) == (6, 7)
     assert run.task.name == "subset_sum"  # the name too, when left unset (RLConfig's default is countdown)
+    # the same config as with the options spelled out: a study started either way resumes the other way
+    spelled = CountdownRLStudyConfig(out="study", verifier="pav", policy=habit_start,
+                                     task={"name": "subset_sum", "min_take": 6, "max_take": 7})
+    assert study.task == spelled.task
 
 
 def test_what_the_user_sets_wins(habit_start: Path) -> None:

@@ -22,9 +22,10 @@ TESTBED_FILE = "testbed.json"
 
 
 def start_task(task: TaskConfig, policy: str | Path | None) -> TaskConfig:
-    """`task` with each field it leaves unset taken from `policy`'s testbed.json; `task` itself when the
-    folder records no testbed (an RL checkpoint, a hub model, a `mu:`/`solver:` spec), names another task
-    the user chose, or gives the same problems."""
+    """`task` with each field it leaves unset that changes the problems taken from `policy`'s testbed.json;
+    `task` itself when the folder records no testbed (an RL checkpoint, a hub model, a `mu:`/`solver:`
+    spec), names another task the user chose, or gives the same problems (so recorded configs stay as they
+    were: resuming compares them)."""
     record_file = Path(str(policy)) / TESTBED_FILE if policy else None
     if record_file is None or not record_file.is_file():
         return task
@@ -32,12 +33,13 @@ def start_task(task: TaskConfig, policy: str | Path | None) -> TaskConfig:
     name = task.name if "name" in task.model_fields_set else record.get("task", task.name)
     if name != record.get("task"):
         return task
+    given = {key: getattr(task, key) for key in task.model_fields_set if key != "name"}
+    resolved = get_task(TaskConfig(name=name, **given)).options()  # None options mean the task's defaults
     recorded = {key: value for key, value in record.get("task_options", {}).items()
-                if key in TaskConfig.model_fields and key not in task.model_fields_set}
-    filled = TaskConfig(**{**{key: getattr(task, key) for key in task.model_fields_set}, **recorded, "name": name})
-    if filled.name == task.name and get_task(filled).options() == get_task(task).options():
+                if key in TaskConfig.model_fields and key not in given and resolved.get(key) != value}
+    if name == task.name and not recorded:
         return task
-    return filled
+    return TaskConfig(name=name, **given, **recorded)
 
 
 class StartTaskConfig(Config):
