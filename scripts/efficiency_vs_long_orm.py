@@ -7,6 +7,7 @@ prints each arm's seed-mean held-out curve and the paper's ratio (samples ORM-RL
 over the samples the arm needs to reach it; `studies.rl_curves.sample_efficiency`), with the ratio of
 every ORM-RL seed against the arm's seed of the same number; `--json OUT` also writes the curves and ratios.
 Usage: `python scripts/efficiency_vs_long_orm.py [--json OUT] runs/cov/rl-orm-loo-600 ARM_FOLDER ...`
+(the ORM-RL folder may be such a JSON output: `docs/results/rl_countdown_coverage_orm_600.json`)
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from pavlab.studies.rl_curves import Curve, arm_curve, mean_curve, ratio_text, s
 
 
 def seed_curves(folder: Path) -> dict[int, Curve]:
-    """{seed: evaluated points} of every run under `folder` (`folder/seed*`)."""
+    """{seed: evaluated points} of every run under `folder` (`folder/seed*`), or the ORM-RL curves an earlier
+    `--json` output recorded (`folder` is that file: compare new arms with a plateau run no longer on disk)."""
+    if folder.suffix == ".json":
+        return {int(seed): curve for seed, curve in json.loads(folder.read_text())["orm_curves"].items()}
     curves = {int(run.name.removeprefix("seed")): arm_curve(run) for run in sorted(folder.glob("seed*"))}
     if not curves:
         raise SystemExit(f"{folder}: no seed* runs")
