@@ -16,16 +16,14 @@ subset-sum task when it has none).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from pavlab.io import read_json
 from pavlab.policies.base import SamplingParams
 from pavlab.policies.prover_spec import is_exact_prover
 from pavlab.policies.registry import build_policy
-from pavlab.policies.testbed import TESTBED_FILE
+from pavlab.policies.start_task import start_task
 from pavlab.rl.scoring import exact_prover_values, oracle_values
 from pavlab.tasks.registry import TaskConfig, get_task
 from pavlab.verifiers.calibration import roc_auc
@@ -35,9 +33,7 @@ from pavlab.verifiers.step_scores import ProcessVerifier
 
 def main(policy_dir: str, verifier_dir: str, prover: str, problems: int = 200, samples: int = 2) -> None:
     torch.set_num_threads(1)
-    record = Path(policy_dir) / TESTBED_FILE
-    options = read_json(record).get("task_options", {}) if record.is_file() else {}
-    task = get_task(TaskConfig(name="subset_sum", **options))
+    task = get_task(start_task(TaskConfig(name="subset_sum"), policy_dir))
     chosen = task.problems("train", problems)
     policy = build_policy(policy_dir, task)
     completions = policy.sample([task.prompt(p) for p in chosen], [""] * len(chosen), samples,
