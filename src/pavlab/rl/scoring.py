@@ -113,7 +113,6 @@ def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn 
             model.to(config.device)
 
     def pav_values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        scores = verifier.score([task.prompt(p) for p in problems], steps_lists, meter)
-        return [score.q_mu for score in scores]
+        return verifier.prover_values([task.prompt(p) for p in problems], steps_lists, meter)
 
     return pav_values
