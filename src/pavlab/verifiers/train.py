@@ -106,9 +106,9 @@ def _build_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
 
 
 def _fresh_model(config: VerifierTrainConfig, tokenizer: Any) -> ValueModel:
-    if config.init != "scratch" and (Path(config.init) / INFO_FILE).is_file():
-        return _continued_model(config)
     if config.init != "scratch":
+        if (Path(config.init) / INFO_FILE).is_file():
+            return _continued_model(config)
         return ValueModel.from_backbone(config.init, config.kind, config.recorded_prover, config.step_separator)
     shape = config.scratch
     backbone = LlamaForCausalLM(LlamaConfig(
