@@ -18,7 +18,7 @@ def load(**overrides):
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"kl_coef": -0.1}, "KL coefficient must be >= 0"),
     ({"alpha": 3.0}, "needs a prover"),
-    ({"alpha": 3.0, "prover": "bok:4"}, "needs a PAV"),
+    ({"alpha": 3.0, "prover": "bok:4"}, "read from a Q^pi verifier: give --verifier"),
     ({"prover": "mu:ten"}, "expected mu:GAMMA"),
     ({"prover": "mu:-1"}, "GAMMA > 0"),
     ({"prover": "best:4"}, "bad prover spec"),
@@ -46,6 +46,7 @@ def test_valid_configs():
     config = load(prover="mu:10", alpha=3.0)
     assert procedural_gamma(config.prover) == 10.0 and config.kl_coef == 0.001
     assert load(prover="bok:4", alpha=0.5, verifier="pav").verifier.name == "pav"
+    assert load(prover="model:q_mu", alpha=1.0).verifier is None  # a trained prover is its own verifier
     assert load().alpha == 0.0  # outcome-only RL needs no prover
 
 

@@ -75,6 +75,28 @@ def test_solver_prover_values_are_graded_exact_and_need_no_verifier(tmp_path):
         RLConfig(task=TaskConfig(name="countdown"), policy="unused", out=tmp_path, alpha=1.0, prover="solver:0.7")
 
 
+def test_a_model_prover_is_read_on_its_own_without_a_q_pi_verifier(tmp_path):
+    """PAV-RL reads only Q^mu: with `model:DIR` no Q^pi verifier is needed or loaded, and only its tokens count."""
+    from pavlab.testing import char_tokenizer, tiny_llama
+    from pavlab.verifiers.model import ValueModel
+    from pavlab.verifiers.scoring import score_prefixes
+
+    tokenizer = char_tokenizer()
+    model = ValueModel.from_backbone(tiny_llama(tokenizer, 0, heads=2, tie=True), kind="prm", prover="bok:1").eval()
+    model.save_pretrained(tmp_path / "q_mu", tokenizer=tokenizer)
+    config = RLConfig(task=TaskConfig(name="subset_sum"), policy="unused", out=tmp_path, alpha=1.0,
+                      prover=f"model:{tmp_path / 'q_mu'}")
+    task = get_task(config.task)
+    problems, steps = task.problems("test", 2), [["3 -> 9 | 1 2", "9 -> 0 | 1 2"], []]
+    meter, one_pass = ComputeMeter(), ComputeMeter()
+    values = build_prover(config, task, meter)
+    assert values is not None and config.verifier is None
+    expected = score_prefixes(model, tokenizer, [task.prompt(p) for p in problems], steps, meter=one_pass)
+    for got, want in zip(values(problems, steps), expected, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert meter.verifier_tokens == one_pass.verifier_tokens > 0
+
+
 def test_procedural_prover_values_follow_the_configured_horizon(tmp_path):
     from pavlab.tasks.planted import exact_q_values
 

@@ -199,6 +199,25 @@ def test_a_study_of_exact_provers_only_needs_no_learned_alpha_but_some_pav_arm(t
         CountdownRLStudyConfig.model_validate({"out": tmp_path, "verifier": tmp_path, "alphas": ""})
 
 
+def test_the_verifier_is_needed_only_by_the_beam_evaluations_and_bok_provers(tmp_path: Path, tiny_models) -> None:
+    """A model:DIR prover is its own verifier: training-only studies of it (or of exact provers) need no Q^pi."""
+    torch.set_num_threads(1)
+    policy, q_mu = tiny_models
+    skipped = EvalSettings(**{**TINY_EVALS.model_dump(), "skip": True})
+    kwargs = study_kwargs(policy, None, prover=f"model:{q_mu}", oracle_alphas=(), seeds=(0,), evals=skipped)
+    data = json.loads(run_countdown_rl_study(CountdownRLStudyConfig(out=tmp_path / "study", **kwargs)).read_text())
+    assert data["settings"]["verifier"] is None and set(data["summary"]["arms"]) == {
+        "ORM-RL", "PAV-RL alpha 1", "Q+aQ^mu alpha 1"}
+    assert f"PAV: prover model:{q_mu} (no Q^pi verifier)." in data["summary"]["markdown"]
+    base = {"out": tmp_path, "no_ablation": True, "evals": {"skip": True}}
+    for arms in ({"alphas": "1", "prover": f"model:{tmp_path}"}, {"alphas": "", "oracle_alphas": "3"}):
+        assert CountdownRLStudyConfig.model_validate({**base, **arms}).verifier is None
+    with pytest.raises(ValueError, match="read from a Q\\^pi verifier"):
+        CountdownRLStudyConfig.model_validate({**base, "alphas": "1", "prover": "bok:4"})
+    with pytest.raises(ValueError, match="beam evaluations read the PAV"):
+        CountdownRLStudyConfig.model_validate({"out": tmp_path, "alphas": "1", "prover": f"model:{tmp_path}"})
+
+
 def test_exact_prover_bounds_sit_beside_their_gains_per_alpha(tmp_path: Path) -> None:
     def entry(spec: str, total: float) -> dict:
         value = {"value": total, "low": total, "high": total}

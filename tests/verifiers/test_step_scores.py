@@ -73,21 +73,6 @@ def test_model_prover_loads_a_separate_q_mu_verifier(value_model, value_model_fa
         assert not np.allclose(result.q_mu, result.q_pi)
 
 
-def test_prover_values_are_scores_q_mu_and_a_model_prover_skips_q_pi(value_model, value_model_factory, tokenizer
-                                                                     ) -> None:
-    """What PAV-RL reads: the same Q^mu as `score`, from one model's pass when the prover is a model."""
-    other = value_model_factory(tokenizer, seed=1)
-    for verifier in (ProcessVerifier(value_model, tokenizer, Prover.parse("bok:4")),
-                     ProcessVerifier(value_model, tokenizer, Prover("model", path=Path("qmu")), q_mu=other)):
-        both, prover_only = ComputeMeter(), ComputeMeter()
-        scores = verifier.score(PROMPTS, STEPS, both)
-        values = verifier.prover_values(PROMPTS, STEPS, prover_only)
-        for result, q_mu in zip(scores, values, strict=True):
-            np.testing.assert_allclose(q_mu, result.q_mu, atol=1e-6)
-        one_pass = both.verifier_tokens if verifier.q_mu is None else both.verifier_tokens // 2
-        assert prover_only.verifier_tokens == one_pass > 0
-
-
 def test_policy_prover_without_a_q_mu_model_is_refused(value_model, tokenizer) -> None:
     with pytest.raises(PavlabError, match="needs a Q\\^mu verifier"):
         ProcessVerifier(value_model, tokenizer, Prover.parse("policy:ckpt/big"))

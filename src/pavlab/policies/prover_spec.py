@@ -123,6 +123,12 @@ def is_exact_prover(spec: str | None) -> bool:
     return spec is not None and spec.partition(":")[0] in EXACT_PROVER_KINDS
 
 
+def reads_q_pi(spec: str | None) -> bool:
+    """Is this prover read through a Q^pi verifier (`bok:K` by formula, `auto` a ranked `bok:K`, `policy:PATH`
+    through a `ProcessVerifier`)? A `model:DIR` prover is its own verifier; exact provers need none."""
+    return spec is not None and spec.partition(":")[0] in ("bok", "auto", "policy")
+
+
 def _checked(spec: str, kinds: tuple[str, ...]) -> str:
     """Pydantic wants a ValueError, so that the config loader names the file and field."""
     try:

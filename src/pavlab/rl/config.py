@@ -10,8 +10,8 @@ from pydantic import Field, field_validator, model_validator
 from pavlab.policies.prover_spec import (
     PROVER_SYNTAX,
     RLProverSpec,
-    is_exact_prover,
     procedural_gamma,
+    reads_q_pi,
     solver_good_move_prob,
 )
 from pavlab.policies.start_task import StartTaskConfig
@@ -32,7 +32,8 @@ class RLConfig(StartTaskConfig):
     prover: RLProverSpec | None = Field(None, description=f"mu:GAMMA (planted), oracle or solver:P (subset_sum): exact "
                                                  f"values; or, with --verifier, a PAV prover: {PROVER_SYNTAX}")
     verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV, or a third-party PRM (hf-prm:DIR,"
-                                                    " prm.json) (needed unless prover is mu:, oracle or solver:)")
+                                                    " prm.json): what a bok:K or auto prover is read from (a "
+                                                    "model:DIR prover is its own verifier; exact provers need none)")
     labels: Path | None = Field(None, description="label run of the Q^pi verifier: what --prover auto ranks on")
     alpha: float = Field(0.0, description="weight of the prover advantage; 0 = outcome-only RL")
     reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
@@ -110,9 +111,8 @@ class RLConfig(StartTaskConfig):
         if solver_good_move_prob(self.prover) is not None and self.task.name != "subset_sum":
             raise ValueError(f"prover {self.prover!r} is the subset_sum testbed's solver, but task is "
                              f"{self.task.name!r}")
-        exact = procedural_gamma(self.prover) is not None or is_exact_prover(self.prover)
-        if needs_prover and not exact and self.verifier is None:
-            raise ValueError(f"prover {self.prover!r} needs a PAV: give --verifier DIR (the Q^pi verifier)")
+        if needs_prover and reads_q_pi(self.prover) and self.verifier is None:
+            raise ValueError(f"prover {self.prover!r} is read from a Q^pi verifier: give --verifier DIR")
         if self.baseline == "loo" and self.group_size < 2:
             raise ValueError("baseline 'loo' needs group_size >= 2 (or use baseline 'value' or 'none')")
         if self.freeze_embeddings and self.lora_rank:

@@ -101,18 +101,28 @@ def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn 
             raise PavlabError(f"prover {config.prover!r} needs the planted task, not '{task.name}'", field="prover")
         return lambda problems, steps_lists: [np.asarray(task.q_values(problem, list(steps), gamma))
                                               for problem, steps in zip(problems, steps_lists, strict=True)]
+    from pavlab.policies.prover_spec import Prover
     from pavlab.provers.rank import resolve_prover
+    from pavlab.verifiers.scoring import score_prefixes
     from pavlab.verifiers.step_scores import ProcessVerifier
+    from pavlab.verifiers.third_party import load_value_model
 
     prover, reason = resolve_prover(config.prover, config.labels)
     if reason:
         print(f"--prover auto chose {prover}: {reason}")
-    verifier = ProcessVerifier.load(config.verifier, prover)
-    for model in (verifier.q_pi, verifier.q_mu):
-        if model is not None:
-            model.to(config.device)
+    parsed = Prover.parse(prover)
+    if parsed.kind == "model":  # its own verifier: PAV-RL reads no Q^pi, so none is loaded
+        model, tokenizer = load_value_model(parsed.path)
+        model.to(config.device)
+
+        def model_values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+            return score_prefixes(model, tokenizer, [task.prompt(p) for p in problems], steps_lists,
+                                  model.info.step_separator, meter=meter)
+
+        return model_values
+    verifier = ProcessVerifier.load(config.verifier, prover, device=config.device)
 
     def pav_values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        return verifier.prover_values([task.prompt(p) for p in problems], steps_lists, meter)
+        return [values.q_mu for values in verifier.score([task.prompt(p) for p in problems], steps_lists, meter)]
 
     return pav_values

@@ -43,7 +43,7 @@ from pavlab.errors import PavlabError
 from pavlab.io import atomic_open, read_json, write_json
 from pavlab.metrics import powers_of_two_up_to
 from pavlab.policies.base import SamplingParams
-from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover
+from pavlab.policies.prover_spec import PavProverSpec, is_exact_prover, reads_q_pi
 from pavlab.policies.registry import build_policy
 from pavlab.policies.start_task import StartTaskConfig
 from pavlab.policies.testbed import shipped_testbed
@@ -137,7 +137,9 @@ class CountdownRLStudyConfig(PresetConfig, StartTaskConfig):
 
     out: Path = Field(..., description="study folder (rerun the same command to resume)")
     quick: bool = Field(False, description="one alpha, few iterations, small evaluations")
-    verifier: Path = Field(..., description="Q^pi verifier folder of the PAV (fixed during RL)")
+    verifier: Path | None = Field(None, description="Q^pi verifier folder of the PAV (fixed during RL): what the beam "
+                                  "evaluations and a bok:K prover read; a model:DIR prover is its own verifier, so "
+                                  "with --evals.skip true a study of model: or exact provers needs none")
     policy: Path | None = Field(None, description="start policy checkpoint (default: the shipped subset-sum "
                                                   "testbed)")
     prover: PavProverSpec = Field("bok:4", description="prover of the PAV's advantages (bok:K or model:DIR)")
@@ -167,6 +169,10 @@ class CountdownRLStudyConfig(PresetConfig, StartTaskConfig):
     def _some_pav_arm(self) -> CountdownRLStudyConfig:
         if not (self.alphas or self.oracle_alphas or self.solvers):
             raise ValueError("no PAV-RL arm: give --alphas, --oracle_alphas or --solvers")
+        if self.verifier is None and not self.evals.skip:
+            raise ValueError("the beam evaluations read the PAV's Q^pi: give --verifier DIR, or --evals.skip true")
+        if self.verifier is None and (self.alphas or self.ablation) and reads_q_pi(self.prover):
+            raise ValueError(f"prover {self.prover!r} is read from a Q^pi verifier: give --verifier DIR")
         return self
 
     @model_validator(mode="before")
@@ -529,13 +535,15 @@ def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any] | None,
                      settings: dict[str, Any]) -> str:
     """The RESULTS.md section: the paper's online-RL claims next to what this run measured, then the tables."""
     learned = bool(settings.get("alphas")) or settings.get("ablation_alpha") is not None
-    pav = f"{settings['verifier']} with prover {settings['prover']}"
+    pav = (f"prover {settings['prover']} (no Q^pi verifier)" if settings.get("verifier") is None
+           else f"{settings['verifier']} with prover {settings['prover']}")
     lines = [f"## Online RL on {settings['task']['name']}: ORM-RL vs PAV-RL", "", f"Command: `{command}`", "",
              f"Seeds {', '.join(map(str, settings['seeds']))}; {settings['iterations']} iterations x "
              f"{settings['problems_per_iteration']} problems x {settings['group_size']} samples, "
              f"lr {settings['lr']:g}; "
              f"held-out accuracy on {settings['eval_problems']} test problems x {settings['eval_samples']} samples; "
-             + (f"PAV: {pav}." if learned else f"every arm's prover is exact; the beam evaluations' PAV: {pav}."),
+             + (f"PAV: {pav}." if learned else "every arm's prover is exact" + (
+                 "." if settings.get("verifier") is None else f"; the beam evaluations' PAV: {pav}.")),
              "",
              "| claim | paper | measured here |", "|---|---|---|", *claims(summary, evaluation, settings), "",
              *tables(summary, evaluation, settings)]
@@ -562,7 +570,8 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     if shared.get("threads"):
         torch.set_num_threads(shared["threads"])
     out_dir = Path(config.out)
-    evaluator = PolicyEvaluator(out_dir / "evals", task, verifier, prover, evals)  # loads the PAV: bad paths fail now
+    # loads the PAV: bad paths fail now, not after training
+    evaluator = None if evals.skip else PolicyEvaluator(out_dir / "evals", task, verifier, prover, evals)
     out_dir.mkdir(parents=True, exist_ok=True)
     arms = study_arms(alphas, prover, ablation_alpha, config.oracle_alphas, config.solvers, config.solver_alphas)
 
@@ -575,8 +584,9 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     if bound is not None:
         summary["prover_bound"] = bound
     if any(is_exact_prover(arm.prover) for arm in arms):
-        held_out = evaluator.task.problems("test", shared["eval_problems"])
-        summary["exact_prover_strength"] = exact_prover_strength(evaluator.task, arms, held_out)
+        exact_task = get_task(task)
+        held_out = exact_task.problems("test", shared["eval_problems"])
+        summary["exact_prover_strength"] = exact_prover_strength(exact_task, arms, held_out)
         if config.prover_rank is not None:
             summary["exact_prover_bounds"] = exact_prover_bounds(config.prover_rank, arms)
     for arm in arms:
@@ -585,10 +595,11 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
               "alphas": list(alphas), "oracle_alphas": list(config.oracle_alphas),
               "solvers": list(config.solvers), "solver_alphas": list(config.solver_alphas),
               "ablation_alpha": ablation_alpha,
-              "policy": str(policy), "verifier": str(verifier), "prover": prover, "task": task.model_dump(mode="json")}
+              "policy": str(policy), "verifier": None if verifier is None else str(verifier), "prover": prover,
+              "task": task.model_dump(mode="json")}
     outputs = StudyOutputs(out_dir, command, record, runs, summary, started)
     outputs.write(None)
-    if not evals.skip:
+    if evaluator is not None:
         outputs.write(evaluate_policies(evaluator, Path(policy), runs, seeds, config.workers))
     return out_dir / RL_COUNTDOWN_FILE
 

@@ -102,21 +102,9 @@ class ProcessVerifier:
         q_pis = self._score(0, self.q_pi, self.tokenizer, prompts, steps_lists, meter,
                             self._caches[0] if self._caches else None)
         q_mus = ([bok_values(q, self.prover.k) for q in q_pis] if self.q_mu is None
-                 else self._model_prover_values(prompts, steps_lists, meter))
+                 else self._score(1, self.q_mu, self.q_mu_tokenizer, prompts, steps_lists, meter,
+                                  self._caches[1] if self._caches else None))
         return [StepValues(q_pi, q_mu) for q_pi, q_mu in zip(q_pis, q_mus, strict=True)]
-
-    def prover_values(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
-                      meter: ComputeMeter | None = None) -> list[np.ndarray]:
-        """Q^mu of every prefix, all PAV-RL reads: a `model:` prover's values need no Q^pi pass (a BoK
-        prover's come from Q^pi, so that one is scored)."""
-        if self.q_mu is None:
-            return [values.q_mu for values in self.score(prompts, steps_lists, meter)]
-        return self._model_prover_values(prompts, steps_lists, meter)
-
-    def _model_prover_values(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
-                             meter: ComputeMeter | None) -> list[np.ndarray]:
-        return self._score(1, self.q_mu, self.q_mu_tokenizer, prompts, steps_lists, meter,
-                           self._caches[1] if self._caches else None)
 
     def _score(self, which: int, model: ValueModel, tokenizer: Any, prompts: Sequence[str],
                steps_lists: Sequence[Sequence[str]], meter: ComputeMeter | None,
