@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from pavlab.errors import PavlabError
-from pavlab.policies.base import ComputeMeter
 from pavlab.policies.prover_spec import Prover
 from pavlab.verifiers.progress import advantages, bok_values, effective_rewards
 from pavlab.verifiers.scoring import score_prefixes
