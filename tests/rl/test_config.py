@@ -66,3 +66,16 @@ def test_prover_auto_needs_a_verifier_and_is_resolved_on_labels(tmp_path):
     assert config.prover == "auto"
     with pytest.raises(PavlabError, match="labels"):
         resolve_prover(config.prover, config.labels)
+
+
+def test_an_outcome_only_run_records_no_prover_so_it_resumes_beside_any_pav(tmp_path):
+    """ORM-RL reads no verifier: its run folder is the same whichever PAV a study passes (linked baselines)."""
+    from pavlab.runs import prepare_run
+
+    base = {**BASE, "out": str(tmp_path), "alpha": 0.0}
+    first = load_config(RLConfig, overrides={**base, "verifier": "pav-a", "labels": "labels-a"})
+    assert first.verifier is None and first.labels is None
+    prepare_run(tmp_path, first, kind="rl")
+    prepare_run(tmp_path, load_config(RLConfig, overrides={**base, "verifier": "pav-b"}), kind="rl")
+    with pytest.raises(PavlabError, match="different config"):  # a field the run reads still counts
+        prepare_run(tmp_path, load_config(RLConfig, overrides={**base, "lr": 0.5}), kind="rl")

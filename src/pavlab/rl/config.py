@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
 
 from pavlab.policies.prover_spec import (
     PROVER_SYNTAX,
@@ -21,6 +21,7 @@ from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.progress import RewardKind
 
 Baseline = Literal["value", "loo", "none"]
+OUTCOME_ONLY_UNREAD = ("prover", "verifier", "labels")
 
 
 class RLConfig(StartTaskConfig):
@@ -98,6 +99,16 @@ class RLConfig(StartTaskConfig):
         if value < 0:
             raise ValueError(f"the KL coefficient must be >= 0, got {value}")
         return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _outcome_only_reads_no_prover(cls, data: Any, handler: ModelWrapValidatorHandler[RLConfig]) -> RLConfig:
+        """alpha 0 reads no prover, verifier or labels, so none is recorded (after they are checked): an ORM-RL
+        run is the same run whichever PAV the study beside it uses, and resumes (or is linked) under any of them."""
+        config = handler(data)
+        if config.alpha != 0.0 or not isinstance(data, dict) or not set(data) & set(OUTCOME_ONLY_UNREAD):
+            return config
+        return handler({key: value for key, value in data.items() if key not in OUTCOME_ONLY_UNREAD})
 
     @model_validator(mode="after")
     def _consistent(self) -> RLConfig:
