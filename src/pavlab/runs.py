@@ -2,7 +2,9 @@
 
 `run.json` holds the resolved config, the job kind, package versions, git revision and start
 time. Rerunning into the same folder resumes only if the config is the same; otherwise the
-error lists the fields that changed (set PAVLAB_ALLOW_CONFIG_CHANGE=1 to resume anyway).
+error lists the fields that changed (set PAVLAB_ALLOW_CONFIG_CHANGE=1 to resume anyway). A run linked
+into another folder (an ORM-RL baseline shared by two studies) resumes there: its recorded `out`
+resolves to the same folder, so only `out`'s spelling differs.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ def _with_defaults(config: Config, recorded: Any) -> Any:
         return recorded
 
 
+def _same_folder(recorded_out: Any, run_dir: Path) -> bool:
+    """Is the recorded `out` the folder `run_dir` reaches (a run linked into another study's folder)?"""
+    try:
+        return recorded_out is not None and Path(recorded_out).resolve() == run_dir.resolve()
+    except OSError:
+        return False
+
+
 def prepare_run(out: str | Path, config: Config, kind: str) -> Path:
     """Create (or reopen for resuming) the run folder `out` for a job of `kind` with `config`."""
     run_dir = Path(out)
@@ -69,8 +79,11 @@ def prepare_run(out: str | Path, config: Config, kind: str) -> Path:
     resolved = config.model_dump(mode="json")
     if record_path.exists():
         previous = read_json(record_path)
-        changes = [c for c in _changed_fields(_with_defaults(config, previous.get("config")), resolved)
-                   if c.split(":")[0] not in EXECUTION_ONLY_FIELDS]
+        recorded = _with_defaults(config, previous.get("config"))
+        changes = [c for c in _changed_fields(recorded, resolved)
+                   if c.split(":")[0] not in EXECUTION_ONLY_FIELDS
+                   and not (c.startswith("out:") and isinstance(recorded, dict)
+                            and _same_folder(recorded.get("out"), run_dir))]
         if changes and os.environ.get("PAVLAB_ALLOW_CONFIG_CHANGE") != "1":
             raise PavlabError("refusing to resume with a different config (" + "; ".join(changes[:5]) +
                               "); use a new --out or set PAVLAB_ALLOW_CONFIG_CHANGE=1", path=record_path)

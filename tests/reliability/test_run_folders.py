@@ -60,3 +60,21 @@ def test_a_field_added_after_the_run_started_resumes_at_its_default(tmp_path: Pa
     record_path.write_text(json.dumps(record))
     code, _, err = pavlab(*argv(out))
     assert code == 2 and "n_mc: 16 -> 2" in err
+
+
+def test_a_run_linked_into_another_folder_resumes_there(tmp_path: Path, pavlab: Callable,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished run linked into a second study reaches the same folder under another `out`: no config change.
+    A copy (another folder) still is one."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    argv, _ = JOBS["label"]
+    assert pavlab(*argv(Path("first")))[0] == 0
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "linked").symlink_to(tmp_path / "first")
+    code, _, err = pavlab(*argv(Path("study/linked")))
+    assert code == 0, err
+    shutil.copytree(tmp_path / "first", tmp_path / "copied")
+    code, _, err = pavlab(*argv(Path("copied")))
+    assert code == 2 and "out: 'first' -> 'copied'" in err
