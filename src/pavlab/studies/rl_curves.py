@@ -184,7 +184,8 @@ def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
               else "ORM-RL never rose above its start; PAV-RL rose above it and fell back")
     lower_bound = orm[0][-1] / passed if not orm_samples and passed else None
     return {"orm_best_accuracy": best, "orm_samples": orm_samples, "pav_samples": pav_samples, "ratio": ratio,
-            "ratio_interpolated": interpolated, "reason": reason, "orm_budget": orm[0][-1], "pav_passed_orm_best": passed, "lower_bound": lower_bound,
+            "ratio_interpolated": interpolated, "reason": reason, "orm_budget": orm[0][-1],
+            "pav_passed_orm_best": passed, "lower_bound": lower_bound,
             "pav_final_accuracy": pav[1][-1], "fell_back": ratio is not None and pav[1][-1] < best - 1e-12}
 
 
