@@ -5,8 +5,7 @@ its last evaluation and the ratio says only how early PAV-RL passed it. This rea
 runs (`DIR/seed*/metrics.jsonl`), one folder of longer ORM-RL seeds and any number of arm folders, and
 prints each arm's seed-mean held-out curve and the paper's ratio (samples ORM-RL needs for its best mean
 over the samples the arm needs to reach it; `studies.rl_curves.sample_efficiency`), with the ratio of
-every ORM-RL seed against the arm's seed of the same number, and the seed-mean ratio read between evaluations
-(`ratio_interpolated`); `--json OUT` also writes the curves and ratios.
+every ORM-RL seed against the arm's seed of the same number; `--json OUT` also writes the curves and ratios.
 Usage: `python scripts/efficiency_vs_long_orm.py [--json OUT] runs/cov/rl-orm-loo-600 ARM_FOLDER ...`
 (the ORM-RL folder may be such a JSON output: `docs/results/rl_countdown_coverage_orm_600.json`)
 """
@@ -43,8 +42,7 @@ def main(orm_folder: Path, arm_folders: list[Path], out: Path | None) -> None:
                                                                                            strict=True)))
         print(f"  ORM-RL ({orm_folder}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(*reference, strict=True)))
         mean = sample_efficiency(reference, (samples, accuracy))
-        between = mean["ratio_interpolated"]
-        print(f"  seed mean: {ratio_text(mean)}" + ("" if between is None else f" (interpolated {between:.1f}x)"))
+        print(f"  seed mean: {ratio_text(mean)}")
         per_seed = {seed: sample_efficiency(mean_curve([orm[seed]]), mean_curve([arm[seed]])) for seed in seeds}
         for seed, efficiency in per_seed.items():
             print(f"  seed {seed}: {ratio_text(efficiency)}")

@@ -6,13 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pavlab.studies.rl_curves import (
-    RewardArm,
-    ratio_text,
-    sample_efficiency,
-    samples_to_reach_interpolated,
-    summarize_arms,
-)
+from pavlab.studies.rl_curves import RewardArm, ratio_text, sample_efficiency, summarize_arms
 
 
 def test_sample_efficiency_ratio():
@@ -42,20 +36,6 @@ def test_sample_efficiency_ratio():
     peaked = sample_efficiency(orm, (samples, [0.0, 0.25, 0.15, 0.1, 0.1]))
     assert peaked["ratio"] == pytest.approx(3.0) and peaked["fell_back"] and not result["fell_back"]
     assert ratio_text(peaked) == "3.0x, then fell back (final 10.0% < ORM-RL's best 20.0%)"
-
-
-def test_the_interpolated_ratio_reads_crossings_between_evaluations():
-    """A curve that misses ORM-RL's best by a hair at one evaluation gets half the grid ratio, not half the
-    interpolated one; the grid ratio stays the headline, the interpolated one sits beside it."""
-    samples = [0, 100, 200, 300, 400]
-    orm = (samples, [0.04, 0.03, 0.035, 0.045, 0.05])
-    near_miss = sample_efficiency(orm, (samples, [0.04, 0.0499, 0.07, 0.09, 0.1]))
-    assert near_miss["ratio"] == pytest.approx(2.0)  # 400 / 200: it reached 5% only at the second evaluation
-    assert near_miss["ratio_interpolated"] == pytest.approx(400 / (100 + 100 * 0.0001 / 0.0201))
-    assert samples_to_reach_interpolated(samples, [0.0, 0.1, 0.3, 0.3, 0.3], 0.2) == pytest.approx(150)
-    assert samples_to_reach_interpolated(samples, [0.3] * 5, 0.2) == 0
-    assert samples_to_reach_interpolated(samples, [0.1] * 5, 0.2) is None
-    assert sample_efficiency(orm, (samples, [0.0] * 5))["ratio_interpolated"] is None
 
 
 def point(samples: float, accuracy: float) -> dict[str, float]:
@@ -111,16 +91,11 @@ def test_paired_seed_bootstrap_brackets_finals_and_counts_undefined_ratios():
     assert efficiency["ratio"] == pytest.approx(3.0)  # ORM-RL's best (0.2) at 30 samples, PAV-RL's at 10
     low, high = efficiency["ci"]
     assert 1.5 <= low <= efficiency["ratio"] <= high <= 3.0 and efficiency["undefined_share"] == 0.0
-    # between evaluations PAV-RL's mean (0.1 -> 0.275) crosses 0.2 at 10 * 0.1 / 0.175 samples
-    assert efficiency["ratio_interpolated"] == pytest.approx(30 / (10 * 0.1 / 0.175))
-    low, high = efficiency["ci_interpolated"]
-    assert 3.0 < low <= efficiency["ratio_interpolated"] <= high
     assert "sample_efficiency_vs_orm" not in orm
 
     flat = {**curves, "ORM-RL": {s: [point(0, 0.1)] * 4 for s in range(4)}}
     never = summarize_arms(arms, flat, resamples=100)["arms"]["PAV-RL alpha 1"]["sample_efficiency_vs_orm"]
     assert never["ratio"] is None and never["ci"] is None and never["undefined_share"] == 1.0
-    assert never["ratio_interpolated"] is None and never["ci_interpolated"] is None
 
 
 def _spawned_workers(parent: int) -> list[int]:

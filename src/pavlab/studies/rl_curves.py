@@ -144,21 +144,6 @@ def samples_to_reach(samples: Sequence[float], accuracy: Sequence[float], target
     return next((s for s, a in zip(samples, accuracy, strict=True) if a >= target - 1e-12), None)
 
 
-def samples_to_reach_interpolated(samples: Sequence[float], accuracy: Sequence[float], target: float) -> float | None:
-    """`samples_to_reach`, linear between the evaluation below `target` and the first at or above it.
-
-    Why: a ratio of grid points can only take the grid's values (1, 1.33, 2 or 4 for four evaluations), so a
-    curve that misses by 0.02 points at one evaluation halves the ratio; the interpolated crossing does not jump.
-    """
-    for index, (seen, reached) in enumerate(zip(samples, accuracy, strict=True)):
-        if reached >= target - 1e-12:
-            if index == 0:
-                return seen
-            before, below = samples[index - 1], accuracy[index - 1]
-            return before + (seen - before) * (target - below) / (reached - below)
-    return None
-
-
 def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
                       pav: tuple[Sequence[float], Sequence[float]]) -> dict[str, Any]:
     """Samples ORM-RL needs for its best mean accuracy over the samples PAV-RL needs for the same accuracy.
@@ -169,14 +154,11 @@ def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
     that. A PAV-RL curve that rises and falls back (ends at or below ORM-RL's best) bounds nothing:
     it has not reached, with its whole budget, an accuracy ORM-RL lacks. A finite ratio of a curve that
     reached ORM-RL's best and ended below it is kept (the paper's definition) and marked `fell_back`.
-    `ratio_interpolated` reads both crossings between evaluations (`samples_to_reach_interpolated`).
     """
     best = max(orm[1])
     orm_samples = samples_to_reach(*orm, best)
     pav_samples = samples_to_reach(*pav, best)
     ratio = orm_samples / pav_samples if orm_samples and pav_samples else None
-    orm_between, pav_between = samples_to_reach_interpolated(*orm, best), samples_to_reach_interpolated(*pav, best)
-    interpolated = orm_between / pav_between if ratio is not None and orm_between and pav_between else None
     above = [a > best + 1e-12 for a in pav[1]]
     passed = next((s for i, s in enumerate(pav[0]) if all(above[i:])), None)
     reason = (None if ratio is not None else "PAV-RL never reached ORM-RL's best" if orm_samples
@@ -184,8 +166,7 @@ def sample_efficiency(orm: tuple[Sequence[float], Sequence[float]],
               else "ORM-RL never rose above its start; PAV-RL rose above it and fell back")
     lower_bound = orm[0][-1] / passed if not orm_samples and passed else None
     return {"orm_best_accuracy": best, "orm_samples": orm_samples, "pav_samples": pav_samples, "ratio": ratio,
-            "ratio_interpolated": interpolated, "reason": reason, "orm_budget": orm[0][-1],
-            "pav_passed_orm_best": passed, "lower_bound": lower_bound,
+            "reason": reason, "orm_budget": orm[0][-1], "pav_passed_orm_best": passed, "lower_bound": lower_bound,
             "pav_final_accuracy": pav[1][-1], "fell_back": ratio is not None and pav[1][-1] < best - 1e-12}
 
 
@@ -223,27 +204,24 @@ def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str,
     rng = np.random.default_rng(seed)
     finals: dict[str, list[float]] = {arm.name: [] for arm in arms}
     ratios: dict[str, list[float]] = {arm.name: [] for arm in arms if arm.is_pav}
-    interpolated: dict[str, list[float]] = {name: [] for name in ratios}
     for _ in range(resamples):
         drawn = rng.choice(seeds, size=len(seeds), replace=True)
         means = {arm.name: mean_curve([curves[arm.name][s] for s in drawn]) for arm in arms}
         for arm in arms:
             finals[arm.name].append(float(np.mean([curves[arm.name][s][-1]["test_accuracy"] for s in drawn])))
         for name in ratios:
-            efficiency = sample_efficiency(means[reference], means[name])
-            for values, key in ((ratios, "ratio"), (interpolated, "ratio_interpolated")):
-                values[name].append(float("nan") if efficiency[key] is None else efficiency[key])
+            ratio = sample_efficiency(means[reference], means[name])["ratio"]
+            ratios[name].append(float("nan") if ratio is None else ratio)
     out: dict[str, dict[str, Any]] = {}
     base = np.array(finals[baseline or reference])
     for arm in arms:
         out[arm.name] = {"final_ci": np.percentile(finals[arm.name], [2.5, 97.5]).tolist(),
                          "gain_ci": np.percentile(np.array(finals[arm.name]) - base, [2.5, 97.5]).tolist()}
         if arm.name in ratios:
-            for key, values in (("ratio_ci", np.array(ratios[arm.name])),
-                                ("ratio_interpolated_ci", np.array(interpolated[arm.name]))):
-                finite = values[np.isfinite(values)]
-                out[arm.name][key] = np.percentile(finite, [2.5, 97.5]).tolist() if len(finite) else None
-            out[arm.name]["undefined_share"] = float(1 - np.isfinite(ratios[arm.name]).mean())
+            values = np.array(ratios[arm.name])
+            finite = values[np.isfinite(values)]
+            out[arm.name]["ratio_ci"] = np.percentile(finite, [2.5, 97.5]).tolist() if len(finite) else None
+            out[arm.name]["undefined_share"] = float(1 - len(finite) / len(values))
     return out
 
 
@@ -281,9 +259,7 @@ def summarize_arms(arms: Sequence[RewardArm], curves: ArmCurves, resamples: int 
         if arm.is_pav:
             per_arm[arm.name]["sample_efficiency_vs_orm"] = {
                 "ratio": efficiency[arm.name]["ratio"], "lower_bound": efficiency[arm.name]["lower_bound"],
-                "ci": intervals[arm.name]["ratio_ci"], "undefined_share": intervals[arm.name]["undefined_share"],
-                "ratio_interpolated": efficiency[arm.name]["ratio_interpolated"],
-                "ci_interpolated": intervals[arm.name]["ratio_interpolated_ci"]}
+                "ci": intervals[arm.name]["ratio_ci"], "undefined_share": intervals[arm.name]["undefined_share"]}
     return {"arms": per_arm, "sample_efficiency": efficiency, "efficiency_reference": reference.name,
             "mean_curves": means}
 
