@@ -79,3 +79,13 @@ def test_an_outcome_only_run_records_no_prover_so_it_resumes_beside_any_pav(tmp_
     prepare_run(tmp_path, load_config(RLConfig, overrides={**base, "verifier": "pav-b"}), kind="rl")
     with pytest.raises(PavlabError, match="different config"):  # a field the run reads still counts
         prepare_run(tmp_path, load_config(RLConfig, overrides={**base, "lr": 0.5}), kind="rl")
+
+
+def test_a_run_records_only_the_prover_inputs_it_reads():
+    """A model: prover reads no Q^pi verifier and only `auto` reads labels, so neither is recorded otherwise."""
+    pav = {"alpha": 1.0, "verifier": "q_pi", "labels": "labels"}
+    assert load(**pav, prover="model:q_mu").verifier is None
+    assert load(**pav, prover="bok:4").verifier.name == "q_pi" and load(**pav, prover="bok:4").labels is None
+    assert load(**pav, prover="auto").labels.name == "labels"
+    with pytest.raises(PavlabError, match="bad prover spec"):  # checked before it is dropped
+        load(alpha=0.0, prover="best:4")

@@ -102,13 +102,18 @@ class RLConfig(StartTaskConfig):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _outcome_only_reads_no_prover(cls, data: Any, handler: ModelWrapValidatorHandler[RLConfig]) -> RLConfig:
-        """alpha 0 reads no prover, verifier or labels, so none is recorded (after they are checked): an ORM-RL
-        run is the same run whichever PAV the study beside it uses, and resumes (or is linked) under any of them."""
+    def _record_only_what_is_read(cls, data: Any, handler: ModelWrapValidatorHandler[RLConfig]) -> RLConfig:
+        """A prover, verifier or labels the run does not read are checked, then not recorded: alpha 0 reads
+        none, a `model:` or exact prover no verifier, and only `auto` reads labels. So an ORM-RL run is the
+        same run beside any PAV, and a PAV-RL run the same with or without the study's beam verifier."""
         config = handler(data)
-        if config.alpha != 0.0 or not isinstance(data, dict) or not set(data) & set(OUTCOME_ONLY_UNREAD):
+        unread = set(OUTCOME_ONLY_UNREAD)
+        if config.alpha != 0.0:
+            unread -= {"prover"} | ({"verifier"} if reads_q_pi(config.prover) else set()) \
+                | ({"labels"} if config.prover == "auto" else set())
+        if not isinstance(data, dict) or not unread & {key for key, value in data.items() if value is not None}:
             return config
-        return handler({key: value for key, value in data.items() if key not in OUTCOME_ONLY_UNREAD})
+        return handler({key: value for key, value in data.items() if key not in unread})
 
     @model_validator(mode="after")
     def _consistent(self) -> RLConfig:
