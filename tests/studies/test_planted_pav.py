@@ -37,7 +37,8 @@ def test_learned_arm_trains_on_the_prover_models_the_study_built(tmp_path):
     # exact mu:10 values
     for folder, reward in (("Learned-PAV-RL_mu_10", "advantage"), ("Learned_Q+aQ^mu_mu_10", "q_plus_q_mu")):
         run = json.loads((out / "runs" / folder / "seed0" / "rl_run.json").read_text())["config"]
-        assert run["prover"] == f"model:{out / 'pav' / 'q-mu10'}" and run["verifier"] == str(out / "pav" / "q-pi")
+        # a model: prover is its own verifier: the run records no Q^pi verifier, since it reads none
+        assert run["prover"] == f"model:{out / 'pav' / 'q-mu10'}" and run["verifier"] is None
         assert run["reward"] == reward and run["alpha"] == 3.0
     assert (out / "pav" / "q-mu10" / "verifier.json").is_file()
     from_pi = read_jsonl(next((out / "pav" / "labels-mu10-from-pi" / "labels").glob("*.jsonl")))
