@@ -80,10 +80,9 @@ def prepare_run(out: str | Path, config: Config, kind: str) -> Path:
     if record_path.exists():
         previous = read_json(record_path)
         recorded = _with_defaults(config, previous.get("config"))
-        changes = [c for c in _changed_fields(recorded, resolved)
-                   if c.split(":")[0] not in EXECUTION_ONLY_FIELDS
-                   and not (c.startswith("out:") and isinstance(recorded, dict)
-                            and _same_folder(recorded.get("out"), run_dir))]
+        if isinstance(recorded, dict) and _same_folder(recorded.get("out"), run_dir):
+            recorded = {**recorded, "out": resolved.get("out")}  # the same folder, reached through a link
+        changes = [c for c in _changed_fields(recorded, resolved) if c.split(":")[0] not in EXECUTION_ONLY_FIELDS]
         if changes and os.environ.get("PAVLAB_ALLOW_CONFIG_CHANGE") != "1":
             raise PavlabError("refusing to resume with a different config (" + "; ".join(changes[:5]) +
                               "); use a new --out or set PAVLAB_ALLOW_CONFIG_CHANGE=1", path=record_path)

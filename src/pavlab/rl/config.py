@@ -21,7 +21,7 @@ from pavlab.tasks.registry import TaskConfig
 from pavlab.verifiers.progress import RewardKind
 
 Baseline = Literal["value", "loo", "none"]
-OUTCOME_ONLY_UNREAD = ("prover", "verifier", "labels")
+PROVER_INPUTS = ("prover", "verifier", "labels")
 
 
 class RLConfig(StartTaskConfig):
@@ -107,13 +107,11 @@ class RLConfig(StartTaskConfig):
         none, a `model:` or exact prover no verifier, and only `auto` reads labels. So an ORM-RL run is the
         same run beside any PAV, and a PAV-RL run the same with or without the study's beam verifier."""
         config = handler(data)
-        unread = set(OUTCOME_ONLY_UNREAD)
-        if config.alpha != 0.0:
-            unread -= {"prover"} | ({"verifier"} if reads_q_pi(config.prover) else set()) \
-                | ({"labels"} if config.prover == "auto" else set())
-        if not isinstance(data, dict) or not unread & {key for key, value in data.items() if value is not None}:
+        read = {"prover": config.alpha != 0.0, "verifier": config.alpha != 0.0 and reads_q_pi(config.prover),
+                "labels": config.alpha != 0.0 and config.prover == "auto"}
+        if not isinstance(data, dict) or all(read[key] or data.get(key) is None for key in PROVER_INPUTS):
             return config
-        return handler({key: value for key, value in data.items() if key not in unread})
+        return handler({key: value for key, value in data.items() if read.get(key, True)})
 
     @model_validator(mode="after")
     def _consistent(self) -> RLConfig:

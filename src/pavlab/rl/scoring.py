@@ -13,6 +13,7 @@ nothing for step scoring.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -31,19 +32,27 @@ def build_outcome(config: RLConfig, task: Task, meter: ComputeMeter) -> OutcomeF
     if config.orm is None:
         return lambda problems, texts: np.array(
             [float(task.is_correct(text, problem)) for problem, text in zip(problems, texts, strict=True)])
+    orm = value_model_scores(config.orm, config.device, task, meter)  # a pavlab ORM folder or a third-party PRM
+
+    def orm_outcome(problems: Sequence[Problem], texts: Sequence[str]) -> np.ndarray:
+        return np.array([v[-1] for v in orm(problems, [task.split_steps(text) for text in texts])])
+
+    return orm_outcome
+
+
+def value_model_scores(spec: str | Path, device: str, task: Task, meter: ComputeMeter) -> ProverFn:
+    """The H+1 values one value model (a pavlab verifier folder or a third-party PRM spec) gives every prefix."""
     from pavlab.verifiers.scoring import score_prefixes
     from pavlab.verifiers.third_party import load_value_model
 
-    orm, tokenizer = load_value_model(config.orm)  # a pavlab ORM folder or a third-party PRM spec
-    orm.to(config.device)
+    model, tokenizer = load_value_model(spec)
+    model.to(device)
 
-    def orm_outcome(problems: Sequence[Problem], texts: Sequence[str]) -> np.ndarray:
-        steps = [task.split_steps(text) for text in texts]
-        values = score_prefixes(orm, tokenizer, [task.prompt(p) for p in problems], steps,
-                                orm.info.step_separator, meter=meter)
-        return np.array([v[-1] for v in values])
+    def scores(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        return score_prefixes(model, tokenizer, [task.prompt(p) for p in problems], steps_lists,
+                              model.info.step_separator, meter=meter)
 
-    return orm_outcome
+    return scores
 
 
 def exact_prefix_value(task: Task, prover: str) -> Callable[[Problem, list[str]], float]:
@@ -103,23 +112,14 @@ def build_prover(config: RLConfig, task: Task, meter: ComputeMeter) -> ProverFn 
                                               for problem, steps in zip(problems, steps_lists, strict=True)]
     from pavlab.policies.prover_spec import Prover
     from pavlab.provers.rank import resolve_prover
-    from pavlab.verifiers.scoring import score_prefixes
     from pavlab.verifiers.step_scores import ProcessVerifier
-    from pavlab.verifiers.third_party import load_value_model
 
     prover, reason = resolve_prover(config.prover, config.labels)
     if reason:
         print(f"--prover auto chose {prover}: {reason}")
     parsed = Prover.parse(prover)
     if parsed.kind == "model":  # its own verifier: PAV-RL reads no Q^pi, so none is loaded
-        model, tokenizer = load_value_model(parsed.path)
-        model.to(config.device)
-
-        def model_values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:
-            return score_prefixes(model, tokenizer, [task.prompt(p) for p in problems], steps_lists,
-                                  model.info.step_separator, meter=meter)
-
-        return model_values
+        return value_model_scores(parsed.path, config.device, task, meter)
     verifier = ProcessVerifier.load(config.verifier, prover, device=config.device)
 
     def pav_values(problems: Sequence[Problem], steps_lists: Sequence[Sequence[str]]) -> list[np.ndarray]:

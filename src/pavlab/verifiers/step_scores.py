@@ -99,11 +99,12 @@ class ProcessVerifier:
     def score(self, prompts: Sequence[str], steps_lists: Sequence[Sequence[str]],
               meter: ComputeMeter | None = None) -> list[StepValues]:
         """Values of every prefix of every response (one pass per response and model)."""
-        q_pis = self._score(0, self.q_pi, self.tokenizer, prompts, steps_lists, meter,
-                            self._caches[0] if self._caches else None)
-        q_mus = ([bok_values(q, self.prover.k) for q in q_pis] if self.q_mu is None
-                 else self._score(1, self.q_mu, self.q_mu_tokenizer, prompts, steps_lists, meter,
-                                  self._caches[1] if self._caches else None))
+        q_pi_cache, q_mu_cache = self._caches or (None, None)
+        q_pis = self._score(0, self.q_pi, self.tokenizer, prompts, steps_lists, meter, q_pi_cache)
+        if self.q_mu is None:
+            q_mus = [bok_values(q, self.prover.k) for q in q_pis]
+        else:
+            q_mus = self._score(1, self.q_mu, self.q_mu_tokenizer, prompts, steps_lists, meter, q_mu_cache)
         return [StepValues(q_pi, q_mu) for q_pi, q_mu in zip(q_pis, q_mus, strict=True)]
 
     def _score(self, which: int, model: ValueModel, tokenizer: Any, prompts: Sequence[str],
