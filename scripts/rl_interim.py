@@ -2,11 +2,14 @@
 
 Why: the study writes its summary (final CIs, sample efficiency, Pass@N) only once every run and
 evaluation is done; a multi-hour study is worth reading after each whole seed. Usage:
-`python scripts/rl_interim.py runs/ss/rl` prints, per arm, the seed-mean accuracy at each evaluation,
+`python scripts/rl_interim.py runs/ss/rl [--vs ARM_FOLDER]` prints, per arm, the seed-mean accuracy at each evaluation,
 the final difference vs ORM-RL with a paired bootstrap CI over seeds, the difference at the first
 evaluation after the start, and each seed's final accuracy; then Pass@N (N = 1..256) of every final
 policy whose evaluation is cached under evals/, with each arm's difference to ORM-RL (paired bootstrap
-over the seeds both have).
+over the seeds both have); then each arm's KL to the start and response tokens (mean of its last 10
+iterations, range over seeds) and, once the evaluation is written, the beam search's solved problems beyond
+best-of-N per arm with the difference to ORM-RL. `--vs ARM_FOLDER` adds each arm's final difference to that
+arm (e.g. PAV-RL against its `Q + alpha*Q^mu` ablation), paired over seeds.
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ def finished_curves(study: Path) -> dict[str, dict[int, dict[int, float]]]:
     return curves
 
 
-def main(study: Path) -> None:
+def paired_ci(diff: np.ndarray, rng: np.random.Generator) -> str:
+    """Mean of per-seed differences with a 95% paired-bootstrap CI, as '+x.x [+lo, +hi]'."""
+    boot = [rng.choice(diff, len(diff)).mean() for _ in range(4000)]
+    return f"{diff.mean():+.1f} [{np.percentile(boot, 2.5):+.1f}, {np.percentile(boot, 97.5):+.1f}]"
+
+
+def main(study: Path, versus: str | None = None) -> None:
     curves = finished_curves(study)
     seeds = sorted(set.intersection(*(set(runs) for runs in curves.values())))
     orm = curves["ORM-RL"]
@@ -46,12 +55,46 @@ def main(study: Path) -> None:
         line = f"| {arm} | {mean}"
         if arm != "ORM-RL":
             diff = 100 * np.array([runs[s][last] - orm[s][last] for s in seeds])
-            boot = [rng.choice(diff, len(diff)).mean() for _ in range(4000)]
             early = np.mean([100 * (runs[s][first] - orm[s][first]) for s in seeds])
-            line += (f" | {diff.mean():+.1f} [{np.percentile(boot, 2.5):+.1f}, {np.percentile(boot, 97.5):+.1f}]"
-                     f" | {early:+.1f}")
+            line += f" | {paired_ci(diff, rng)} | {early:+.1f}"
         print(line + " | " + ", ".join(f"{100 * runs[s][last]:.1f}" for s in seeds) + " |")
+    if versus is not None:
+        for arm, runs in sorted(curves.items()):
+            if arm not in (versus, "ORM-RL"):
+                last = max(runs[seeds[0]])
+                diff = 100 * np.array([runs[s][last] - curves[versus][s][last] for s in seeds])
+                print(f"{arm} vs {versus}, final (paired over seeds {seeds}): {paired_ci(diff, rng)}; per seed "
+                      + ", ".join(f"{d:+.1f}" for d in diff))
 
+
+def print_run_health(study: Path) -> None:
+    """KL to the start and response tokens per arm: the mean of each run's last 10 iterations, range over seeds."""
+    print("\nKL to start / response tokens, last 10 iterations (range over seeds; longest batch mean in any iteration)")
+    for arm in sorted({path.parent.parent.name for path in study.glob("runs/*/seed*/metrics.jsonl")}):
+        rows = [[json.loads(line) for line in path.read_text().splitlines() if '"kl"' in line]
+                for path in sorted(study.glob(f"runs/{arm}/seed*/metrics.jsonl"))]
+        kl = [np.mean([row["kl"] for row in run[-10:]]) for run in rows]
+        tokens = [np.mean([row["response_tokens"] for row in run[-10:]]) for run in rows]
+        longest = max(row["response_tokens"] for run in rows for row in run)
+        print(f"| {arm} | {min(kl):.2f}-{max(kl):.2f} | {min(tokens):.0f}-{max(tokens):.0f} (longest {longest:.1f}) |")
+
+
+def print_beams(study: Path) -> None:
+    """Problems the start fails at best-of-N that each policy's PAV beam solves (picked / any final beam)."""
+    path = study / "rl_countdown.json"
+    evaluation = json.loads(path.read_text())["evaluation"] if path.is_file() else None
+    if not evaluation or not evaluation.get("beam"):
+        return
+    rng = np.random.default_rng(0)
+    print(f"\nBeyond best-of-N: of {len(evaluation['hard'])} problems, solved per seed (picked / any final beam)")
+    orm = evaluation["beam"].get("ORM-RL", {})
+    for arm, cells in evaluation["beam"].items():
+        for width, cell in cells.items():
+            picked, found = np.array(cell["picked"], float), np.array(cell["any"], float)
+            line = f"| {arm} | N = {width} | {picked.mean():.1f} ({found.mean():.1f}) |"
+            if arm not in ("ORM-RL", "start") and width in orm and len(orm[width]["picked"]) == len(picked):
+                line += f" vs ORM-RL {paired_ci(picked - np.array(orm[width]['picked'], float), rng)} |"
+            print(line)
 
 def cached_pass_at_n(study: Path, budgets: list[int], problems: int = 128) -> dict[str, dict[int, np.ndarray]]:
     """{arm folder or 'start': {seed: Pass@N curve}} from the evaluation's per-policy count caches."""
@@ -100,5 +143,10 @@ def print_pass_at_n(study: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
-    print_pass_at_n(Path(sys.argv[1]))
+    args = sys.argv[1:]
+    vs = args.pop(args.index("--vs") + 1) if "--vs" in args else None
+    study_dir = Path(next(arg for arg in args if arg != "--vs"))
+    main(study_dir, vs)
+    print_pass_at_n(study_dir)
+    print_run_health(study_dir)
+    print_beams(study_dir)
