@@ -168,6 +168,12 @@ def test_training_summary_first_then_parallel_evaluation_equals_serial(tmp_path:
     assert serial["summary"]["markdown"] == parallel["summary"]["markdown"]
 
     run_countdown_rl_study(CountdownRLStudyConfig(out=out, **study_kwargs(policy, verifier, evals=skipped)))
+    kept = json.loads((out / "rl_countdown.json").read_text())  # the same study, only not evaluating again
+    assert kept["evaluation"] == serial["evaluation"] and kept["summary"]["markdown"] == serial["summary"]["markdown"]
+    assert (out / "rl_countdown_pass_at_n.png").exists()
+    other = EvalSettings(**{**skipped.model_dump(), "pass_problems": skipped.pass_problems + 1})
+    run_countdown_rl_study(CountdownRLStudyConfig(out=out, **study_kwargs(policy, verifier, evals=other)))
+    assert json.loads((out / "rl_countdown.json").read_text())["evaluation"] is None  # it evaluated another study
     assert not (out / "rl_countdown_pass_at_n.png").exists()  # no earlier figure beside a pending evaluation
 
 

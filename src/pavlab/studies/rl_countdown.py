@@ -19,13 +19,14 @@ start policy fails them at best-of-256. This module owns that protocol:
 
 The study writes rl_countdown.{json,csv,png,md} as soon as training is done, with the evaluation
 pending (`"evaluation": null`), and again with it once steps 3-4 are done; `--evals.skip` stops
-after training. `workers` processes train the runs and then evaluate the policies (one policy's
+after training, keeping the evaluation an earlier run of the same study wrote. `workers` processes train the runs and then evaluate the policies (one policy's
 counts or beams per job). Every RL run resumes and every evaluation is cached per policy under
 `evals/`, so rerunning the command only does what is missing.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -598,10 +599,26 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
               "policy": str(policy), "verifier": None if verifier is None else str(verifier), "prover": prover,
               "task": task.model_dump(mode="json")}
     outputs = StudyOutputs(out_dir, command, record, runs, summary, started)
-    outputs.write(None)
-    if evaluator is not None:
+    if evaluator is None:
+        outputs.write(earlier_evaluation(out_dir / RL_COUNTDOWN_FILE, record, runs.arms))
+    else:
+        outputs.write(None)
         outputs.write(evaluate_policies(evaluator, Path(policy), runs, seeds, config.workers))
     return out_dir / RL_COUNTDOWN_FILE
+
+
+def earlier_evaluation(path: Path, record: dict[str, Any], arms: Sequence[RewardArm]) -> dict[str, Any] | None:
+    """The evaluation an earlier run of the same study wrote, kept by a rerun with `--evals.skip true`.
+
+    Its runs resume unchanged (a changed run config is refused), so the same settings and arms mean the same
+    final policies; any other study (more seeds, another arm, other evaluation settings) gets none.
+    """
+    if not path.is_file():
+        return None
+    earlier = read_json(path)
+    now = json.loads(json.dumps({"settings": record, "arms": [asdict(arm) for arm in arms]}, default=str))
+    same = earlier.get("settings") == now["settings"] and earlier.get("arms") == now["arms"]
+    return earlier.get("evaluation") if same else None
 
 
 @dataclass
