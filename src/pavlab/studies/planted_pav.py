@@ -1,11 +1,11 @@
-"""A learned PAV for the planted RL study: value models of pi and of mu_gamma, trained on Monte Carlo labels.
+"""A learned PAV for the planted RL study: a value model of mu_gamma, trained on Monte Carlo labels.
 
 Why: the planted study's exact provers (`mu:GAMMA`) show that dense advantages work where outcome
 reward is starved, but a user never has exact values. This builds the PAV the way a user would,
 with the toolkit's own commands: seed responses, rollouts of the prover mu_gamma from every prefix
-(`pavlab label --rollout_policy mu:GAMMA`), a value model fitted to those labels
-(`pavlab train-verifier`), and a Q^pi model from pi's own rollouts. RL then reads its advantages
-from the learned model (`--prover model:DIR`), never from the exact values.
+(`pavlab label --rollout_policy mu:GAMMA`) and a value model fitted to those labels
+(`pavlab train-verifier`). RL then reads its advantages from the learned model (`--prover model:DIR`),
+never from the exact values; a `model:` prover is its own verifier, so no Q^pi model is trained.
 
 Seed responses come from pi, from the prover itself and from a stronger policy (`cover_gamma`,
 mu_30 by default); every prefix of each is labeled with the prover's rollouts. Why: pi's responses
@@ -47,12 +47,10 @@ class LearnedPavSettings(Config):
     cover_gamma: float | None = Field(30.0, gt=0, description="a stronger mu_gamma whose responses reach the deep "
                                       "match states RL moves into (None: none)")
     cover_seeds: int = Field(2, ge=0, description="seed responses per problem from mu_cover_gamma")
-    q_pi_problems: int = Field(1000, ge=1, description="training problems labeled with pi's own rollouts (Q^pi)")
     n_mc: int = Field(16, ge=1, description="rollouts per prefix")
     steps: int = Field(6000, ge=1, description="optimizer steps of the prover's value model")
-    q_pi_steps: int = Field(1000, ge=1, description="optimizer steps of the Q^pi model")
     batch_size: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate (both models start from the start policy)")
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate (the model starts from the start policy)")
 
 
 def _labels(out: Path, task: TaskConfig, policy: str, rollout: str, problems: int, n_cov: int, n_mc: int,
@@ -67,14 +65,6 @@ def _value_model(out: Path, start: Path, labels: list[Path], steps: int, setting
     config = VerifierTrainConfig(kind="prm", init=str(start), lr=settings.lr, steps=steps,
                                  batch_size=settings.batch_size, balanced=False, device="cpu")
     return train_verifier(config, resolve_label_paths(labels), out)
-
-
-def train_q_pi(out_dir: Path, start: Path, task: TaskConfig, settings: LearnedPavSettings,
-               max_new_tokens: int) -> Path:
-    """The PAV's Q^pi model: labels of pi's own rollouts on `q_pi_problems` problems, then a value model."""
-    labels = _labels(out_dir / "labels-pi", task, str(start), str(start), settings.q_pi_problems,
-                     settings.policy_seeds, settings.n_mc, 0, max_new_tokens)
-    return _value_model(out_dir / "q-pi", start, [labels], settings.q_pi_steps, settings)
 
 
 def train_prover_model(out_dir: Path, start: Path, task: TaskConfig, gamma: float, settings: LearnedPavSettings,

@@ -51,7 +51,7 @@ from pavlab.policies.prover_spec import procedural_gamma
 from pavlab.policies.testbed import TESTBED_FILE, TestbedConfig, copy_shipped_testbed, train_testbed
 from pavlab.policies.tokenization import encode_response
 from pavlab.rl.config import RLConfig
-from pavlab.studies.planted_pav import LearnedPavSettings, fit_to_exact, train_prover_model, train_q_pi
+from pavlab.studies.planted_pav import LearnedPavSettings, fit_to_exact, train_prover_model
 from pavlab.studies.rl_curves import (
     RewardArm,
     plot_arm_curves,
@@ -129,19 +129,18 @@ def horizon_mismatch(policy_dir: Path, horizon: int) -> str | None:
 
 
 def study_arms(gammas: Sequence[float], alpha: float, ablation_gamma: float | None,
-               orm_factor: int = 1, learned: dict[float, tuple[Path, Path]] | None = None,
+               orm_factor: int = 1, learned: dict[float, Path] | None = None,
                learned_ablation: bool = False) -> list[RewardArm]:
-    """ORM-RL, PAV-RL for each gamma, learned-PAV-RL for each `learned` gamma (its value model and Q^pi model),
+    """ORM-RL, PAV-RL for each gamma, learned-PAV-RL for each `learned` gamma (its value model),
     (unless None) the values-not-advantages ablation at `ablation_gamma`, with `learned_ablation` the same
     ablation with each learned PAV, and, with `orm_factor` > 1, ORM-RL run `orm_factor` times longer (the
     sample-efficiency reference)."""
     learned = learned or {}
     arms = [RewardArm("ORM-RL"), *(RewardArm(f"PAV-RL mu_{g:g}", alpha, prover=f"mu:{g:g}") for g in gammas),
-            *(RewardArm(f"Learned-PAV-RL mu_{g:g}", alpha, prover=f"model:{model}", verifier=str(q_pi))
-              for g, (model, q_pi) in learned.items())]
+            *(RewardArm(f"Learned-PAV-RL mu_{g:g}", alpha, prover=f"model:{model}") for g, model in learned.items())]
     if learned_ablation:
-        arms += [RewardArm(f"Learned Q+aQ^mu mu_{g:g}", alpha, "q_plus_q_mu", f"model:{model}", verifier=str(q_pi))
-                 for g, (model, q_pi) in learned.items()]
+        arms += [RewardArm(f"Learned Q+aQ^mu mu_{g:g}", alpha, "q_plus_q_mu", f"model:{model}")
+                 for g, model in learned.items()]
     if ablation_gamma is not None:
         arms.append(RewardArm(f"Q+aQ^mu mu_{ablation_gamma:g}", alpha, "q_plus_q_mu", f"mu:{ablation_gamma:g}"))
     if orm_factor > 1:
@@ -196,8 +195,7 @@ class PlantedRLStudyConfig(PresetConfig):
     # ablation, no long ORM-RL; with --learned_gammas, a learned PAV from an eighth of the labels.
     QUICK: ClassVar[dict[str, Any]] = {"gammas": [10.0], "seeds": [0], "iterations": 150, "eval_every": 50,
                                        "orm_factor": 1, "ablation_gamma": None,
-                                       "learned": {"problems": 500, "q_pi_problems": 125, "steps": 1500,
-                                                   "q_pi_steps": 250}}
+                                       "learned": {"problems": 500, "steps": 1500}}
 
     out: Path = Field(..., description="study folder (rerun the same command to resume)")
     quick: bool = Field(False, description="ORM-RL and PAV-RL mu_10, one seed, 150 iterations from the shipped "
@@ -374,12 +372,8 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
         print(warning, file=sys.stderr)
     shared = {**SHARED_SETTINGS, "max_new_tokens": max_new_tokens(horizon), "eval_every": min(config.eval_every,
               iterations), **config.settings}
-    learned: dict[float, tuple[Path, Path]] = {}  # gamma -> (its value model, the Q^pi model)
-    if config.learned_gammas:
-        pav_dir = out_dir / "pav"
-        q_pi = train_q_pi(pav_dir, start_policy, planted_task(horizon), config.learned, max_new_tokens(horizon))
-        learned = {g: (train_prover_model(pav_dir, start_policy, planted_task(horizon), g, config.learned,
-                                          max_new_tokens(horizon)), q_pi) for g in config.learned_gammas}
+    learned = {g: train_prover_model(out_dir / "pav", start_policy, planted_task(horizon), g, config.learned,
+                                     max_new_tokens(horizon)) for g in config.learned_gammas}  # gamma -> its model
     arms = study_arms(gammas, alpha, config.ablation_gamma, config.orm_factor, learned, config.learned_ablation)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
@@ -408,7 +402,7 @@ def run_planted_rl_study(config: PlantedRLStudyConfig, command: str = "pavlab st
         summary["learned_pav_fit"] = {
             f"{g:g}": fit_to_exact(model, g, {"start policy": str(start_policy), f"mu_{g:g}": f"mu:{g:g}"}, horizon,
                                    max_new_tokens(horizon), seed=seeds[0])
-            for g, (model, _) in learned.items()}
+            for g, model in learned.items()}
     summary["rule_probabilities_start"] = rule_probabilities(start_policy, seed=seeds[0])
     for arm in arms:
         per_seed = [rule_probabilities(run_dir / "policy", seed=seed)

@@ -19,9 +19,10 @@ start policy fails them at best-of-256. This module owns that protocol:
 
 The study writes rl_countdown.{json,csv,png,md} as soon as training is done, with the evaluation
 pending (`"evaluation": null`), and again with it once steps 3-4 are done; `--evals.skip` stops
-after training, keeping the evaluation an earlier run of the same study wrote. `workers` processes train the runs and then evaluate the policies (one policy's
-counts or beams per job). Every RL run resumes and every evaluation is cached per policy under
-`evals/`, so rerunning the command only does what is missing.
+after training, keeping the evaluation an earlier run of the same study wrote. `workers` processes
+train the runs and then evaluate the policies (one policy's counts or beams per job). Every RL run
+resumes and every evaluation is cached per policy under `evals/`, so rerunning the command only does
+what is missing.
 """
 
 from __future__ import annotations
@@ -616,8 +617,9 @@ def earlier_evaluation(path: Path, record: dict[str, Any], arms: Sequence[Reward
     if not path.is_file():
         return None
     earlier = read_json(path)
-    now = json.loads(json.dumps({"settings": record, "arms": [asdict(arm) for arm in arms]}, default=str))
-    same = earlier.get("settings") == now["settings"] and earlier.get("arms") == now["arms"]
+    settings = json.loads(json.dumps(record, default=str))
+    same = earlier.get("settings") == settings and [arm.get("name") for arm in earlier.get("arms", [])] == [
+        arm.name for arm in arms]  # with the settings, the names fix the arms
     return earlier.get("evaluation") if same else None
 
 

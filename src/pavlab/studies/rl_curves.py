@@ -45,7 +45,6 @@ class RewardArm:
     reward: RewardKind = "advantage"
     prover: str | None = None
     iteration_factor: int = 1  # runs this many times the study's iterations (a long outcome-only reference)
-    verifier: str | None = None  # the Q^pi model of a learned PAV (`prover` is then its model:DIR)
 
     @property
     def is_pav(self) -> bool:
@@ -58,8 +57,7 @@ class RewardArm:
 
     def overrides(self) -> dict[str, Any]:
         """The RLConfig fields this arm changes; everything else is shared by all arms."""
-        verifier = {} if self.verifier is None else {"verifier": self.verifier}
-        return {"alpha": self.alpha, "reward": self.reward, "prover": self.prover, **verifier}
+        return {"alpha": self.alpha, "reward": self.reward, "prover": self.prover}
 
 
 @dataclass
