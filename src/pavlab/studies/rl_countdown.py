@@ -125,9 +125,6 @@ class EvalSettings(Config):
                               f"must cover Pass@N ({self.pass_problems} x {self.pass_samples})", field="evals")
 
 
-ABLATION_ALPHA = 1.0
-
-
 class CountdownRLStudyConfig(PresetConfig, StartTaskConfig):
     """`pavlab study rl-countdown`: ORM-RL vs PAV-RL arms from one start policy with one PAV, then the evaluations."""
 
@@ -153,8 +150,9 @@ class CountdownRLStudyConfig(PresetConfig, StartTaskConfig):
     solvers: FloatList = Field([], description="good-move probabilities P of exact graded provers solver:P (the "
                                "testbed's noisy solver; P = 1 is the oracle), each run at every --solver_alphas")
     solver_alphas: FloatList = Field([1.0], min_length=1, description="alphas of the solver:P arms (comma-separated)")
-    ablation: bool = Field(True, description=f"the Q + alpha*Q^mu arm at alpha {ABLATION_ALPHA:g} "
-                                             "(--no-ablation: off)")
+    ablation: bool = Field(True, description="the Q + alpha*Q^mu arm (--no-ablation: off)")
+    ablation_alpha: float = Field(1.0, gt=0, description="the ablation's alpha (compare it with the PAV-RL arm of "
+                                  "the same alpha)")
     seeds: IntList = Field([0, 1, 2, 3, 4, 5], min_length=1, description="RL seeds (comma-separated)")
     iterations: int = Field(200, ge=1, description="RL iterations per run")
     eval_every: int = Field(50, ge=1, description="held-out evaluation every this many iterations")
@@ -567,7 +565,7 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     evals.check()
     bound = None if config.prover_rank is None else ranked_prover(config.prover_rank,
                                                                    config.prover_rank_spec or prover)
-    ablation_alpha = ABLATION_ALPHA if config.ablation else None
+    ablation_alpha = config.ablation_alpha if config.ablation else None
     shared = {**SHARED_SETTINGS, "eval_every": min(config.eval_every, iterations), **config.settings}
     if shared.get("threads"):
         torch.set_num_threads(shared["threads"])
