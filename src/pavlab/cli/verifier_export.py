@@ -1,4 +1,5 @@
-"""`pavlab verifier export`: hand a trained verifier to any transformers or vLLM stack."""
+"""`pavlab verifier export` hands a trained verifier to any transformers or vLLM stack; `verifier shipped`
+copies the learned PAV pavlab ships."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import typer
 from rich.console import Console
 
 from pavlab.cli import app
+from pavlab.cli.common import config_command
+from pavlab.verifiers.shipped import ShippedPavConfig, run_shipped_pav
 
 console = Console()
-verifier_app = typer.Typer(no_args_is_help=True, help="Verifier folders: export to standard formats.")
+verifier_app = typer.Typer(no_args_is_help=True, help="Verifier folders: export to standard formats; the shipped PAV.")
 app.add_typer(verifier_app, name="verifier")
 
 
@@ -25,3 +28,10 @@ def export_command(verifier: Path = typer.Argument(..., help="pavlab verifier fo
     out = run_verifier_export(VerifierExportConfig(verifier=verifier, out=out))
     console.print(f"wrote {out}: AutoModelForTokenClassification.from_pretrained('{out}') loads it; "
                   f"--verifier {out} scores with it", highlight=False, soft_wrap=True)
+
+
+@config_command(verifier_app, "shipped", ShippedPavConfig)
+def shipped_command(config: ShippedPavConfig) -> None:
+    """Copy a PAV pavlab ships (its pav.json records how it was built)."""
+    console.print(f"copied the shipped PAV {config.name} to {run_shipped_pav(config)}: --prover model:{config.out}",
+                  highlight=False, soft_wrap=True)

@@ -1,0 +1,44 @@
+"""The learned PAV pavlab ships: solver:0.3's values for RL from the shipped `subset_sum_habit` start.
+
+Why: a learned PAV that beats ORM-RL on that start takes two rounds of Monte Carlo labels and training
+(~1.5 CPU-hours, RESULTS.md 5b). Shipped (3.5 MB, beside the testbed policies), it lets the demo and a
+new user run PAV-RL with a *learned* PAV in minutes (`--prover model:DIR`). Its folder's `pav.json`
+records the commands that built it, so it can be rebuilt rather than trusted.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pydantic import Field
+
+from pavlab.config import Config
+from pavlab.errors import PavlabError
+from pavlab.policies.testbed import SHIPPED_TESTBEDS
+
+PAV_RECORD = "pav.json"
+HABIT_PAV = "subset_sum_habit_pav"
+
+
+def shipped_pav(name: str = HABIT_PAV) -> Path:
+    """The folder of a shipped PAV (read-only; a `model:` prover reads it in place)."""
+    folder = SHIPPED_TESTBEDS / name
+    if not (folder / PAV_RECORD).is_file():
+        shipped = sorted(p.name for p in SHIPPED_TESTBEDS.glob("*") if (p / PAV_RECORD).is_file())
+        raise PavlabError(f"no shipped PAV '{name}' (shipped: {', '.join(shipped) or 'none'})", field="name")
+    return folder
+
+
+class ShippedPavConfig(Config):
+    """Which shipped PAV to copy, and where."""
+
+    name: str = Field(HABIT_PAV, description="shipped PAV (subset_sum_habit_pav: solver:0.3's values on the "
+                                             "subset_sum_habit start, RESULTS.md 5b)")
+    out: Path = Field(..., description="folder to copy the verifier to (read it as --prover model:OUT)")
+
+
+def run_shipped_pav(config: ShippedPavConfig) -> Path:
+    """The `verifier shipped` job: copy the shipped PAV `config.name` to `config.out`; returns that folder."""
+    shutil.copytree(shipped_pav(config.name), config.out, dirs_exist_ok=True)
+    return Path(config.out)
