@@ -428,11 +428,16 @@ def shipped_testbed(name: str) -> Path:
     `name` is a task (its default testbed) or a named start of that task, e.g. `subset_sum_habit`, the
     RL start of RESULTS.md 5b ("A habit with practised lines"); each folder's testbed.json names its task.
     """
+    return shipped_folder(name, TESTBED_FILE, "testbed policy", field="task")
+
+
+def shipped_folder(name: str, record: str, what: str, field: str) -> Path:
+    """The shipped checkpoint folder `name` whose `record` file says what it is (testbed.json for a policy,
+    pav.json for a PAV); an unknown name is a one-line error listing the shipped ones of that kind."""
     folder = SHIPPED_TESTBEDS / name
-    if not (folder / TESTBED_FILE).is_file():
-        shipped = sorted(p.name for p in SHIPPED_TESTBEDS.glob("*") if (p / TESTBED_FILE).is_file())
-        raise PavlabError(f"no shipped testbed policy '{name}' (shipped: {', '.join(shipped) or 'none'})",
-                          field="task")
+    if not (folder / record).is_file():
+        shipped = sorted(p.name for p in SHIPPED_TESTBEDS.glob("*") if (p / record).is_file())
+        raise PavlabError(f"no shipped {what} '{name}' (shipped: {', '.join(shipped) or 'none'})", field=field)
     return folder
 
 

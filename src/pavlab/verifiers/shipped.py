@@ -14,8 +14,7 @@ from pathlib import Path
 from pydantic import Field
 
 from pavlab.config import Config
-from pavlab.errors import PavlabError
-from pavlab.policies.testbed import SHIPPED_TESTBEDS
+from pavlab.policies.testbed import shipped_folder
 
 PAV_RECORD = "pav.json"
 HABIT_PAV = "subset_sum_habit_pav"
@@ -23,11 +22,7 @@ HABIT_PAV = "subset_sum_habit_pav"
 
 def shipped_pav(name: str = HABIT_PAV) -> Path:
     """The folder of a shipped PAV (read-only; a `model:` prover reads it in place)."""
-    folder = SHIPPED_TESTBEDS / name
-    if not (folder / PAV_RECORD).is_file():
-        shipped = sorted(p.name for p in SHIPPED_TESTBEDS.glob("*") if (p / PAV_RECORD).is_file())
-        raise PavlabError(f"no shipped PAV '{name}' (shipped: {', '.join(shipped) or 'none'})", field="name")
-    return folder
+    return shipped_folder(name, PAV_RECORD, "PAV", field="name")
 
 
 class ShippedPavConfig(Config):
