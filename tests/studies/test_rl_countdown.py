@@ -211,12 +211,18 @@ def test_the_verifier_is_needed_only_by_the_beam_evaluations_and_bok_provers(tmp
     policy, q_mu = tiny_models
     skipped = EvalSettings(**{**TINY_EVALS.model_dump(), "skip": True})
     kwargs = study_kwargs(policy, None, prover=f"model:{q_mu}", oracle_alphas=(), seeds=(0,), evals=skipped,
-                          alphas=(2.0,), ablation_alpha=2.0)
+                          alphas=(2.0,), ablation_alpha=2.0, pav_settings={"train_execution": False})
     data = json.loads(run_countdown_rl_study(CountdownRLStudyConfig(out=tmp_path / "study", **kwargs)).read_text())
     assert data["settings"]["verifier"] is None and set(data["summary"]["arms"]) == {
         "ORM-RL", "PAV-RL alpha 2", "Q+aQ^mu alpha 2"}  # the ablation at the PAV arm's alpha
-    ablation = json.loads((tmp_path / "study" / "runs" / "Q+aQ^mu_alpha_2" / "seed0" / "rl_run.json").read_text())
+    runs = tmp_path / "study" / "runs"
+    ablation = json.loads((runs / "Q+aQ^mu_alpha_2" / "seed0" / "rl_run.json").read_text())
     assert (ablation["config"]["alpha"], ablation["config"]["reward"]) == (2.0, "q_plus_q_mu")
+    # the PAV-only settings reach every arm with a prover and leave ORM-RL's runs as --settings made them
+    assert [json.loads((runs / arm / "seed0" / "rl_run.json").read_text())["config"]["train_execution"]
+            for arm in ("ORM-RL", "PAV-RL_alpha_2", "Q+aQ^mu_alpha_2")] == [True, False, False]
+    assert data["settings"]["pav_settings"] == {"train_execution": False}
+    assert 'the arms with a prover also {"train_execution": false}; PAV:' in data["summary"]["markdown"]
     assert f"PAV: prover model:{q_mu} (no Q^pi verifier)." in data["summary"]["markdown"]
     base = {"out": tmp_path, "no_ablation": True, "evals": {"skip": True}}
     for arms in ({"alphas": "1", "prover": f"model:{tmp_path}"}, {"alphas": "", "oracle_alphas": "3"}):

@@ -157,6 +157,9 @@ class CountdownRLStudyConfig(PresetConfig, StartTaskConfig):
     iterations: int = Field(200, ge=1, description="RL iterations per run")
     eval_every: int = Field(50, ge=1, description="held-out evaluation every this many iterations")
     settings: dict[str, Any] = Field({}, description="RLConfig fields that override SHARED_SETTINGS for every arm")
+    pav_settings: dict[str, Any] = Field({}, description="RLConfig fields that override --settings for the arms "
+                                         "with a prover only (e.g. keep a line's arithmetic out of the reach of "
+                                         "a learned PAV's reward); ORM-RL keeps --settings, so its runs resume")
     evals: EvalSettings = EvalSettings()
     workers: int = Field(1, ge=1, description="RL runs trained, then policies evaluated, at once (processes, "
                                               "1 thread each)")
@@ -542,6 +545,8 @@ def markdown_section(summary: dict[str, Any], evaluation: dict[str, Any] | None,
              f"{settings['problems_per_iteration']} problems x {settings['group_size']} samples, "
              f"lr {settings['lr']:g}; "
              f"held-out accuracy on {settings['eval_problems']} test problems x {settings['eval_samples']} samples; "
+             + (f"the arms with a prover also {json.dumps(settings['pav_settings'])}; " if settings.get("pav_settings")
+                else "")
              + (f"PAV: {pav}." if learned else "every arm's prover is exact" + (
                  "." if settings.get("verifier") is None else f"; the beam evaluations' PAV: {pav}.")),
              "",
@@ -576,8 +581,9 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     arms = study_arms(alphas, prover, ablation_alpha, config.oracle_alphas, config.solvers, config.solver_alphas)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
+        pav_only = config.pav_settings if arm.alpha != 0.0 else {}
         return RLConfig(task=task, policy=str(policy), verifier=verifier, iterations=iterations, seed=seed,
-                        out=out_dir / "runs" / arm.folder / f"seed{seed}", **shared, **arm.overrides())
+                        out=out_dir / "runs" / arm.folder / f"seed{seed}", **{**shared, **pav_only}, **arm.overrides())
 
     runs = run_arms(arms, seeds, config_for, config.workers)
     summary = summarize_arms(arms, runs.curves)
@@ -596,7 +602,9 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
               "solvers": list(config.solvers), "solver_alphas": list(config.solver_alphas),
               "ablation_alpha": ablation_alpha,
               "policy": str(policy), "verifier": None if verifier is None else str(verifier), "prover": prover,
-              "task": task.model_dump(mode="json")}
+              "task": task.model_dump(mode="json"),
+              # only when given, so that a study from before the option still finds its earlier evaluation
+              **({"pav_settings": config.pav_settings} if config.pav_settings else {})}
     outputs = StudyOutputs(out_dir, command, record, runs, summary, started)
     if evaluator is None:
         outputs.write(earlier_evaluation(out_dir / RL_COUNTDOWN_FILE, record, runs.arms))
