@@ -1,8 +1,9 @@
 """The learned PAV pavlab ships: solver:0.3's values for RL from the shipped `subset_sum_habit` start.
 
-Why: a learned PAV that beats ORM-RL on that start takes two rounds of Monte Carlo labels and training
-(~1.5 CPU-hours, RESULTS.md 5b). Shipped (3.5 MB, beside the testbed policies), it lets the demo and a
-new user run PAV-RL with a *learned* PAV in minutes (`--prover model:DIR`). Its folder's `pav.json`
+Why: a learned PAV that beats ORM-RL on that start takes four rounds of Monte Carlo labels and training,
+the last three labeled on the PAV-RL policies of the round before, which is where a weaker PAV gets hacked
+(~3.5 hours on 2 cores, RESULTS.md 5b). Shipped (3.5 MB, beside the testbed policies), it lets a new user
+run PAV-RL with a *learned* PAV in minutes (`--prover model:DIR`). Its folder's `pav.json`
 records the commands that built it, so it can be rebuilt rather than trusted.
 """
 
