@@ -231,6 +231,9 @@ def test_the_verifier_is_needed_only_by_the_beam_evaluations_and_bok_provers(tmp
         CountdownRLStudyConfig.model_validate({**base, "alphas": "1", "prover": "bok:4"})
     with pytest.raises(ValueError, match="beam evaluations read the PAV"):
         CountdownRLStudyConfig.model_validate({"out": tmp_path, "alphas": "1", "prover": f"model:{tmp_path}"})
+    for field in ("settings", "pav_settings"):  # an arm's own fields are not settings
+        with pytest.raises(ValueError, match="alpha is set per arm"):
+            CountdownRLStudyConfig.model_validate({**base, "alphas": "", "oracle_alphas": "3", field: {"alpha": 2}})
 
 
 def test_exact_prover_bounds_sit_beside_their_gains_per_alpha(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pavlab.cache import cached_json
 from pavlab.config import Config, FloatList, IntList, PresetConfig
@@ -177,6 +177,16 @@ class CountdownRLStudyConfig(PresetConfig, StartTaskConfig):
         if self.verifier is None and (self.alphas or self.ablation) and reads_q_pi(self.prover):
             raise ValueError(f"prover {self.prover!r} is read from a Q^pi verifier: give --verifier DIR")
         return self
+
+    @field_validator("settings", "pav_settings")
+    @classmethod
+    def _not_an_arm_field(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """alpha, reward and prover are what makes an arm; --alphas, --solvers etc. set them."""
+        owned = sorted(set(value) & set(RewardArm("ORM-RL").overrides()))
+        if owned:
+            raise ValueError(f"{', '.join(owned)} is set per arm (--alphas, --oracle_alphas, --solvers, --prover), "
+                             "not in settings")
+        return value
 
     @model_validator(mode="before")
     @classmethod
