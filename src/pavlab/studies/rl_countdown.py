@@ -591,7 +591,7 @@ def run_countdown_rl_study(config: CountdownRLStudyConfig, command: str = "pavla
     arms = study_arms(alphas, prover, ablation_alpha, config.oracle_alphas, config.solvers, config.solver_alphas)
 
     def config_for(arm: RewardArm, seed: int) -> RLConfig:
-        pav_only = config.pav_settings if arm.alpha != 0.0 else {}
+        pav_only = config.pav_settings if arm.prover is not None else {}
         return RLConfig(task=task, policy=str(policy), verifier=verifier, iterations=iterations, seed=seed,
                         out=out_dir / "runs" / arm.folder / f"seed{seed}", **{**shared, **pav_only}, **arm.overrides())
 
