@@ -5,7 +5,9 @@ its last evaluation and the ratio says only how early PAV-RL passed it. This rea
 runs (`DIR/seed*/metrics.jsonl`), one folder of longer ORM-RL seeds and any number of arm folders, and
 prints each arm's seed-mean held-out curve and the paper's ratio (samples ORM-RL needs for its best mean
 over the samples the arm needs to reach it; `studies.rl_curves.sample_efficiency`), with the ratio of
-every ORM-RL seed against the arm's seed of the same number; `--json OUT` also writes the curves and ratios.
+every ORM-RL seed against the arm's seed of the same number, and the ratio at fixed fractions of ORM-RL's best
+gain over its start (how the ratio changes with the level asked, e.g. when both arms plateau at one level and
+the paper's ratio is undefined); `--json OUT` also writes the curves and ratios.
 Usage: `python scripts/efficiency_vs_long_orm.py [--json OUT] runs/cov/rl-orm-loo-600 ARM_FOLDER ...`
 (the ORM-RL folder may be such a JSON output: `docs/results/rl_countdown_coverage_orm_600.json`)
 """
@@ -16,7 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from pavlab.studies.rl_curves import Curve, arm_curve, mean_curve, ratio_text, sample_efficiency
+from pavlab.studies.rl_curves import Curve, arm_curve, mean_curve, ratio_text, sample_efficiency, samples_to_reach
+
+LEVELS = (0.25, 0.5, 0.75, 0.9, 1.0)  # fractions of ORM-RL's best seed-mean gain over its start
 
 
 def seed_curves(folder: Path) -> dict[int, Curve]:
@@ -28,6 +32,19 @@ def seed_curves(folder: Path) -> dict[int, Curve]:
     if not curves:
         raise SystemExit(f"{folder}: no seed* runs")
     return curves
+
+
+def ratios_by_level(orm: tuple[list[float], list[float]], arm: tuple[list[float], list[float]]) -> list[dict]:
+    """At each of LEVELS: the accuracy, the samples each curve needs to reach it, and their ratio (None where
+    the arm never gets there)."""
+    start, best = orm[1][0], max(orm[1])
+    rows = []
+    for level in LEVELS:
+        target = start + level * (best - start)
+        orm_samples, arm_samples = samples_to_reach(*orm, target), samples_to_reach(*arm, target)
+        rows.append({"level": level, "accuracy": target, "orm_samples": orm_samples, "arm_samples": arm_samples,
+                     "ratio": orm_samples / arm_samples if orm_samples and arm_samples else None})
+    return rows
 
 
 def main(orm_folder: Path, arm_folders: list[Path], out: Path | None) -> None:
@@ -46,7 +63,11 @@ def main(orm_folder: Path, arm_folders: list[Path], out: Path | None) -> None:
         per_seed = {seed: sample_efficiency(mean_curve([orm[seed]]), mean_curve([arm[seed]])) for seed in seeds}
         for seed, efficiency in per_seed.items():
             print(f"  seed {seed}: {ratio_text(efficiency)}")
-        summary["arms"][str(folder)] = {"curves": arm, "seed_mean": mean, "per_seed": per_seed}
+        by_level = ratios_by_level(reference, (samples, accuracy))
+        print("  by level of ORM-RL's best gain: " + ", ".join(
+            f"{row['level']:.0%} ({row['accuracy']:.1%}): "
+            + (f"{row['ratio']:.1f}x" if row["ratio"] else "never") for row in by_level))
+        summary["arms"][str(folder)] = {"curves": arm, "seed_mean": mean, "per_seed": per_seed, "by_level": by_level}
     if out is not None:
         out.write_text(json.dumps(summary, indent=1) + "\n")
 
