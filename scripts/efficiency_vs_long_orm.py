@@ -7,8 +7,9 @@ prints each arm's seed-mean held-out curve and the paper's ratio (samples ORM-RL
 over the samples the arm needs to reach it; `studies.rl_curves.sample_efficiency`), with the ratio of
 every ORM-RL seed against the arm's seed of the same number, and the ratio at fixed fractions of ORM-RL's best
 gain over its start (how the ratio changes with the level asked, e.g. when both arms plateau at one level and
-the paper's ratio is undefined); `--json OUT` also writes the curves and ratios.
-Usage: `python scripts/efficiency_vs_long_orm.py [--json OUT] runs/cov/rl-orm-loo-600 ARM_FOLDER ...`
+the paper's ratio is undefined); `--json OUT` also writes the curves and ratios, `--plot OUT.png` draws every
+arm's held-out curve (seed mean, min-max band) over ORM-RL's.
+Usage: `python scripts/efficiency_vs_long_orm.py [--json OUT] [--plot OUT.png] runs/cov/rl-orm-loo-600 ARM ...`
 (the ORM-RL folder may be such a JSON output: `docs/results/rl_countdown_coverage_orm_600.json`)
 """
 
@@ -18,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from pavlab.studies.plots import plot_seed_curves
 from pavlab.studies.rl_curves import Curve, arm_curve, mean_curve, ratio_text, sample_efficiency, samples_to_reach
 
 LEVELS = (0.25, 0.5, 0.75, 0.9, 1.0)  # fractions of ORM-RL's best seed-mean gain over its start
@@ -47,7 +49,14 @@ def ratios_by_level(orm: tuple[list[float], list[float]], arm: tuple[list[float]
     return rows
 
 
-def main(orm_folder: Path, arm_folders: list[Path], out: Path | None) -> None:
+def seed_band(curves: dict[int, Curve]) -> tuple[list[float], list[list[float]]]:
+    """Samples and every seed's held-out accuracy, cut to the shortest run (what `plot_seed_curves` draws)."""
+    length = min(len(curve) for curve in curves.values())
+    runs = [curve[:length] for _, curve in sorted(curves.items())]
+    return [point["samples"] for point in runs[0]], [[point["test_accuracy"] for point in run] for run in runs]
+
+
+def main(orm_folder: Path, arm_folders: list[Path], out: Path | None, plot: Path | None) -> None:
     orm = seed_curves(orm_folder)
     summary: dict = {"orm": str(orm_folder), "orm_curves": orm, "arms": {}}
     for folder in arm_folders:
@@ -70,12 +79,18 @@ def main(orm_folder: Path, arm_folders: list[Path], out: Path | None) -> None:
         summary["arms"][str(folder)] = {"curves": arm, "seed_mean": mean, "per_seed": per_seed, "by_level": by_level}
     if out is not None:
         out.write_text(json.dumps(summary, indent=1) + "\n")
+    if plot is not None:
+        bands = {f"ORM-RL: {orm_folder.stem}": seed_band(orm)}
+        bands |= {str(folder).replace("/runs/", "/").removeprefix("runs/"): seed_band(seed_curves(folder))
+                  for folder in arm_folders}  # runs/s/rl-x/runs/ARM -> s/rl-x/ARM
+        plot_seed_curves(plot, bands, xlabel="samples seen", ylabel="held-out accuracy",
+                         title="RL arms against a longer ORM-RL run")
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    json_out = Path(args.pop(args.index("--json") + 1)) if "--json" in args else None
-    args = [arg for arg in args if arg != "--json"]
+    options = {flag: Path(args.pop(args.index(flag) + 1)) for flag in ("--json", "--plot") if flag in args}
+    args = [arg for arg in args if arg not in options]
     if len(args) < 2:
         raise SystemExit(__doc__)
-    main(Path(args[0]), [Path(arg) for arg in args[1:]], json_out)
+    main(Path(args[0]), [Path(arg) for arg in args[1:]], options.get("--json"), options.get("--plot"))
