@@ -227,7 +227,7 @@ def test_the_verifier_is_needed_only_by_the_beam_evaluations_and_bok_provers(tmp
     base = {"out": tmp_path, "no_ablation": True, "evals": {"skip": True}}
     for arms in ({"alphas": "1", "prover": f"model:{tmp_path}"}, {"alphas": "", "oracle_alphas": "3"}):
         assert CountdownRLStudyConfig.model_validate({**base, **arms}).verifier is None
-    with pytest.raises(ValueError, match="read prover 'bok:4' from a Q\\^pi verifier"):
+    with pytest.raises(ValueError, match="--alphas: prover 'bok:4' is read from a Q\\^pi verifier"):
         CountdownRLStudyConfig.model_validate({**base, "alphas": "1", "prover": "bok:4"})
     with pytest.raises(ValueError, match="--alphas '' --no-ablation for exact provers only"):  # the default alphas
         CountdownRLStudyConfig.model_validate({**base, "solvers": "0.3"})

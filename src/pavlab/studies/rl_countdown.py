@@ -175,8 +175,8 @@ class CountdownRLStudyConfig(PresetConfig, StartTaskConfig):
         if self.verifier is None and not self.evals.skip:
             raise ValueError("the beam evaluations read the PAV's Q^pi: give --verifier DIR, or --evals.skip true")
         if self.verifier is None and (self.alphas or self.ablation) and reads_q_pi(self.prover):
-            arms = "--alphas" + (" and the ablation" if self.ablation else "")
-            raise ValueError(f"{arms} read prover {self.prover!r} from a Q^pi verifier: give --verifier DIR or "
+            arms = " and ".join(name for name, on in (("--alphas", self.alphas), ("the ablation", self.ablation)) if on)
+            raise ValueError(f"{arms}: prover {self.prover!r} is read from a Q^pi verifier; give --verifier DIR or "
                              f"--prover model:DIR, or --alphas '' --no-ablation for exact provers only")
         return self
 
