@@ -4,11 +4,11 @@ Why: a study's ORM-RL stops at the same budget as its PAV arms, so when it is st
 its last evaluation and the ratio says only how early PAV-RL passed it. This reads finished `pavlab rl`
 runs (`DIR/seed*/metrics.jsonl`), one folder of longer ORM-RL seeds and any number of arm folders, and
 prints each arm's seed-mean held-out curve and the paper's ratio (samples ORM-RL needs for its best mean
-over the samples the arm needs to reach it; `studies.rl_curves.sample_efficiency`), with the ratio of
-every ORM-RL seed against the arm's seed of the same number, and the ratio at fixed fractions of ORM-RL's best
-gain over its start (how the ratio changes with the level asked, e.g. when both arms plateau at one level and
-the paper's ratio is undefined); `--json OUT` also writes the curves and ratios, `--plot OUT.png` draws every
-arm's held-out curve (seed mean, min-max band) over ORM-RL's.
+over the samples the arm needs to reach it; `studies.rl_curves.sample_efficiency`), with the ratio, final
+accuracy, KL and length of every seed against the ORM-RL seed of the same number, and the ratio at fixed
+fractions of ORM-RL's best gain over its start (how the ratio changes with the level asked, e.g. when both
+arms plateau at one level and the paper's ratio is undefined); `--json OUT` also writes the curves and
+ratios, `--plot OUT.png` draws every arm's held-out curve (seed mean, min-max band) over ORM-RL's.
 Usage: `python scripts/efficiency_vs_long_orm.py [--json OUT] [--plot OUT.png] runs/cov/rl-orm-loo-600 ARM ...`
 (the ORM-RL folder may be such a JSON output: `docs/results/rl_countdown_coverage_orm_600.json`)
 """
@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from pavlab.io import read_jsonl
+from pavlab.rl.trainer import RL_METRICS_FILE
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.studies.rl_curves import Curve, arm_curve, mean_curve, ratio_text, sample_efficiency, samples_to_reach
 
@@ -49,16 +51,28 @@ def ratios_by_level(orm: tuple[list[float], list[float]], arm: tuple[list[float]
     return rows
 
 
+def end_of_run(folder: Path, seed: int) -> str:
+    """KL to the start and response tokens, each the mean of the run's last 10 iterations (where a reward hack
+    shows), or nothing for curves read from an earlier `--json` output."""
+    if folder.suffix == ".json":
+        return ""
+    rows = [row for row in read_jsonl(folder / f"seed{seed}" / RL_METRICS_FILE) if "kl" in row][-10:]
+    return (f"; KL {sum(row['kl'] for row in rows) / len(rows):.2f}, "
+            f"{sum(row['response_tokens'] for row in rows) / len(rows):.0f} tokens (last 10 iterations)")
+
+
 def seed_band(curves: dict[int, Curve]) -> tuple[list[float], list[list[float]]]:
-    """Samples and every seed's held-out accuracy, cut to the shortest run (what `plot_seed_curves` draws)."""
-    length = min(len(curve) for curve in curves.values())
-    runs = [curve[:length] for _, curve in sorted(curves.items())]
-    return [point["samples"] for point in runs[0]], [[point["test_accuracy"] for point in run] for run in runs]
+    """Samples and every seed's held-out accuracy, cut to the shortest run as `mean_curve` cuts them (what
+    `plot_seed_curves` draws)."""
+    samples, _ = mean_curve(list(curves.values()))
+    return samples, [[point["test_accuracy"] for point in curve[:len(samples)]] for curve in curves.values()]
 
 
 def main(orm_folder: Path, arm_folders: list[Path], out: Path | None, plot: Path | None) -> None:
     orm = seed_curves(orm_folder)
     summary: dict = {"orm": str(orm_folder), "orm_curves": orm, "arms": {}}
+    for seed, curve in orm.items():
+        print(f"ORM-RL seed {seed}: final {curve[-1]['test_accuracy']:.1%}{end_of_run(orm_folder, seed)}")
     for folder in arm_folders:
         arm = seed_curves(folder)
         seeds = sorted(set(orm) & set(arm))
@@ -71,7 +85,9 @@ def main(orm_folder: Path, arm_folders: list[Path], out: Path | None, plot: Path
         print(f"  seed mean: {ratio_text(mean)}")
         per_seed = {seed: sample_efficiency(mean_curve([orm[seed]]), mean_curve([arm[seed]])) for seed in seeds}
         for seed, efficiency in per_seed.items():
-            print(f"  seed {seed}: {ratio_text(efficiency)}")
+            end, orm_end = arm[seed][-1]["test_accuracy"], orm[seed][-1]["test_accuracy"]
+            print(f"  seed {seed}: {ratio_text(efficiency)}; final {end:.1%} vs ORM-RL {orm_end:.1%} "
+                  f"({(end - orm_end) * 100:+.1f} points){end_of_run(folder, seed)}")
         by_level = ratios_by_level(reference, (samples, accuracy))
         print("  by level of ORM-RL's best gain: " + ", ".join(
             f"{row['level']:.0%} ({row['accuracy']:.1%}): "
@@ -81,8 +97,8 @@ def main(orm_folder: Path, arm_folders: list[Path], out: Path | None, plot: Path
         out.write_text(json.dumps(summary, indent=1) + "\n")
     if plot is not None:
         bands = {f"ORM-RL: {orm_folder.stem}": seed_band(orm)}
-        bands |= {str(folder).replace("/runs/", "/").removeprefix("runs/"): seed_band(seed_curves(folder))
-                  for folder in arm_folders}  # runs/s/rl-x/runs/ARM -> s/rl-x/ARM
+        bands |= {folder.replace("/runs/", "/").removeprefix("runs/"): seed_band(arm["curves"])
+                  for folder, arm in summary["arms"].items()}  # runs/s/rl-x/runs/ARM -> s/rl-x/ARM
         plot_seed_curves(plot, bands, xlabel="samples seen", ylabel="held-out accuracy",
                          title="RL arms against a longer ORM-RL run")
 
