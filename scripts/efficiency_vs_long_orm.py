@@ -76,7 +76,7 @@ def paired_intervals(orm: dict[int, Curve], arm: dict[int, Curve], seeds: list[i
     curves = {"ORM-RL": {s: orm[s] for s in seeds}, "arm": {s: arm[s] for s in seeds}}
     arms = [RewardArm("ORM-RL"), RewardArm("arm", alpha=1.0)]  # a non-zero alpha marks the arm whose ratio is drawn
     intervals = seed_bootstrap(arms, curves, "ORM-RL", RESAMPLES)["arm"]
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(0)  # seed_bootstrap's seed and calls: the levels' draws are the same seeds
     drawn_ratios = np.full((RESAMPLES, len(LEVELS)), np.nan)
     for i in range(RESAMPLES):
         drawn = rng.choice(seeds, size=len(seeds), replace=True)
