@@ -21,13 +21,12 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from pavlab.io import read_jsonl
 from pavlab.rl.trainer import RL_METRICS_FILE
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.studies.rl_curves import (
     Curve,
+    MeanCurve,
     RewardArm,
     arm_curve,
     mean_curve,
@@ -53,7 +52,7 @@ def seed_curves(folder: Path) -> dict[int, Curve]:
     return curves
 
 
-def ratios_by_level(orm: tuple[list[float], list[float]], arm: tuple[list[float], list[float]]) -> list[dict]:
+def ratios_by_level(orm: MeanCurve, arm: MeanCurve) -> list[dict]:
     """At each of LEVELS: the accuracy, the samples each curve needs to reach it, and their ratio (None where
     the arm never gets there)."""
     start, best = orm[1][0], max(orm[1])
@@ -75,19 +74,14 @@ def paired_intervals(orm: dict[int, Curve], arm: dict[int, Curve], seeds: list[i
         return None
     curves = {"ORM-RL": {s: orm[s] for s in seeds}, "arm": {s: arm[s] for s in seeds}}
     arms = [RewardArm("ORM-RL"), RewardArm("arm", alpha=1.0)]  # a non-zero alpha marks the arm whose ratio is drawn
-    intervals = seed_bootstrap(arms, curves, "ORM-RL", RESAMPLES)["arm"]
-    rng = np.random.default_rng(0)  # seed_bootstrap's seed and calls: the levels' draws are the same seeds
-    drawn_ratios = np.full((RESAMPLES, len(LEVELS)), np.nan)
-    for i in range(RESAMPLES):
-        drawn = rng.choice(seeds, size=len(seeds), replace=True)
-        rows = ratios_by_level(mean_curve([orm[s] for s in drawn]), mean_curve([arm[s] for s in drawn]))
-        drawn_ratios[i] = [np.nan if row["ratio"] is None else row["ratio"] for row in rows]
-    by_level = []
-    for level, values in zip(LEVELS, drawn_ratios.T, strict=True):
-        finite = values[np.isfinite(values)]
-        by_level.append({"level": level, "ratio_ci": np.percentile(finite, [2.5, 97.5]).tolist() if len(finite)
-                         else None, "undefined_share": float(1 - len(finite) / len(values))})
-    return {"seeds": seeds, **intervals, "by_level": by_level}
+
+    def level_ratios(means: dict[str, MeanCurve]) -> list[float | None]:
+        return [row["ratio"] for row in ratios_by_level(means["ORM-RL"], means["arm"])]
+
+    intervals = seed_bootstrap(arms, curves, "ORM-RL", RESAMPLES, statistics=level_ratios)
+    by_level = [{"level": level, "ratio_ci": interval["ci"], "undefined_share": interval["undefined_share"]}
+                for level, interval in zip(LEVELS, intervals["statistics"]["intervals"], strict=True)]
+    return {"seeds": seeds, **intervals["arm"], "by_level": by_level}
 
 
 def interval_text(ci: list[float] | None, scale: float = 1.0, unit: str = "", sign: str = "") -> str:

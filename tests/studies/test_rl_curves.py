@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pavlab.studies.rl_curves import RewardArm, ratio_text, sample_efficiency, summarize_arms
+from pavlab.studies.rl_curves import RewardArm, ratio_text, sample_efficiency, seed_bootstrap, summarize_arms
 
 
 def test_sample_efficiency_ratio():
@@ -96,6 +96,21 @@ def test_paired_seed_bootstrap_brackets_finals_and_counts_undefined_ratios():
     flat = {**curves, "ORM-RL": {s: [point(0, 0.1)] * 4 for s in range(4)}}
     never = summarize_arms(arms, flat, resamples=100)["arms"]["PAV-RL alpha 1"]["sample_efficiency_vs_orm"]
     assert never["ratio"] is None and never["ci"] is None and never["undefined_share"] == 1.0
+
+
+def test_seed_bootstrap_statistics_use_the_same_draws():
+    arms = [RewardArm("ORM-RL"), RewardArm("PAV-RL alpha 1", 1.0, prover="bok:4")]
+    curves = {"ORM-RL": {s: [point(0, 0.1), point(10, 0.1 * s)] for s in range(5)},
+              "PAV-RL alpha 1": {s: [point(0, 0.1), point(10, 0.2 * s)] for s in range(5)}}
+
+    def finals(means):  # the draw's final seed means again, and one statistic that is never defined
+        return [means["PAV-RL alpha 1"][1][-1], None]
+
+    out = seed_bootstrap(arms, curves, "ORM-RL", resamples=300, statistics=finals)
+    same, never = out["statistics"]["intervals"]
+    assert same["ci"] == pytest.approx(out["PAV-RL alpha 1"]["final_ci"]) and same["undefined_share"] == 0.0
+    assert never == {"ci": None, "undefined_share": 1.0}
+    assert "statistics" not in seed_bootstrap(arms, curves, "ORM-RL", resamples=10)
 
 
 def _spawned_workers(parent: int) -> list[int]:

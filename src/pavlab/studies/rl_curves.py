@@ -33,6 +33,7 @@ CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "iteration_factor", "verifie
                 "test_accuracy")
 Curve = list[dict[str, float]]
 ArmCurves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
+MeanCurve = tuple[list[float], list[float]]  # samples, seed-mean held-out accuracy
 T = TypeVar("T")
 
 
@@ -181,27 +182,43 @@ def ratio_text(efficiency: dict[str, Any]) -> str:
     return f"n/a ({efficiency['reason']})"
 
 
-def mean_curve(runs: Sequence[Curve]) -> tuple[list[float], list[float]]:
+def mean_curve(runs: Sequence[Curve]) -> MeanCurve:
     """Samples and seed-mean accuracy, cut to the shortest run so every point averages all seeds."""
     length = min(len(run) for run in runs)
     return ([runs[0][i]["samples"] for i in range(length)],
             [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
 
 
+DrawStatistics = Callable[[dict[str, MeanCurve]], list[float | None]]
+
+
+def percentile_interval(values: Sequence[float]) -> dict[str, Any]:
+    """A 95% percentile interval over the finite draws, and the share of draws where the statistic was
+    undefined (nan): counted, not dropped silently."""
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    return {"ci": np.percentile(finite, [2.5, 97.5]).tolist() if len(finite) else None,
+            "undefined_share": float(1 - len(finite) / len(values))}
+
+
 def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str, resamples: int = 2000,
-                   seed: int = 0, baseline: str | None = None) -> dict[str, dict[str, Any]]:
+                   seed: int = 0, baseline: str | None = None,
+                   statistics: DrawStatistics | None = None) -> dict[str, dict[str, Any]]:
     """95% CIs over seeds, paired (one draw of seeds for every arm): final accuracy, its difference to the
     `baseline` arm (default: `reference`), and each PAV arm's ratio.
 
     Why paired: every arm's seed s shares the held-out problems and sampling seeds, so drawing the
     same seeds for all arms keeps what they have in common out of the comparison. A resample where
     the ratio is undefined (ORM-RL never rose, or PAV-RL never reached it) is counted, not dropped
-    silently: `undefined_share`.
+    silently: `undefined_share`. `statistics` maps each draw's mean curves ({arm: (samples, accuracy)})
+    to more values (None where undefined); their intervals come back, in order, under "statistics" -> "intervals"
+    from the same draws.
     """
     seeds = sorted(set.intersection(*(set(curves[arm.name]) for arm in arms)))
     rng = np.random.default_rng(seed)
     finals: dict[str, list[float]] = {arm.name: [] for arm in arms}
     ratios: dict[str, list[float]] = {arm.name: [] for arm in arms if arm.is_pav}
+    extra: list[list[float]] = []
     for _ in range(resamples):
         drawn = rng.choice(seeds, size=len(seeds), replace=True)
         means = {arm.name: mean_curve([curves[arm.name][s] for s in drawn]) for arm in arms}
@@ -210,16 +227,18 @@ def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str,
         for name in ratios:
             ratio = sample_efficiency(means[reference], means[name])["ratio"]
             ratios[name].append(float("nan") if ratio is None else ratio)
+        if statistics is not None:
+            extra.append([float("nan") if value is None else value for value in statistics(means)])
     out: dict[str, dict[str, Any]] = {}
     base = np.array(finals[baseline or reference])
     for arm in arms:
         out[arm.name] = {"final_ci": np.percentile(finals[arm.name], [2.5, 97.5]).tolist(),
                          "gain_ci": np.percentile(np.array(finals[arm.name]) - base, [2.5, 97.5]).tolist()}
         if arm.name in ratios:
-            values = np.array(ratios[arm.name])
-            finite = values[np.isfinite(values)]
-            out[arm.name]["ratio_ci"] = np.percentile(finite, [2.5, 97.5]).tolist() if len(finite) else None
-            out[arm.name]["undefined_share"] = float(1 - len(finite) / len(values))
+            interval = percentile_interval(ratios[arm.name])
+            out[arm.name].update(ratio_ci=interval["ci"], undefined_share=interval["undefined_share"])
+    if statistics is not None:
+        out["statistics"] = {"intervals": [percentile_interval(column) for column in np.array(extra).T]}
     return out
 
 
@@ -234,7 +253,7 @@ def summarize_arms(arms: Sequence[RewardArm], curves: ArmCurves, resamples: int 
     bootstrap over seeds.
     """
     per_arm: dict[str, Any] = {}
-    means: dict[str, tuple[list[float], list[float]]] = {}
+    means: dict[str, MeanCurve] = {}
     for arm in arms:
         runs = list(curves[arm.name].values())
         finals = {seed: run[-1]["test_accuracy"] for seed, run in curves[arm.name].items()}
