@@ -12,7 +12,9 @@ ratios, `--plot OUT.png` draws every arm's held-out curve (seed mean, min-max ba
 least MIN_CI_SEEDS seeds shared with ORM-RL it adds 95% paired-bootstrap CIs over seeds (`seed_bootstrap`):
 the arm's final accuracy, its difference to ORM-RL's final, the paper's ratio and the ratio at each level.
 Usage: `python scripts/efficiency_vs_long_orm.py [--json OUT] [--plot OUT.png] runs/cov/rl-orm-loo-600 ARM ...`
-(the ORM-RL folder may be such a JSON output: `docs/results/rl_countdown_coverage_orm_600.json`)
+(the ORM-RL folder may be such a JSON output: `docs/results/rl_countdown_coverage_orm_600.json`, or several
+sources joined by commas whose seeds are merged, e.g. seeds 0-2 from a JSON and 3-5 from a folder run later:
+`docs/results/rl_countdown_coverage_orm_600.json,runs/n/rl-orm-loo-600`)
 """
 
 from __future__ import annotations
@@ -50,6 +52,19 @@ def seed_curves(folder: Path) -> dict[int, Curve]:
     if not curves:
         raise SystemExit(f"{folder}: no seed* runs")
     return curves
+
+
+def merged_seed_curves(spec: str) -> tuple[dict[int, Curve], dict[int, Path]]:
+    """The curves of every source in the comma-separated `spec` (folders or `--json` outputs) and the source
+    each seed came from; a seed in two sources is an error, not a silent overwrite."""
+    curves: dict[int, Curve] = {}
+    sources: dict[int, Path] = {}
+    for source in map(Path, spec.split(",")):
+        for seed, curve in seed_curves(source).items():
+            if seed in curves:
+                raise SystemExit(f"{source}: seed {seed} is also in {sources[seed]}")
+            curves[seed], sources[seed] = curve, source
+    return curves, sources
 
 
 def ratios_by_level(orm: MeanCurve, arm: MeanCurve) -> list[dict]:
@@ -117,11 +132,11 @@ def seed_band(curves: dict[int, Curve]) -> tuple[list[float], list[list[float]]]
     return samples, [[point["test_accuracy"] for point in curve[:len(samples)]] for curve in curves.values()]
 
 
-def main(orm_folder: Path, arm_folders: list[Path], out: Path | None, plot: Path | None) -> None:
-    orm = seed_curves(orm_folder)
-    summary: dict = {"orm": str(orm_folder), "orm_curves": orm, "arms": {}}
-    for seed, curve in orm.items():
-        print(f"ORM-RL seed {seed}: final {curve[-1]['test_accuracy']:.1%}{end_of_run(orm_folder, seed)}")
+def main(orm_spec: str, arm_folders: list[Path], out: Path | None, plot: Path | None) -> None:
+    orm, orm_sources = merged_seed_curves(orm_spec)
+    summary: dict = {"orm": orm_spec, "orm_curves": orm, "arms": {}}
+    for seed, curve in sorted(orm.items()):
+        print(f"ORM-RL seed {seed}: final {curve[-1]['test_accuracy']:.1%}{end_of_run(orm_sources[seed], seed)}")
     for folder in arm_folders:
         arm = seed_curves(folder)
         seeds = sorted(set(orm) & set(arm))
@@ -129,7 +144,7 @@ def main(orm_folder: Path, arm_folders: list[Path], out: Path | None, plot: Path
         reference = mean_curve([orm[s] for s in seeds])
         print(f"{folder} (seeds {seeds}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(samples, accuracy,
                                                                                            strict=True)))
-        print(f"  ORM-RL ({orm_folder}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(*reference, strict=True)))
+        print(f"  ORM-RL ({orm_spec}): " + ", ".join(f"{x:.0f}: {a:.1%}" for x, a in zip(*reference, strict=True)))
         mean = sample_efficiency(reference, (samples, accuracy))
         print(f"  seed mean: {ratio_text(mean)}")
         per_seed = {seed: sample_efficiency(mean_curve([orm[seed]]), mean_curve([arm[seed]])) for seed in seeds}
@@ -148,7 +163,7 @@ def main(orm_folder: Path, arm_folders: list[Path], out: Path | None, plot: Path
     if out is not None:
         out.write_text(json.dumps(summary, indent=1) + "\n")
     if plot is not None:
-        bands = {f"ORM-RL: {orm_folder.stem}": seed_band(orm)}
+        bands = {"ORM-RL: " + "+".join(Path(source).stem for source in orm_spec.split(",")): seed_band(orm)}
         bands |= {folder.replace("/runs/", "/").removeprefix("runs/"): seed_band(arm["curves"])
                   for folder, arm in summary["arms"].items()}  # runs/s/rl-x/runs/ARM -> s/rl-x/ARM
         plot_seed_curves(plot, bands, xlabel="samples seen", ylabel="held-out accuracy",
@@ -161,4 +176,4 @@ if __name__ == "__main__":
     args = [arg for arg in args if arg not in options]
     if len(args) < 2:
         raise SystemExit(__doc__)
-    main(Path(args[0]), [Path(arg) for arg in args[1:]], options.get("--json"), options.get("--plot"))
+    main(args[0], [Path(arg) for arg in args[1:]], options.get("--json"), options.get("--plot"))
