@@ -48,7 +48,8 @@ def seed_curves(folder: Path) -> dict[int, Curve]:
     `--json` output recorded (`folder` is that file: compare new arms with a plateau run no longer on disk)."""
     if folder.suffix == ".json":
         return {int(seed): curve for seed, curve in json.loads(folder.read_text())["orm_curves"].items()}
-    curves = {int(run.name.removeprefix("seed")): arm_curve(run) for run in sorted(folder.glob("seed*"))}
+    runs = [run for run in sorted(folder.glob("seed*")) if run.is_dir()]  # not a runner's seedN.log beside them
+    curves = {int(run.name.removeprefix("seed")): arm_curve(run) for run in runs}
     if not curves:
         raise SystemExit(f"{folder}: no seed* runs")
     return curves
