@@ -34,6 +34,7 @@ CURVE_FIELDS = ("arm", "alpha", "reward", "prover", "iteration_factor", "verifie
 Curve = list[dict[str, float]]
 ArmCurves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
 MeanCurve = tuple[list[float], list[float]]  # samples, seed-mean held-out accuracy
+DrawStatistics = Callable[[dict[str, MeanCurve]], list[float | None]]  # one bootstrap draw's means -> values
 T = TypeVar("T")
 
 
@@ -187,9 +188,6 @@ def mean_curve(runs: Sequence[Curve]) -> MeanCurve:
     length = min(len(run) for run in runs)
     return ([runs[0][i]["samples"] for i in range(length)],
             [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
-
-
-DrawStatistics = Callable[[dict[str, MeanCurve]], list[float | None]]
 
 
 def percentile_interval(values: Sequence[float]) -> dict[str, Any]:
