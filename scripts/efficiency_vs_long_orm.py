@@ -27,6 +27,7 @@ from pavlab.io import read_jsonl
 from pavlab.rl.trainer import RL_METRICS_FILE
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.studies.rl_curves import (
+    STATISTICS,
     Curve,
     MeanCurve,
     RewardArm,
@@ -96,7 +97,7 @@ def paired_intervals(orm: dict[int, Curve], arm: dict[int, Curve], seeds: list[i
 
     intervals = seed_bootstrap(arms, curves, "ORM-RL", RESAMPLES, statistics=level_ratios)
     by_level = [{"level": level, "ratio_ci": interval["ci"], "undefined_share": interval["undefined_share"]}
-                for level, interval in zip(LEVELS, intervals["statistics"]["intervals"], strict=True)]
+                for level, interval in zip(LEVELS, intervals[STATISTICS]["intervals"], strict=True)]
     return {"seeds": seeds, **intervals["arm"], "by_level": by_level}
 
 

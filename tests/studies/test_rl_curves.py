@@ -111,6 +111,9 @@ def test_seed_bootstrap_statistics_use_the_same_draws():
     assert same["ci"] == pytest.approx(out["PAV-RL alpha 1"]["final_ci"]) and same["undefined_share"] == 0.0
     assert never == {"ci": None, "undefined_share": 1.0}
     assert "statistics" not in seed_bootstrap(arms, curves, "ORM-RL", resamples=10)
+    with pytest.raises(ValueError, match="clash"):
+        seed_bootstrap([RewardArm("statistics"), arms[1]], {"statistics": curves["ORM-RL"], **curves}, "statistics",
+                       resamples=10, statistics=finals)
 
 
 def _spawned_workers(parent: int) -> list[int]:

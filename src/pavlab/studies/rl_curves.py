@@ -26,6 +26,7 @@ import torch
 from pavlab.io import atomic_open, read_jsonl
 from pavlab.rl.config import RLConfig
 from pavlab.rl.trainer import RL_METRICS_FILE, run_rl
+from pavlab.studies.intervals import percentile_interval
 from pavlab.studies.plots import plot_seed_curves
 from pavlab.verifiers.progress import RewardKind
 
@@ -35,6 +36,7 @@ Curve = list[dict[str, float]]
 ArmCurves = dict[str, dict[int, Curve]]  # arm name -> seed -> evaluated points
 MeanCurve = tuple[list[float], list[float]]  # samples, seed-mean held-out accuracy
 DrawStatistics = Callable[[dict[str, MeanCurve]], list[float | None]]  # one bootstrap draw's means -> values
+STATISTICS = "statistics"  # seed_bootstrap's key, beside the arms', for the intervals of `statistics`
 T = TypeVar("T")
 
 
@@ -190,15 +192,6 @@ def mean_curve(runs: Sequence[Curve]) -> MeanCurve:
             [float(np.mean([run[i]["test_accuracy"] for run in runs])) for i in range(length)])
 
 
-def percentile_interval(values: Sequence[float]) -> dict[str, Any]:
-    """A 95% percentile interval over the finite draws, and the share of draws where the statistic was
-    undefined (nan): counted, not dropped silently."""
-    values = np.asarray(values, dtype=float)
-    finite = values[np.isfinite(values)]
-    return {"ci": np.percentile(finite, [2.5, 97.5]).tolist() if len(finite) else None,
-            "undefined_share": float(1 - len(finite) / len(values))}
-
-
 def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str, resamples: int = 2000,
                    seed: int = 0, baseline: str | None = None,
                    statistics: DrawStatistics | None = None) -> dict[str, dict[str, Any]]:
@@ -212,6 +205,8 @@ def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str,
     to more values (None where undefined); their intervals come back, in order, under "statistics" -> "intervals"
     from the same draws.
     """
+    if statistics is not None and any(arm.name == STATISTICS for arm in arms):
+        raise ValueError(f"an arm named {STATISTICS!r} would clash with the statistics' intervals")
     seeds = sorted(set.intersection(*(set(curves[arm.name]) for arm in arms)))
     rng = np.random.default_rng(seed)
     finals: dict[str, list[float]] = {arm.name: [] for arm in arms}
@@ -233,10 +228,10 @@ def seed_bootstrap(arms: Sequence[RewardArm], curves: ArmCurves, reference: str,
         out[arm.name] = {"final_ci": np.percentile(finals[arm.name], [2.5, 97.5]).tolist(),
                          "gain_ci": np.percentile(np.array(finals[arm.name]) - base, [2.5, 97.5]).tolist()}
         if arm.name in ratios:
-            interval = percentile_interval(ratios[arm.name])
-            out[arm.name].update(ratio_ci=interval["ci"], undefined_share=interval["undefined_share"])
+            out[arm.name]["ratio_ci"], out[arm.name]["undefined_share"] = percentile_interval(ratios[arm.name])
     if statistics is not None:
-        out["statistics"] = {"intervals": [percentile_interval(column) for column in np.array(extra).T]}
+        intervals = [percentile_interval(column) for column in np.array(extra).T.tolist()]
+        out[STATISTICS] = {"intervals": [{"ci": ci, "undefined_share": share} for ci, share in intervals]}
     return out
 
 

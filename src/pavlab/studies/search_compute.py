@@ -35,6 +35,7 @@ from pavlab.search.run import resolve_prover, run_method
 from pavlab.search.scorers import VerifierScorer
 from pavlab.search.selection import pick_highest
 from pavlab.shards import ShardedJsonl, chunk_seed
+from pavlab.studies.intervals import percentile_interval
 from pavlab.studies.search_cells import CellRunner, SearchArm, SearchStudyBase, pct
 from pavlab.studies.search_efficiency import accuracy_at, efficiency
 from pavlab.verifiers.step_scores import ProcessVerifier
@@ -236,13 +237,6 @@ def equal_compute_gain(baseline: tuple[list[float], list[float]], method: tuple[
     return (None if base is None or meth is None else meth - base), shared
 
 
-def _ci(values: list[float | None]) -> tuple[list[float] | None, float]:
-    """95% percentile interval of the defined values, and the share of resamples where it was undefined."""
-    defined = [v for v in values if v is not None and np.isfinite(v)]
-    missing = 1 - len(defined) / len(values)
-    return ([float(np.percentile(defined, 2.5)), float(np.percentile(defined, 97.5))] if defined else None), missing
-
-
 def summarize(curves: Curves, resamples: int, headline: dict[str, str] | None = None, seed: int = 0
               ) -> dict[str, Any]:
     """Point estimates on all problems, and paired-bootstrap CIs over problems; the headline fields
@@ -260,7 +254,7 @@ def summarize(curves: Curves, resamples: int, headline: dict[str, str] | None = 
             flags = curves.correct[arm][n]
             boot = [float(flags[:, d].mean()) for d in draws]
             tokens = float(curves.tokens[arm][n].mean())
-            rows.append({"n": n, "accuracy": float(flags.mean()), "accuracy_ci": _ci(boot)[0],
+            rows.append({"n": n, "accuracy": float(flags.mean()), "accuracy_ci": percentile_interval(boot)[0],
                          "tokens_per_problem": tokens, "samples_per_problem": tokens / curves.unit_tokens})
         per_arm[arm] = rows
 
@@ -273,9 +267,9 @@ def summarize(curves: Curves, resamples: int, headline: dict[str, str] | None = 
     for method in [arm for arm in arms if arm not in POOL_ARMS]:
         point, (gain, at_tokens), peak = readings(method, "orm_best_of_n", everything)
         boot = [readings(method, "orm_best_of_n", d) for d in draws]
-        ratio_ci, ratio_missing = _ci([b[0]["ratio"] for b in boot])
-        peak_ci, peak_missing = _ci([b[2]["ratio"] for b in boot])
-        gain_ci, _ = _ci([b[1][0] for b in boot])
+        ratio_ci, ratio_missing = percentile_interval([b[0]["ratio"] for b in boot])
+        peak_ci, peak_missing = percentile_interval([b[2]["ratio"] for b in boot])
+        gain_ci, _ = percentile_interval([b[1][0] for b in boot])
         summary["vs_orm"][method] = {"compute_ratio": point["ratio"], "compute_ratio_bound": point["bound"],
                                      "compute_ratio_ci": ratio_ci, "compute_ratio_unreached_share": ratio_missing,
                                      "target_accuracy": point["target_accuracy"],
@@ -295,8 +289,9 @@ def summarize(curves: Curves, resamples: int, headline: dict[str, str] | None = 
         point, (gain, _), _ = readings(pav_arm, q_arm, everything)
         boot = [readings(pav_arm, q_arm, d) for d in draws]
         summary.update({"compute_ratio_vs_q_beam": point["ratio"],
-                        "compute_ratio_vs_q_beam_ci": _ci([b[0]["ratio"] for b in boot])[0],
-                        "accuracy_gain_vs_q_beam": gain, "accuracy_gain_vs_q_beam_ci": _ci([b[1][0] for b in boot])[0]})
+                        "compute_ratio_vs_q_beam_ci": percentile_interval([b[0]["ratio"] for b in boot])[0],
+                        "accuracy_gain_vs_q_beam": gain,
+                        "accuracy_gain_vs_q_beam_ci": percentile_interval([b[1][0] for b in boot])[0]})
     return summary
 
 
