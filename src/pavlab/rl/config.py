@@ -40,7 +40,7 @@ class RLConfig(StartTaskConfig):
     reward: RewardKind = Field("advantage", description="'q_plus_q_mu' = the hackable values-not-advantages ablation")
     step_credit: StepCredit = Field("step", description="tokens that carry a step's prover term: every token of the "
                                     "step (the paper's), or first_token, the token where the step makes its choice "
-                                    "(RESULTS.md section 5b, 'A start that fails by its choices')")
+                                    "(RESULTS.md section 5b, 'The PAV's reward on the choice token only')")
     orm: Path | None = Field(None, description="outcome verifier folder or a third-party PRM (hf-prm:DIR, prm.json): "
                                                "its last value; default: the exact outcome check Rex")
     baseline: Baseline = Field("loo", description="value: learned token-level value head (the paper's; use it "

@@ -36,7 +36,9 @@ from pavlab.verifiers.progress import RewardKind, effective_rewards
 
 # Which tokens of a step carry its prover term: all of them (the paper's step-level reward), or only the
 # step's first token (where a task's step makes its choice, e.g. the number a subset-sum line takes);
-# the outcome return is on every token either way.
+# the outcome return is on every token either way. A learned PAV that ranks choices but cannot check a line's
+# arithmetic pays for wrong arithmetic when its term reaches every token (RESULTS.md section 5b, "The PAV's
+# reward on the choice token only").
 StepCredit = Literal["step", "first_token"]
 
 
