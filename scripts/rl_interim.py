@@ -9,9 +9,9 @@ cached under evals/, with each arm's difference to ORM-RL (paired bootstrap over
 each arm's KL to the start and response tokens (mean of its last 10 iterations, range over seeds) and the beam
 search's solved problems beyond best-of-N per arm with the difference to ORM-RL (from the written evaluation,
 else the beam caches under evals/). `--vs ARM_FOLDER` adds each arm's final difference to that arm (e.g.
-PAV-RL against its `Q + alpha*Q^mu` ablation), paired over seeds. `--json OUT` also writes the Pass@N and beam
-tables with their CIs. A folder of linked runs and copied caches compares arms from different studies (e.g. a
-PAV arm against a longer ORM-RL).
+PAV-RL against its `Q + alpha*Q^mu` ablation), paired over seeds. `--json OUT` also writes the `--vs`
+differences and the Pass@N and beam tables with their CIs. A folder of linked runs and copied caches compares
+arms from different studies (e.g. a PAV arm against a longer ORM-RL).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def paired_ci(diff: np.ndarray, rng: np.random.Generator) -> str:
     return f"{mean:+.1f} [{low:+.1f}, {high:+.1f}]"
 
 
-def main(study: Path, versus: str | None = None) -> None:
+def main(study: Path, versus: str | None = None) -> dict[str, dict[str, object]]:
+    """Print the curves table (and, with `versus`, each arm's final difference to it); returns those differences."""
     curves = finished_curves(study)
     seeds = sorted(set.intersection(*(set(runs) for runs in curves.values())))
     orm = curves["ORM-RL"]
@@ -67,13 +68,17 @@ def main(study: Path, versus: str | None = None) -> None:
             early = np.mean([100 * (runs[s][first] - orm[s][first]) for s in seeds])
             line += f" | {paired_ci(diff, rng)} | {early:+.1f}"
         print(line + " | " + ", ".join(f"{100 * runs[s][last]:.1f}" for s in seeds) + " |")
-    if versus is not None:
-        for arm, runs in sorted(curves.items()):
-            if arm not in (versus, "ORM-RL"):
-                last = max(runs[seeds[0]])
-                diff = 100 * np.array([runs[s][last] - curves[versus][s][last] for s in seeds])
-                print(f"{arm} vs {versus}, final (paired over seeds {seeds}): {paired_ci(diff, rng)}; per seed "
-                      + ", ".join(f"{d:+.1f}" for d in diff))
+    differences: dict[str, dict[str, object]] = {}
+    for arm, runs in sorted(curves.items()) if versus is not None else ():
+        if arm not in (versus, "ORM-RL"):
+            last = max(runs[seeds[0]])
+            diff = 100 * np.array([runs[s][last] - curves[versus][s][last] for s in seeds])
+            mean, low, high = paired_interval(diff, rng)
+            differences[arm] = {"versus": versus, "seeds": seeds, "points": float(mean),
+                                "ci": [float(low), float(high)], "per_seed": diff.tolist()}
+            print(f"{arm} vs {versus}, final (paired over seeds {seeds}): {mean:+.1f} [{low:+.1f}, {high:+.1f}]; "
+                  "per seed " + ", ".join(f"{d:+.1f}" for d in diff))
+    return differences
 
 
 def print_run_health(study: Path) -> None:
@@ -113,17 +118,20 @@ def evaluated_pass_at_n(study: Path) -> dict[str, dict[int, np.ndarray]] | None:
             for name, row in evaluation["pass_at_n"].items()}
 
 
-def cached_beams(study: Path) -> dict[str, dict[str, dict[str, list[int]]]]:
-    """{arm or 'start': {width: {'picked': [per seed], 'any': [per seed]}}} from the per-policy beam caches."""
+def cached_beams(study: Path) -> tuple[dict[str, dict[str, dict[str, list[int]]]], list[str]]:
+    """{arm or 'start': {width: {'picked': [per seed], 'any': [per seed]}}} from the per-policy beam caches, and
+    the problems they searched (the start's failures at best-of-N, as each cache's key records them)."""
     cells: dict[str, dict[str, dict[int, tuple[int, int]]]] = defaultdict(lambda: defaultdict(dict))
+    hard: list[str] = []
     for path in sorted(study.glob("evals/beam-*-n*.json")):
         label, _, width = path.stem.removeprefix("beam-").rpartition("-n")
         arm, _, seed = label.rpartition("-seed")
-        result = json.loads(path.read_text())["result"]
+        cached = json.loads(path.read_text())
+        result, hard = cached["result"], cached["key"]["hard"]
         cells[arm][width][int(seed)] = (sum(r["correct"] for r in result), sum(r["pass_at_n"] for r in result))
-    return {arm: {width: {"picked": [by_seed[s][0] for s in sorted(by_seed)],
-                          "any": [by_seed[s][1] for s in sorted(by_seed)]} for width, by_seed in widths.items()}
-            for arm, widths in cells.items()}
+    return ({arm: {width: {"picked": [by_seed[s][0] for s in sorted(by_seed)],
+                           "any": [by_seed[s][1] for s in sorted(by_seed)]} for width, by_seed in widths.items()}
+             for arm, widths in cells.items()}, hard)
 
 
 def pass_at_n_table(study: Path, budgets: list[int]) -> dict[str, dict[str, object]]:
@@ -148,7 +156,8 @@ def beam_table(study: Path) -> dict[str, object]:
     with each arm's paired difference to ORM-RL; from the written evaluation, else the per-policy caches."""
     path = study / "rl_countdown.json"
     evaluation = json.loads(path.read_text())["evaluation"] if path.is_file() else None
-    beams = evaluation["beam"] if evaluation and evaluation.get("beam") else cached_beams(study)
+    beams, hard = ((evaluation["beam"], evaluation["hard"]) if evaluation and evaluation.get("beam")
+                   else cached_beams(study))
     if not beams:
         return {}
     rng = np.random.default_rng(0)
@@ -163,8 +172,6 @@ def beam_table(study: Path) -> dict[str, object]:
                     diff, low, high = paired_interval(values - np.array(orm[width][key], float), rng)
                     row[f"{key}_vs_orm"] = {"difference": float(diff), "ci": [float(low), float(high)]}
             rows.setdefault(arm, {})[width] = row
-    first_cache = next(study.glob("evals/beam-*-n*.json"), None)
-    hard = evaluation["hard"] if evaluation else json.loads(first_cache.read_text())["key"]["hard"]
     return {"problems": len(hard), "rows": rows}
 
 
@@ -200,12 +207,12 @@ if __name__ == "__main__":
     vs = args.pop(args.index("--vs") + 1) if "--vs" in args else None
     out = Path(args.pop(args.index("--json") + 1)) if "--json" in args else None
     study_dir = Path(args[0])
-    main(study_dir, vs)
+    versus_table = main(study_dir, vs)
     pass_budgets = [2 ** i for i in range(9)]
     pass_table, beams_table = pass_at_n_table(study_dir, pass_budgets), beam_table(study_dir)
     print_pass_at_n(pass_table, pass_budgets)
     print_run_health(study_dir)
     print_beams(beams_table)
     if out is not None:
-        out.write_text(json.dumps({"study": str(study_dir), "budgets": pass_budgets, "pass_at_n": pass_table,
-                                   "beams": beams_table}, indent=1) + "\n")
+        out.write_text(json.dumps({"study": str(study_dir), "final_vs": versus_table, "budgets": pass_budgets,
+                                   "pass_at_n": pass_table, "beams": beams_table}, indent=1) + "\n")
